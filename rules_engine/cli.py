@@ -1,0 +1,89 @@
+"""The `campaign` command: parses options, calls the library, picks a reporter, maps exit codes.
+
+Nothing here decides anything about campaigns; every command is one call into the library so
+the library works without click. User mistakes end with a message and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from . import store
+from .errors import CampaignError
+
+
+class CampaignUsageError(click.ClickException):
+    """A user error reported as a message (exit 2 for unreadable input, 1 otherwise)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"campaign: error: {self.format_message()}", err=True)
+
+
+def fail(exc: CampaignError) -> NoReturn:
+    raise CampaignUsageError(str(exc), exc.exit_code) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="campaign-rules")
+def main() -> None:
+    """Campaign rules for e-commerce marketing: validate, plan and run YAML rule sets."""
+
+
+@main.command("init-store")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def init_store_command(path: Path) -> None:
+    """Create the canonical customer store at PATH (safe to re-run: adds only what is missing)."""
+    try:
+        created = store.init_store(path)
+    except CampaignError as exc:
+        fail(exc)
+    if created:
+        click.echo(f"{path}: created {len(created)} item(s): " + ", ".join(created))
+    else:
+        click.echo(f"{path}: already a complete store; nothing changed")
+
+
+@main.command("demo-data")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def demo_data_command(path: Path, customers: int, seed: int, quiet: bool) -> None:
+    """Build a deterministic synthetic shop store at PATH (replaces the file if it exists)."""
+    from . import demo
+
+    try:
+        demo.build_demo_store(path, customers=customers, seed=seed, progress=not quiet)
+    except CampaignError as exc:
+        fail(exc)
+    click.echo(f"{path}: demo store, {customers:,} customers, seed {seed}")
+    click.echo(_counts_table(store.row_counts(path)))
+
+
+def _counts_table(counts: dict[str, int]) -> str:
+    width = max(len(name) for name in counts)
+    return "\n".join(f"  {name:<{width}}  {n:>12,}" for name, n in counts.items())
+
+
+@main.command("summary")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def summary_command(db_path: Path) -> None:
+    """Row counts per table of a store."""
+    try:
+        counts = store.row_counts(db_path)
+    except CampaignError as exc:
+        fail(exc)
+    click.echo(f"{db_path}:")
+    click.echo(_counts_table(counts))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

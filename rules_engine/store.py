@@ -1,0 +1,337 @@
+"""The customer store: canonical tables, creating and opening stores, and schema introspection.
+
+The canonical tables are declared once here, with their types in the rule language's words
+(integer, real, text, boolean, date, datetime). SQLite stores booleans as integers and times as
+ISO-8601 text, so the declared SQL type alone cannot say that `email_opt_in` is a boolean or
+`ordered_at` a datetime: introspection takes canonical columns' types from this declaration,
+maps other columns from their declared SQL type, and lets the rules' `store:` section add or
+override columns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import sqlite_utils
+
+from .errors import StoreError
+
+RuleType = Literal["integer", "real", "text", "boolean", "date", "datetime"]
+RULE_TYPES: tuple[RuleType, ...] = ("integer", "real", "text", "boolean", "date", "datetime")
+
+# How each rule-language type is stored in SQLite (sqlite-utils column types).
+_STORAGE: dict[str, type] = {
+    "integer": int,
+    "real": float,
+    "text": str,
+    "boolean": int,
+    "date": str,
+    "datetime": str,
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: columns in order, primary key, references to customers, indexes."""
+
+    name: str
+    columns: tuple[tuple[str, RuleType], ...]
+    pk: tuple[str, ...]
+    references_customers: bool = False
+    indexes: tuple[tuple[str, ...], ...] = ()
+    unique_indexes: tuple[tuple[str, ...], ...] = ()
+    written_by_engine: bool = False
+
+    @property
+    def column_types(self) -> dict[str, RuleType]:
+        return dict(self.columns)
+
+
+def _cols(spec: str) -> tuple[tuple[str, RuleType], ...]:
+    """Parse 'name:type name:type ...' (types default to text) so the tables read as a list."""
+    out: list[tuple[str, RuleType]] = []
+    for item in spec.split():
+        name, _, kind = item.partition(":")
+        rule_type = kind or "text"
+        assert rule_type in RULE_TYPES, item
+        out.append((name, rule_type))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+CANONICAL_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "customers",
+        _cols(
+            "id:integer created_at:datetime country city timezone member_tier email phone "
+            "push_token wechat_openid email_opt_in:boolean sms_opt_in:boolean "
+            "push_opt_in:boolean wechat_opt_in:boolean birth_date:date gender"
+        ),
+        pk=("id",),
+    ),
+    TableSpec(
+        "orders",
+        _cols(
+            "id:integer customer_id:integer ordered_at:datetime amount:real currency status "
+            "category channel coupon_code discount:real"
+        ),
+        pk=("id",),
+        references_customers=True,
+        indexes=(("customer_id", "ordered_at"),),
+    ),
+    TableSpec(
+        "events",
+        _cols("id:integer customer_id:integer type at:datetime product_id category value:real"),
+        pk=("id",),
+        references_customers=True,
+        indexes=(("customer_id", "type", "at"),),
+    ),
+    TableSpec(
+        "contacts",
+        _cols("id:integer customer_id:integer channel offer_id sent_at:datetime status"),
+        pk=("id",),
+        references_customers=True,
+        indexes=(("customer_id", "sent_at"),),
+    ),
+    TableSpec(
+        "channel_stats",
+        _cols(
+            "channel period_start:date period_end:date spend:real revenue:real "
+            "conversions:integer target_roi:real"
+        ),
+        pk=("channel", "period_start"),
+    ),
+    TableSpec(
+        "runs",
+        _cols(
+            "run_id run_key as_of:datetime started_at:datetime finished_at:datetime status "
+            "rules_digest git_commit counts"
+        ),
+        pk=("run_id",),
+        unique_indexes=(("run_key",),),
+        written_by_engine=True,
+    ),
+    TableSpec(
+        "actions",
+        _cols(
+            "run_id customer_id:integer offer_id channel send_at:datetime content incentive "
+            "cost:real"
+        ),
+        pk=("run_id", "customer_id", "offer_id"),
+        indexes=(("customer_id", "send_at"), ("offer_id",)),
+        written_by_engine=True,
+    ),
+    TableSpec(
+        "audit",
+        _cols(
+            "run_id customer_id:integer offer_id outcome reason channel rule_file "
+            "rule_line:integer detail"
+        ),
+        pk=("run_id", "customer_id", "offer_id"),
+        written_by_engine=True,
+    ),
+    TableSpec(
+        "channel_exits",
+        _cols("customer_id:integer channel exited_at:datetime until:datetime reason run_id"),
+        pk=("customer_id", "channel", "exited_at"),
+        indexes=(("customer_id", "channel"),),
+        written_by_engine=True,
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in CANONICAL_TABLES}
+
+# Tables a rule can aggregate over with `from:` (rows carry a customer_id).
+RELATED_TABLES = ("orders", "events", "contacts")
+
+
+@dataclass
+class StoreSchema:
+    """Each table's columns with their rule-language types, in column order."""
+
+    tables: dict[str, dict[str, RuleType]] = field(default_factory=dict)
+
+    def columns(self, table: str) -> dict[str, RuleType]:
+        return self.tables.get(table, {})
+
+    def with_declared(self, declared: Mapping[str, Mapping[str, RuleType]]) -> StoreSchema:
+        """This schema plus the rules' `store:` declarations (declared types win)."""
+        merged = {name: dict(cols) for name, cols in self.tables.items()}
+        for table, cols in declared.items():
+            merged.setdefault(table, {}).update(cols)
+        return StoreSchema(merged)
+
+
+def canonical_schema() -> StoreSchema:
+    """The schema every store has; used by `validate` when no store is given."""
+    return StoreSchema({t.name: t.column_types for t in CANONICAL_TABLES})
+
+
+def rule_type_of_sql(declared: str) -> RuleType:
+    """Map a declared SQLite column type to a rule type, following SQLite's affinity rules."""
+    upper = declared.upper()
+    if "BOOL" in upper:
+        return "boolean"
+    if "DATETIME" in upper or "TIMESTAMP" in upper:
+        return "datetime"
+    if upper == "DATE":
+        return "date"
+    if "INT" in upper:
+        return "integer"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")):
+        return "real"
+    return "text"
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"file:{path.resolve().as_posix()}?mode=ro"
+
+
+def connect_read_only(path: str | Path) -> sqlite3.Connection:
+    """Open an existing store without any chance of writing to it (plan, validate --db)."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store; create one with `campaign init-store {path}`")
+    try:
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a SQLite database ({exc})") from None
+    return conn
+
+
+def _table_columns(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+        )
+    ]
+    return {
+        name: [
+            (r[1], r[2] or "") for r in conn.execute("SELECT * FROM pragma_table_info(?)", (name,))
+        ]
+        for name in names
+    }
+
+
+def introspect(conn: sqlite3.Connection) -> StoreSchema:
+    """The real schema of an open store, with canonical columns typed as the contract says."""
+    schema = StoreSchema()
+    for table, columns in _table_columns(conn).items():
+        canonical = TABLES[table].column_types if table in TABLES else {}
+        schema.tables[table] = {
+            name: canonical.get(name) or rule_type_of_sql(declared) for name, declared in columns
+        }
+    return schema
+
+
+def read_schema(path: str | Path) -> StoreSchema:
+    """Introspect the store at `path`, checking first that it is a campaign store."""
+    with closing_read_only(path) as conn:
+        ensure_is_store(conn, path)
+        return introspect(conn)
+
+
+@contextmanager
+def closing_read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    conn = connect_read_only(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def missing_canonical(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Canonical tables and columns the database lacks ({table: [] } for a missing table)."""
+    present = _table_columns(conn)
+    missing: dict[str, list[str]] = {}
+    for spec in CANONICAL_TABLES:
+        if spec.name not in present:
+            missing[spec.name] = []
+            continue
+        have = {name for name, _ in present[spec.name]}
+        cols = [name for name, _ in spec.columns if name not in have]
+        if cols:
+            missing[spec.name] = cols
+    return missing
+
+
+def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Refuse databases that are not campaign stores (no `customers` table with an `id`)."""
+    present = _table_columns(conn)
+    customers = {name for name, _ in present.get("customers", [])}
+    if "id" not in customers:
+        found = ", ".join(sorted(present)) or "no tables"
+        raise StoreError(
+            f"{path}: not a campaign store (it has {found}, but no customers table); "
+            f"create a store with `campaign init-store PATH`"
+        )
+
+
+def _check_can_initialise(path: Path) -> None:
+    """Read-only look before writing: only new files, empty databases and stores are touched."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a store file")
+    with closing_read_only(path) as conn:
+        if not _table_columns(conn):
+            return
+        ensure_is_store(conn, path)
+
+
+def init_store(path: str | Path) -> list[str]:
+    """Create the canonical store at `path`, or add what an existing store lacks.
+
+    Never touches existing rows. Returns what was created, for the CLI to report.
+    """
+    path = Path(path)
+    _check_can_initialise(path)
+    created: list[str] = []
+    db = sqlite_utils.Database(path)
+    try:
+        with db.conn:
+            for spec in CANONICAL_TABLES:
+                created += _ensure_table(db, spec)
+        db.conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        db.close()
+    return created
+
+
+def _ensure_table(db: sqlite_utils.Database, spec: TableSpec) -> list[str]:
+    created: list[str] = []
+    table = db.table(spec.name)
+    columns = {name: _STORAGE[kind] for name, kind in spec.columns}
+    if not table.exists():
+        foreign_keys = [("customer_id", "customers", "id")] if spec.references_customers else []
+        table.create(
+            columns, pk=spec.pk if len(spec.pk) > 1 else spec.pk[0], foreign_keys=foreign_keys
+        )
+        created.append(f"table {spec.name}")
+    else:
+        for name, kind in columns.items():
+            if name not in table.columns_dict:
+                table.add_column(name, kind)
+                created.append(f"column {spec.name}.{name}")
+    existing = {tuple(index.columns) for index in table.indexes}
+    for cols, unique in [(c, False) for c in spec.indexes] + [
+        (c, True) for c in spec.unique_indexes
+    ]:
+        if cols not in existing:
+            table.create_index(list(cols), unique=unique, if_not_exists=True)
+            created.append(f"index {spec.name}({', '.join(cols)})")
+    return created
+
+
+def row_counts(path: str | Path) -> dict[str, int]:
+    """Rows per table of a store, for summaries."""
+    with closing_read_only(path) as conn:
+        ensure_is_store(conn, path)
+        tables = list(_table_columns(conn))
+        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
