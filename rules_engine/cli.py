@@ -16,19 +16,25 @@ from . import store
 from .errors import CampaignError
 
 
-class CampaignUsageError(click.ClickException):
-    """A user error reported as a message (exit 2 for unreadable input, 1 otherwise)."""
+class InputFailure(click.ClickException):
+    """Input that cannot be read (missing file, not a store): a message and exit 2."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = 2
 
     def show(self, file: object = None) -> None:
         click.echo(f"campaign: error: {self.format_message()}", err=True)
 
 
+class RulesFailure(InputFailure):
+    """The command could not do its job for a reason the message explains (exit 1)."""
+
+    exit_code = 1
+
+
 def fail(exc: CampaignError) -> NoReturn:
-    raise CampaignUsageError(str(exc), exc.exit_code) from None
+    """End the command with the error's message and its exit code, never a traceback."""
+    kind = InputFailure if exc.exit_code == 2 else RulesFailure
+    raise kind(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

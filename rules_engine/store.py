@@ -59,7 +59,7 @@ def _cols(spec: str) -> tuple[tuple[str, RuleType], ...]:
         name, _, kind = item.partition(":")
         rule_type = kind or "text"
         assert rule_type in RULE_TYPES, item
-        out.append((name, rule_type))  # type: ignore[arg-type]
+        out.append((name, rule_type))
     return tuple(out)
 
 
