@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from . import store
-from .errors import CampaignError
+from .errors import CampaignError, Problem
 
 
 class InputFailure(click.ClickException):
@@ -41,6 +41,64 @@ def fail(exc: CampaignError) -> NoReturn:
 @click.version_option(package_name="campaign-rules")
 def main() -> None:
     """Campaign rules for e-commerce marketing: validate, plan and run YAML rule sets."""
+
+
+RULES_ARG = click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
+AS_OF = click.option(
+    "--as-of", "as_of", metavar="T", help="ISO-8601 instant the rules are evaluated at (default: now)."
+)
+
+# Load problems that mean a file could not be read at all: exit 2, as for a missing file.
+UNREADABLE = {
+    "file-not-utf8",
+    "file-too-large",
+    "file-unreadable",
+    "yaml-syntax",
+    "yaml-multiple-documents",
+    "yaml-too-many-aliases",
+}
+
+
+def _validate_exit_code(problems: list[Problem], strict: bool) -> int:
+    if any(p.code in UNREADABLE for p in problems):
+        return 2
+    if any(p.is_error for p in problems) or (strict and problems):
+        return 1
+    return 0
+
+
+@main.command("validate")
+@RULES_ARG
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also check against this store's real schema.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True)
+@click.option("--strict", is_flag=True, help="Warnings fail validation too.")
+@AS_OF
+def validate_command(
+    rules: tuple[Path, ...], db_path: Path | None, fmt: str, strict: bool, as_of: str | None
+) -> None:
+    """Check rule files (default: rules/): schema, expressions, references, calendar."""
+    from .check import DEFAULT_RULES, check
+    from .report import REPORTERS
+    from .times import parse_as_of
+
+    try:
+        result = check(rules or DEFAULT_RULES, db=db_path, as_of=parse_as_of(as_of))
+    except CampaignError as exc:
+        fail(exc)
+    sources = {doc.path: doc.text for doc in result.documents}
+    checked = len({doc.path for doc in result.documents} | {p.span.file for p in result.problems})
+    click.echo(REPORTERS[fmt]().render(result.problems, sources, checked))
+    sys.exit(_validate_exit_code(result.problems, strict))
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of rule files (for editors and other validators)."""
+    from .schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 @main.command("init-store")

@@ -1,0 +1,34 @@
+"""Instants as the contract defines them: ISO-8601 in any common spelling, UTC when no offset.
+
+`--as-of` and every time in the store go through here, so `2026-09-01T12:00:00Z`,
+`2026-09-01T12:00:00+00:00` and `2026-09-01 12:00:00` are the same instant everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .errors import InputError
+
+
+def parse_instant(text: str) -> datetime:
+    """An aware datetime; naive text is UTC; a bare date is its UTC midnight."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """The run's as-of instant (now when not given): the only clock the rules ever see."""
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise InputError(
+            f"--as-of {text!r} is not an ISO-8601 time; write e.g. 2026-11-15T10:00:00+08:00"
+        ) from None
+
+
+def utc_text(value: datetime) -> str:
+    """The store's spelling of an instant: UTC, seconds, `Z`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
