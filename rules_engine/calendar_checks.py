@@ -59,7 +59,9 @@ def _local(item: Item, zone: ZoneInfo) -> datetime:
     return datetime.fromisoformat(item["at"]).replace(tzinfo=zone)
 
 
-def _problem(item: Item, key: str | None, code: str, message: str, hint: str | None = None) -> Problem:
+def _problem(
+    item: Item, key: str | None, code: str, message: str, hint: str | None = None
+) -> Problem:
     span: Span = item["_span"]
     if key is not None and key in item:
         span = item["_doc"].span((*_path(item), key))
@@ -73,8 +75,13 @@ def _path(item: Item) -> tuple[str | int, ...]:
 
 def _unknown(item: Item, key: str, kind: str, name: str, known: Iterable[str]) -> Problem:
     close = difflib.get_close_matches(name, sorted(known), n=1)
-    return _problem(item, key, "unknown-reference", f"unknown {kind} `{name}`",
-                    f"did you mean `{close[0]}`?" if close else None)
+    return _problem(
+        item,
+        key,
+        "unknown-reference",
+        f"unknown {kind} `{name}`",
+        f"did you mean `{close[0]}`?" if close else None,
+    )
 
 
 def _references(
@@ -83,9 +90,12 @@ def _references(
     seen: dict[str, Item] = {}
     for item in schedule:
         if item["id"] in seen:
-            yield _problem(item, "id", "duplicate-id",
-                           f"schedule item `{item['id']}` is already defined at "
-                           f"{seen[item['id']]['_span']}")
+            yield _problem(
+                item,
+                "id",
+                "duplicate-id",
+                f"schedule item `{item['id']}` is already defined at {seen[item['id']]['_span']}",
+            )
         seen.setdefault(item["id"], item)
         if item["channel"] not in channels:
             yield _unknown(item, "channel", "channel", item["channel"], channels)
@@ -93,8 +103,12 @@ def _references(
             if offer not in offers:
                 close = difflib.get_close_matches(offer, sorted(offers), n=1)
                 span = item["_doc"].span((*_path(item), "promotes", j))
-                yield Problem(span, "unknown-reference", f"unknown offer `{offer}`",
-                              f"did you mean `{close[0]}`?" if close else None)
+                yield Problem(
+                    span,
+                    "unknown-reference",
+                    f"unknown offer `{offer}`",
+                    f"did you mean `{close[0]}`?" if close else None,
+                )
 
 
 def _constraint_references(
@@ -105,8 +119,9 @@ def _constraint_references(
         yield _unknown(constraint, "channel", "channel", channel, channels)
     campaign = constraint.get("campaign")
     if campaign is not None and campaign not in campaigns:
-        yield _unknown(constraint, "campaign", "campaign (no schedule item has it)", campaign,
-                       campaigns)
+        yield _unknown(
+            constraint, "campaign", "campaign (no schedule item has it)", campaign, campaigns
+        )
 
 
 def _week(day: date) -> date:
@@ -125,21 +140,32 @@ def _cadence(constraint: Item, live: list[Item], zone: ZoneInfo) -> Iterable[Pro
     if "max_per_day" in constraint:
         for day, group in per_day.items():
             for extra in group[constraint["max_per_day"] :]:
-                yield _problem(extra, "at", "calendar-cadence",
-                               f"{channel} has {len(group)} items on {day}; at most "
-                               f"{constraint['max_per_day']} a day")
+                yield _problem(
+                    extra,
+                    "at",
+                    "calendar-cadence",
+                    f"{channel} has {len(group)} items on {day}; at most "
+                    f"{constraint['max_per_day']} a day",
+                )
     if "max_per_week" in constraint:
         for week, group in per_week.items():
             for extra in group[constraint["max_per_week"] :]:
-                yield _problem(extra, "at", "calendar-cadence",
-                               f"{channel} has {len(group)} items in the week of {week}; at most "
-                               f"{constraint['max_per_week']} a week")
+                yield _problem(
+                    extra,
+                    "at",
+                    "calendar-cadence",
+                    f"{channel} has {len(group)} items in the week of {week}; at most "
+                    f"{constraint['max_per_week']} a week",
+                )
     if "min_per_week" in constraint and live:
         yield from _min_per_week(constraint, channel, per_week, live, zone)
 
 
 def _min_per_week(
-    constraint: Item, channel: str, per_week: Mapping[date, list[Item]], live: list[Item],
+    constraint: Item,
+    channel: str,
+    per_week: Mapping[date, list[Item]],
+    live: list[Item],
     zone: ZoneInfo,
 ) -> Iterable[Problem]:
     """Every week the schedule covers (first to last item of any channel) needs enough items."""
@@ -148,9 +174,13 @@ def _min_per_week(
     while week <= last:
         count = len(per_week.get(week, []))
         if count < constraint["min_per_week"]:
-            yield _problem(constraint, "min_per_week", "calendar-cadence",
-                           f"{channel} has {count} item(s) in the week of {week}; at least "
-                           f"{constraint['min_per_week']} a week")
+            yield _problem(
+                constraint,
+                "min_per_week",
+                "calendar-cadence",
+                f"{channel} has {count} item(s) in the week of {week}; at least "
+                f"{constraint['min_per_week']} a week",
+            )
         week += timedelta(days=7)
 
 
@@ -166,22 +196,32 @@ def _sync(constraint: Item, live: list[Item], zone: ZoneInfo) -> Iterable[Proble
     for item in first.values():
         gap = _local(item, zone) - _local(earliest, zone)
         if gap > window:
-            yield _problem(item, "at", "calendar-sync",
-                           f"campaign {campaign} starts on {item['channel']} {gap} after "
-                           f"{earliest['channel']}; all channels must go out within "
-                           f"{constraint['sync_within']}",
-                           f"move `{item['id']}` closer to `{earliest['id']}`")
+            yield _problem(
+                item,
+                "at",
+                "calendar-sync",
+                f"campaign {campaign} starts on {item['channel']} {gap} after "
+                f"{earliest['channel']}; all channels must go out within "
+                f"{constraint['sync_within']}",
+                f"move `{item['id']}` closer to `{earliest['id']}`",
+            )
 
 
-def _approval(constraint: Item, live: list[Item], zone: ZoneInfo, as_of: datetime) -> Iterable[Problem]:
+def _approval(
+    constraint: Item, live: list[Item], zone: ZoneInfo, as_of: datetime
+) -> Iterable[Problem]:
     horizon = parse_duration(constraint["approved_before"])
     for item in live:
         due = _local(item, zone)
         if as_of <= due <= as_of + horizon and item.get("status", "draft") == "draft":
-            yield _problem(item, "status", "calendar-unapproved",
-                           f"`{item['id']}` is due {due:%Y-%m-%d %H:%M} and is not approved; "
-                           f"items due within {constraint['approved_before']} must be approved",
-                           "get it approved and set `status: approved`")
+            yield _problem(
+                item,
+                "status",
+                "calendar-unapproved",
+                f"`{item['id']}` is due {due:%Y-%m-%d %H:%M} and is not approved; "
+                f"items due within {constraint['approved_before']} must be approved",
+                "get it approved and set `status: approved`",
+            )
 
 
 def _incentives(item: Item, offers: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Any]]:
@@ -203,11 +243,14 @@ def _same_incentive(
             if reference is None:
                 reference = (source, incentive)
             elif incentive != reference[1]:
-                yield _problem(item, "promotes" if "offer" in source else "incentive",
-                               "calendar-incentive",
-                               f"campaign {campaign}: {source} offers {_words(incentive)} but "
-                               f"{reference[0]} offers {_words(reference[1])}",
-                               "one promotion, one price on every channel")
+                yield _problem(
+                    item,
+                    "promotes" if "offer" in source else "incentive",
+                    "calendar-incentive",
+                    f"campaign {campaign}: {source} offers {_words(incentive)} but "
+                    f"{reference[0]} offers {_words(reference[1])}",
+                    "one promotion, one price on every channel",
+                )
 
 
 def _words(incentive: Mapping[str, Any]) -> str:

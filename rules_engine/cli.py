@@ -45,7 +45,10 @@ def main() -> None:
 
 RULES_ARG = click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
 AS_OF = click.option(
-    "--as-of", "as_of", metavar="T", help="ISO-8601 instant the rules are evaluated at (default: now)."
+    "--as-of",
+    "as_of",
+    metavar="T",
+    help="ISO-8601 instant the rules are evaluated at (default: now).",
 )
 
 # Load problems that mean a file could not be read at all: exit 2, as for a missing file.
@@ -69,10 +72,19 @@ def _validate_exit_code(problems: list[Problem], strict: bool) -> int:
 
 @main.command("validate")
 @RULES_ARG
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also check against this store's real schema.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also check against this store's real schema.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+)
 @click.option("--strict", is_flag=True, help="Warnings fail validation too.")
 @AS_OF
 def validate_command(

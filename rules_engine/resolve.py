@@ -206,9 +206,7 @@ class _Resolver:
             return None
         return Expression(text, typed, _type_of(typed), doc.span(path))
 
-    def expression(
-        self, doc: Document, path: JsonPath, scope: Scope
-    ) -> Expression | None:
+    def expression(self, doc: Document, path: JsonPath, scope: Scope) -> Expression | None:
         return self.check(doc, path, self.parse(doc, path), scope)
 
     def scope(
@@ -268,12 +266,16 @@ class _Resolver:
                 )
                 if where is not None:
                     segments[rule_id] = Segment(
-                        rule_id, entry.doc.key_span(("segments", rule_id)), where,
+                        rule_id,
+                        entry.doc.key_span(("segments", rule_id)),
+                        where,
                         entry.body.get("description"),
                     )
-        return _in_file_order(metrics, self.entries["metrics"]), _in_file_order(
-            segments, self.entries["segments"]
-        ), order
+        return (
+            _in_file_order(metrics, self.entries["metrics"]),
+            _in_file_order(segments, self.entries["segments"]),
+            order,
+        )
 
     def _check_names(self) -> None:
         columns = self.schema.columns("customers")
@@ -282,13 +284,15 @@ class _Resolver:
                 span = entry.doc.key_span((section, rule_id))
                 if rule_id in columns:
                     self.report(
-                        span, "name-conflict",
+                        span,
+                        "name-conflict",
                         f"{section[:-1]} `{rule_id}` has the name of a customers column",
                         "rename it: in expressions the name would be ambiguous",
                     )
                 elif section == "segments" and rule_id in self.entries["metrics"]:
                     self.report(
-                        span, "name-conflict",
+                        span,
+                        "name-conflict",
                         f"segment `{rule_id}` has the name of a metric",
                         "rename one of them: in expressions the name would be ambiguous",
                     )
@@ -323,7 +327,8 @@ class _Resolver:
         section = "metrics" if first in self.entries["metrics"] else "segments"
         entry = self.entries[section][first]
         self.report(
-            entry.doc.key_span((section, first)), "cycle",
+            entry.doc.key_span((section, first)),
+            "cycle",
             "these rules depend on each other in a circle: " + " → ".join(cycle),
             "break the circle: one of them must not use the other",
         )
@@ -338,22 +343,35 @@ class _Resolver:
         if table is not None:
             if not self._check_table(entry, table):
                 return None
-            where = self.check(
-                doc, entry.path("metrics", "where"), parsed.get((entry.id, "where")),
-                self.scope(Context.ROW_FILTER, "boolean", table),
-            ) if "where" in body else None
+            where = (
+                self.check(
+                    doc,
+                    entry.path("metrics", "where"),
+                    parsed.get((entry.id, "where")),
+                    self.scope(Context.ROW_FILTER, "boolean", table),
+                )
+                if "where" in body
+                else None
+            )
             if "where" in body and where is None:
                 return None
         context = Context.AGGREGATE if table else Context.DERIVED
         value = self.check(
-            doc, entry.path("metrics", "value"), parsed.get((entry.id, "value")),
+            doc,
+            entry.path("metrics", "value"),
+            parsed.get((entry.id, "value")),
             self.scope(context, None, table),
         )
         if value is None or value.type is None:
             return None
         return Metric(
-            entry.id, doc.key_span(("metrics", entry.id)), value,
-            self._metric_type(entry, value.type), table, where, body.get("default"),
+            entry.id,
+            doc.key_span(("metrics", entry.id)),
+            value,
+            self._metric_type(entry, value.type),
+            table,
+            where,
+            body.get("default"),
             body.get("description"),
         )
 
@@ -363,12 +381,14 @@ class _Resolver:
         if not columns:
             related = [t for t in self.schema.tables if "customer_id" in self.schema.columns(t)]
             self.unknown(span, "table", table, related or RELATED_TABLES)
-            self.problems[-1] = Problem(span, "unknown-table", self.problems[-1].message,
-                                        self.problems[-1].hint)
+            self.problems[-1] = Problem(
+                span, "unknown-table", self.problems[-1].message, self.problems[-1].hint
+            )
             return False
         if "customer_id" not in columns:
-            self.report(span, "unknown-table",
-                        f"table `{table}` has no customer_id column to aggregate by")
+            self.report(
+                span, "unknown-table", f"table `{table}` has no customer_id column to aggregate by"
+            )
             return False
         return True
 
@@ -376,13 +396,15 @@ class _Resolver:
         declared = entry.body.get("type")
         if declared and not _compatible(declared, inferred):
             self.report(
-                entry.doc.span(entry.path("metrics", "type")), "metric-type",
+                entry.doc.span(entry.path("metrics", "type")),
+                "metric-type",
                 f"metric `{entry.id}` is declared {declared} but its value is {inferred}",
             )
         default = entry.body.get("default")
         if default is not None and not _value_fits(default, declared or inferred):
             self.report(
-                entry.doc.span(entry.path("metrics", "default")), "metric-type",
+                entry.doc.span(entry.path("metrics", "default")),
+                "metric-type",
                 f"default {default!r} of metric `{entry.id}` is not a {declared or inferred}",
             )
         return declared or inferred  # type: ignore[no-any-return]
@@ -398,7 +420,8 @@ class _Resolver:
             if address is not None and address not in columns:
                 close = difflib.get_close_matches(address, list(columns), n=1)
                 self.report(
-                    doc.span(entry.path("channels", "address")), "unknown-column",
+                    doc.span(entry.path("channels", "address")),
+                    "unknown-column",
                     f"customers have no column `{address}`",
                     f"did you mean `{close[0]}`?" if close else None,
                 )
@@ -406,15 +429,20 @@ class _Resolver:
             def cond(key: str) -> Expression | None:
                 if key not in body:
                     return None
-                return self.expression(doc, entry.path("channels", key),
-                                       self.scope(Context.CONDITION))
+                return self.expression(
+                    doc, entry.path("channels", key), self.scope(Context.CONDITION)
+                )
 
             lifecycle = None
             if "lifecycle" in body:
                 gates = {
-                    gate: self.expression(doc, entry.path("channels", "lifecycle", gate),
-                                          self.scope(Context.LIFECYCLE))
-                    for gate in LIFECYCLE_GATES if gate in body["lifecycle"]
+                    gate: self.expression(
+                        doc,
+                        entry.path("channels", "lifecycle", gate),
+                        self.scope(Context.LIFECYCLE),
+                    )
+                    for gate in LIFECYCLE_GATES
+                    if gate in body["lifecycle"]
                 }
                 lifecycle = Lifecycle(**gates)
             quiet = body.get("quiet_hours")
@@ -428,7 +456,8 @@ class _Resolver:
                 exit_days=body.get("exit_days"),
                 cost=float(body.get("cost", 0)),
                 quiet_hours=QuietHours(parse_time(quiet["start"]), parse_time(quiet["end"]))
-                if quiet else None,
+                if quiet
+                else None,
                 capacity_per_day=(body.get("capacity") or {}).get("per_day"),
                 lifecycle=lifecycle,
                 description=body.get("description"),
@@ -450,25 +479,34 @@ class _Resolver:
         body, doc = entry.body, entry.doc
         path = lambda *rest: entry.path("offers", *rest)  # noqa: E731
         audience = self.expression(doc, path("audience"), self.scope(Context.CONDITION))
-        exclude = (self.expression(doc, path("exclude"), self.scope(Context.CONDITION))
-                   if "exclude" in body else None)
-        rank = (self.expression(doc, path("rank"), self.scope(Context.CONDITION, "numeric"))
-                if "rank" in body else None)
+        exclude = (
+            self.expression(doc, path("exclude"), self.scope(Context.CONDITION))
+            if "exclude" in body
+            else None
+        )
+        rank = (
+            self.expression(doc, path("rank"), self.scope(Context.CONDITION, "numeric"))
+            if "rank" in body
+            else None
+        )
         for i, channel in enumerate(body.get("channels", [])):
             if channel not in self.known("channels"):
-                self.unknown(doc.span(path("channels", i)), "channel", channel,
-                             self.entries["channels"])
+                self.unknown(
+                    doc.span(path("channels", i)), "channel", channel, self.entries["channels"]
+                )
             elif channel in channels and channels[channel].address is None:
                 self.report(
-                    doc.span(path("channels", i)), "channel-no-address",
+                    doc.span(path("channels", i)),
+                    "channel-no-address",
                     f"channel `{channel}` has no `address`, so offers cannot send on it",
                     "give the channel an address column, or use it in the calendar schedule only",
                 )
         holdout = self._percentage(doc, path("holdout"), body.get("holdout", 0))
         budget = None
         if "budget" in body:
-            reserve = self._percentage(doc, path("budget", "reserve"),
-                                       body["budget"].get("reserve", 0))
+            reserve = self._percentage(
+                doc, path("budget", "reserve"), body["budget"].get("reserve", 0)
+            )
             budget = Budget(float(body["budget"]["total"]), reserve)
         window = self._window(doc, path("window"), body.get("window"))
         if audience is None:
@@ -497,8 +535,12 @@ class _Resolver:
     def _percentage(self, doc: Document, path: JsonPath, value: str | float | int) -> float:
         fraction = parse_percentage(value)
         if fraction > 1:
-            self.report(doc.span(path), "percent-range",
-                        f"{value} is more than 100%", "a percentage is between 0% and 100%")
+            self.report(
+                doc.span(path),
+                "percent-range",
+                f"{value} is more than 100%",
+                "a percentage is between 0% and 100%",
+            )
             return 1.0
         return fraction
 
@@ -508,8 +550,11 @@ class _Resolver:
         start = _date(window.get("from"))
         until = _date(window.get("until"))
         if start and until and until < start:
-            self.report(doc.span((*path, "until")), "window-order",
-                        f"the window ends ({until}) before it starts ({start})")
+            self.report(
+                doc.span((*path, "until")),
+                "window-order",
+                f"the window ends ({until}) before it starts ({start})",
+            )
         return Window(start, until)
 
     def _check_priorities(self) -> None:
@@ -522,10 +567,12 @@ class _Resolver:
             if key in seen:
                 other = seen[key]
                 self.report(
-                    entry.doc.key_span(("offers", entry.id)), "ambiguous-priority",
+                    entry.doc.key_span(("offers", entry.id)),
+                    "ambiguous-priority",
                     f"offers `{other.id}` and `{entry.id}` of group `{group}` have the same "
                     f"priority {key[1]}; the id decides which goes first",
-                    "give one of them a higher priority", Severity.WARNING,
+                    "give one of them a higher priority",
+                    Severity.WARNING,
                 )
             else:
                 seen[key] = entry
@@ -543,7 +590,9 @@ class _Resolver:
         min_gap = None
         groups = {e.body.get("group") for e in self.entries["offers"].values()} - {None}
         groups |= {
-            group for doc in self._broken_docs for body in _mapping(doc.data, "offers").values()
+            group
+            for doc in self._broken_docs
+            for body in _mapping(doc.data, "offers").values()
             if isinstance(body, dict) and isinstance(group := body.get("group"), str)
         }
         known_channels = self.known("channels")
@@ -557,19 +606,37 @@ class _Resolver:
             for i, blackout in enumerate(part.get("blackouts", [])):
                 blackouts.append(self._blackout(doc, i, blackout, known_channels))
             for i, item in enumerate(part.get("schedule", [])):
-                schedule.append({**item, "_span": doc.span(("calendar", "schedule", i)),
-                                 "_doc": doc, "_index": i})
+                schedule.append(
+                    {
+                        **item,
+                        "_span": doc.span(("calendar", "schedule", i)),
+                        "_doc": doc,
+                        "_index": i,
+                    }
+                )
             for i, constraint in enumerate(part.get("constraints", [])):
-                constraints.append({**constraint, "_span": doc.span(("calendar", "constraints", i)),
-                                    "_doc": doc, "_index": i})
+                constraints.append(
+                    {
+                        **constraint,
+                        "_span": doc.span(("calendar", "constraints", i)),
+                        "_doc": doc,
+                        "_index": i,
+                    }
+                )
         self.problems += calendar_checks.check(
-            schedule, constraints, known_channels=known_channels,
+            schedule,
+            constraints,
+            known_channels=known_channels,
             offers={k: e.body for k, e in self.entries["offers"].items()}
             | {k: {} for k in self.broken["offers"]},
-            timezone=timezone, as_of=self.as_of,
+            timezone=timezone,
+            as_of=self.as_of,
         )
         return Calendar(
-            timezone, tuple(caps), min_gap, tuple(blackouts),
+            timezone,
+            tuple(caps),
+            min_gap,
+            tuple(blackouts),
             tuple({k: v for k, v in s.items() if not k.startswith("_")} for s in schedule),
             tuple({k: v for k, v in c.items() if not k.startswith("_")} for c in constraints),
         )
@@ -578,13 +645,20 @@ class _Resolver:
         if name == "UTC" or name in _zones():
             return name
         close = difflib.get_close_matches(name, sorted(_zones()), n=1)
-        self.report(doc.span(("calendar", "timezone")), "unknown-timezone",
-                    f"`{name}` is not an IANA timezone name",
-                    f"did you mean `{close[0]}`?" if close else "for example Asia/Shanghai")
+        self.report(
+            doc.span(("calendar", "timezone")),
+            "unknown-timezone",
+            f"`{name}` is not an IANA timezone name",
+            f"did you mean `{close[0]}`?" if close else "for example Asia/Shanghai",
+        )
         return "UTC"
 
     def _cap(
-        self, doc: Document, i: int, cap: dict[str, Any], channels: Mapping[str, Any],
+        self,
+        doc: Document,
+        i: int,
+        cap: dict[str, Any],
+        channels: Mapping[str, Any],
         groups: set[str],
     ) -> FrequencyCap:
         path = ("calendar", "frequency_caps", i)
@@ -593,8 +667,9 @@ class _Resolver:
             self.unknown(doc.span((*path, "channel")), "channel", channel, channels)
         if group is not None and group not in groups:
             self.unknown(doc.span((*path, "group")), "offer group", group, sorted(groups))
-        return FrequencyCap(doc.span(path), int(cap["max"]), parse_duration(cap["per"]),
-                            channel, group)
+        return FrequencyCap(
+            doc.span(path), int(cap["max"]), parse_duration(cap["per"]), channel, group
+        )
 
     def _blackout(
         self, doc: Document, i: int, blackout: dict[str, Any], channels: Mapping[str, Any]
@@ -603,24 +678,32 @@ class _Resolver:
         start, until = _date(blackout["from"]), _date(blackout["until"])
         assert start is not None and until is not None
         if until < start:
-            self.report(doc.span((*path, "until")), "window-order",
-                        f"the blackout ends ({until}) before it starts ({start})")
+            self.report(
+                doc.span((*path, "until")),
+                "window-order",
+                f"the blackout ends ({until}) before it starts ({start})",
+            )
         names = blackout.get("channels")
         for j, channel in enumerate(names or []):
             if channel not in channels:
                 self.unknown(doc.span((*path, "channels", j)), "channel", channel, channels)
-        return Blackout(doc.span(path), start, until, tuple(names) if names else None,
-                        blackout.get("reason"))
+        return Blackout(
+            doc.span(path), start, until, tuple(names) if names else None, blackout.get("reason")
+        )
 
     # -- tests -------------------------------------------------------------------------
 
     def _tests(
-        self, metrics: Mapping[str, Any], segments: Mapping[str, Any],
-        channels: Mapping[str, Any], offers: Mapping[str, Any],
+        self,
+        metrics: Mapping[str, Any],
+        segments: Mapping[str, Any],
+        channels: Mapping[str, Any],
+        offers: Mapping[str, Any],
     ) -> dict[str, RuleTest]:
         tests = {}
         known = {
-            "segments": self.known("segments"), "not_segments": self.known("segments"),
+            "segments": self.known("segments"),
+            "not_segments": self.known("segments"),
             "metrics": self.known("metrics"),
         }
         for rule_id, entry in self.entries["tests"].items():
@@ -629,23 +712,28 @@ class _Resolver:
             for i, expect in enumerate(body.get("expect", [])):
                 path = entry.path("tests", "expect", i)
                 if expect.get("customer") not in ids:
-                    self.report(doc.span((*path, "customer")), "test-reference",
-                                f"test `{rule_id}` has no customer with id {expect.get('customer')}",
-                                "add the customer to the test's `customers`")
+                    self.report(
+                        doc.span((*path, "customer")),
+                        "test-reference",
+                        f"test `{rule_id}` has no customer with id {expect.get('customer')}",
+                        "add the customer to the test's `customers`",
+                    )
                 for key, names in known.items():
                     values = expect.get(key) or []
                     for j, name in enumerate(values):
                         if name not in names:
-                            span = doc.span((*path, key, j) if isinstance(values, list)
-                                            else (*path, key, name))
+                            span = doc.span(
+                                (*path, key, j) if isinstance(values, list) else (*path, key, name)
+                            )
                             self.unknown(span, key.replace("not_", "").rstrip("s"), name, names)
                 offer = expect.get("offer")
                 if offer is not None and offer not in self.known("offers"):
                     self.unknown(doc.span((*path, "offer")), "offer", offer, self.entries["offers"])
                 channel = expect.get("channel")
                 if channel is not None and channel not in self.known("channels"):
-                    self.unknown(doc.span((*path, "channel")), "channel", channel,
-                                 self.entries["channels"])
+                    self.unknown(
+                        doc.span((*path, "channel")), "channel", channel, self.entries["channels"]
+                    )
             tests[rule_id] = RuleTest(rule_id, doc.key_span(("tests", rule_id)), body)
         return tests
 

@@ -1,0 +1,248 @@
+"""Cross-checks over the whole rule set: one small failing rule set per problem code."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rules_engine.check import check
+from rules_engine.errors import Problem
+
+AS_OF = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+BASE = """\
+metrics:
+  recency_days:
+    from: orders
+    where: status == "completed"
+    value: days_since(max(ordered_at))
+segments:
+  lapsed:
+    where: recency_days > 30
+channels:
+  email:
+    address: email
+    consent: email_opt_in
+offers:
+  winback:
+    audience: lapsed
+    channels: [email]
+    content: tpl_winback
+"""
+
+
+def run(tmp_path: Path, *files: str) -> list[Problem]:
+    paths = []
+    for i, text in enumerate(files):
+        path = tmp_path / f"f{i}.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        paths.append(path)
+    return check(paths, as_of=AS_OF).problems
+
+
+def codes(problems: list[Problem]) -> list[tuple[str, str, int, int]]:
+    return [(Path(p.span.file).name, p.code, p.span.line, p.span.col) for p in problems]
+
+
+def assert_problems(tmp_path: Path, *files: str, expected: list[tuple[str, str, int, int]]) -> None:
+    assert codes(run(tmp_path, *files)) == expected
+
+
+def test_base_rules_are_clean(tmp_path: Path) -> None:
+    assert run(tmp_path, BASE) == []
+
+
+def test_duplicate_id_across_files(tmp_path: Path) -> None:
+    other = "segments:\n  x: {where: 'True'}\n  lapsed:\n    where: recency_days > 60\n"
+    problems = run(tmp_path, BASE, other)
+    assert codes(problems) == [("f1.yaml", "duplicate-id", 3, 3)]
+    assert "f0.yaml:7:3" in problems[0].message
+
+
+def test_unknown_channel_in_offer_suggests(tmp_path: Path) -> None:
+    text = BASE.replace("channels: [email]", "channels: [emial]")
+    problems = run(tmp_path, text)
+    assert codes(problems) == [("f0.yaml", "unknown-reference", 15, 16)]
+    assert problems[0].hint == "did you mean `email`?"
+
+
+def test_unknown_table(tmp_path: Path) -> None:
+    text = BASE.replace("from: orders", "from: order")
+    problems = run(tmp_path, text)
+    assert codes(problems)[0] == ("f0.yaml", "unknown-table", 3, 11)
+    assert problems[0].hint == "did you mean `orders`?"
+
+
+def test_declared_store_table_can_be_aggregated(tmp_path: Path) -> None:
+    text = BASE + (
+        "store:\n  reviews: {customer_id: integer, rating: integer}\n"
+        "metrics:\n  avg_rating: {from: reviews, value: avg(rating)}\n"
+    )
+    # two `metrics:` keys in one file would be a duplicate key; use a second file instead
+    extra = (
+        "store:\n  reviews: {customer_id: integer, rating: integer}\n"
+        "metrics:\n  avg_rating: {from: reviews, value: avg(rating)}\n"
+    )
+    assert run(tmp_path, BASE, extra) == []
+    assert "store:" in text
+
+
+def test_unknown_address_column(tmp_path: Path) -> None:
+    text = BASE.replace("address: email", "address: e_mail")
+    assert codes(run(tmp_path, text)) == [("f0.yaml", "unknown-column", 10, 14)]
+
+
+def test_metric_named_like_a_column(tmp_path: Path) -> None:
+    extra = "metrics:\n  country: {value: 1}\n"
+    assert codes(run(tmp_path, BASE, extra)) == [("f1.yaml", "name-conflict", 2, 3)]
+
+
+def test_segment_cycle_reports_the_path(tmp_path: Path) -> None:
+    extra = """\
+    segments:
+      a:
+        where: b and lapsed
+      b:
+        where: c
+      c:
+        where: a
+    """
+    problems = run(tmp_path, BASE, extra)
+    assert codes(problems) == [("f1.yaml", "cycle", 2, 3)]
+    assert "a → b → c → a" in problems[0].message
+
+
+def test_metric_declared_type_mismatch(tmp_path: Path) -> None:
+    extra = "metrics:\n  n:\n    value: recency_days > 3\n    type: integer\n"
+    assert codes(run(tmp_path, BASE, extra)) == [("f1.yaml", "metric-type", 4, 11)]
+
+
+def test_metric_default_of_wrong_type(tmp_path: Path) -> None:
+    extra = "metrics:\n  spend:\n    from: orders\n    value: sum(amount)\n    default: none\n"
+    assert codes(run(tmp_path, BASE, extra)) == [("f1.yaml", "metric-type", 5, 14)]
+
+
+def test_offer_on_broadcast_channel(tmp_path: Path) -> None:
+    text = BASE.replace("channels: [email]", "channels: [email, douyin]") + (
+        "  douyin_post:\n    audience: lapsed\n    channels: [email]\n    content: x\n"
+    )
+    extra = "channels:\n  douyin:\n    cost: 0\n"
+    assert codes(run(tmp_path, text, extra)) == [("f0.yaml", "channel-no-address", 15, 23)]
+
+
+def test_window_ends_before_it_starts(tmp_path: Path) -> None:
+    text = BASE + '    window: {from: "2026-11-30", until: "2026-11-01"}\n'
+    assert codes(run(tmp_path, text)) == [("f0.yaml", "window-order", 18, 45)]
+
+
+def test_percentage_over_100(tmp_path: Path) -> None:
+    text = BASE + '    holdout: "120%"\n    budget: {total: 1000, reserve: "10%"}\n'
+    assert codes(run(tmp_path, text)) == [("f0.yaml", "percent-range", 18, 14)]
+
+
+def test_unknown_timezone(tmp_path: Path) -> None:
+    extra = "calendar:\n  timezone: Asia/Shangai\n"
+    problems = run(tmp_path, BASE, extra)
+    assert codes(problems) == [("f1.yaml", "unknown-timezone", 2, 13)]
+    assert problems[0].hint == "did you mean `Asia/Shanghai`?"
+
+
+def test_equal_priority_in_a_group_is_a_warning(tmp_path: Path) -> None:
+    text = BASE + (
+        "    group: winback\n    priority: 50\n"
+        "  winback_b:\n    audience: lapsed\n    channels: [email]\n    content: y\n"
+        "    group: winback\n    priority: 50\n"
+    )
+    problems = run(tmp_path, text)
+    assert codes(problems) == [("f0.yaml", "ambiguous-priority", 20, 3)]
+    assert not problems[0].is_error
+
+
+def test_cap_on_unknown_group(tmp_path: Path) -> None:
+    extra = "calendar:\n  frequency_caps:\n    - {group: winbak, max: 1, per: 30d}\n"
+    text = BASE + "    group: winback\n"
+    problems = run(tmp_path, text, extra)
+    assert codes(problems) == [("f1.yaml", "unknown-reference", 3, 15)]
+    assert problems[0].hint == "did you mean `winback`?"
+
+
+def test_rule_test_references(tmp_path: Path) -> None:
+    extra = """\
+    tests:
+      t1:
+        as_of: "2026-11-15T10:00:00+08:00"
+        customers: [{id: 1}]
+        expect:
+          - {customer: 2, segments: [lapsd], offer: winbak}
+    """
+    assert codes(run(tmp_path, BASE, extra)) == [
+        ("f1.yaml", "test-reference", 6, 20),
+        ("f1.yaml", "unknown-reference", 6, 34),
+        ("f1.yaml", "unknown-reference", 6, 49),
+    ]
+
+
+def test_schema_broken_file_does_not_cascade(tmp_path: Path) -> None:
+    broken = "segments:\n  lapsed_vip:\n    where: lapsed\n    colour: red\n"
+    text = BASE.replace("audience: lapsed", "audience: lapsed_vip")
+    problems = run(tmp_path, text, broken)
+    assert [p.code for p in problems] == ["schema-unknown-key"]
+
+
+CALENDAR = """\
+channels:
+  douyin: {cost: 0}
+  wechat: {cost: 0}
+calendar:
+  timezone: Asia/Shanghai
+  schedule:
+    - {id: a1, channel: douyin, at: "2026-11-23T20:00", campaign: yearend, status: approved}
+    - {id: a2, channel: douyin, at: "2026-11-23T21:00", campaign: yearend, status: approved}
+    - {id: a3, channel: douyin, at: "2026-11-23T22:00", campaign: yearend, status: approved}
+    - {id: b1, channel: wechat, at: "2026-11-26T20:00", campaign: yearend, status: draft}
+    - {id: b2, channel: wechat, at: "2026-11-20T12:00", campaign: other, status: draft}
+  constraints:
+    - {channel: douyin, max_per_day: 2}
+    - {campaign: yearend, sync_within: 24h}
+    - {approved_before: 3d}
+"""
+
+
+def test_calendar_constraints(tmp_path: Path) -> None:
+    assert codes(run(tmp_path, CALENDAR)) == [
+        ("f0.yaml", "calendar-cadence", 9, 55),
+        ("f0.yaml", "calendar-sync", 10, 34),
+        ("f0.yaml", "calendar-unapproved", 11, 88),
+    ]
+
+
+def test_calendar_min_per_week(tmp_path: Path) -> None:
+    text = CALENDAR.replace(
+        "{channel: douyin, max_per_day: 2}", "{channel: wechat, min_per_week: 2}"
+    )
+    problems = [p for p in run(tmp_path, text) if p.code == "calendar-cadence"]
+    assert codes(problems) == [("f0.yaml", "calendar-cadence", 13, 35)] * 2  # two weeks
+    assert "week of 2026-11-16" in problems[0].message
+
+
+def test_calendar_same_incentive(tmp_path: Path) -> None:
+    text = CALENDAR + (
+        "    - {campaign: yearend, same_incentive: true}\n"
+        "offers:\n"
+        "  o1: {audience: 'True', channels: [wechat], content: x,"
+        " incentive: {type: coupon, value: 50}}\n"
+    )
+    text = text.replace(
+        "campaign: yearend, status: approved}",
+        "campaign: yearend, status: approved, promotes: [o1]}",
+        1,
+    )
+    text = text.replace(
+        "campaign: yearend, status: draft}",
+        "campaign: yearend, status: draft, incentive: {type: coupon, value: 30}}",
+    )
+    problems = [p for p in run(tmp_path, text) if p.code == "calendar-incentive"]
+    assert len(problems) == 1
+    assert "item `b1` offers type coupon, value 30" in problems[0].message
+    assert "offer `o1` offers type coupon, value 50" in problems[0].message
