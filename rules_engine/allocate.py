@@ -1,0 +1,249 @@
+"""Allocation: the contract's decision order, applied to candidates SQL has already found.
+
+Everything that is a property of one customer (audience, exclude, cooldown, address, consent,
+entry, channel exits, rank) is computed set-based in SQL. What remains is inherently
+sequential — group slots, frequency caps, min_gap, capacity, max_actions and budget all depend on
+what was allocated before — and runs here as plain dictionary work per candidate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from .model import Calendar, Channel, FrequencyCap, Offer
+from .sendtime import SendTime, in_holdout, send_time, zone
+
+# Reasons, in the order the contract checks them.
+CHANNEL_REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message that counts against caps and min_gap.
+
+    The executor loads contacts sent up to as-of and earlier runs' actions (an action with a
+    matching contact — same customer, offer and channel — only once, as the contact); this
+    run's actions are added as they are allocated. Every one of them after a cap window's start
+    counts against the cap.
+    """
+
+    at: datetime
+    channel: str
+    offer_id: str | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A customer in an offer's audience, with what SQL found about each of its channels.
+
+    `blocked[channel]` is the first failing static reason for that channel (no_address,
+    consent, entry, channel_exit, channel_lifecycle), or None when the channel is usable.
+    """
+
+    customer_id: int
+    rank: float | None = None
+    timezone: str | None = None
+    cooldown: bool = False
+    blocked: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One audit row: what happened to a customer for an offer, and why."""
+
+    customer_id: int
+    offer_id: str
+    outcome: str  # action | holdout | suppressed
+    reason: str | None = None
+    channel: str | None = None
+    send_at: datetime | None = None
+    cost: float = 0.0
+    detail: str | None = None
+
+
+@dataclass
+class OfferTotals:
+    """Actions and spend an offer already has from earlier runs (they count for its life)."""
+
+    actions: int = 0
+    spend: float = 0.0
+
+
+@dataclass
+class _State:
+    history: dict[int, list[Message]]
+    groups: dict[str, str | None]  # offer id → group
+    capacity_used: dict[tuple[str, date], int] = field(default_factory=lambda: defaultdict(int))
+    slots: set[tuple[int, str]] = field(default_factory=set)
+    totals: dict[str, OfferTotals] = field(default_factory=dict)
+
+
+def allocate(
+    offers: Sequence[Offer],
+    candidates: Mapping[str, Sequence[Candidate]],
+    *,
+    channels: Mapping[str, Channel],
+    calendar: Calendar,
+    as_of: datetime,
+    history: Mapping[int, Sequence[Message]] | None = None,
+    capacity_used: Mapping[tuple[str, date], int] | None = None,
+    totals: Mapping[str, OfferTotals] | None = None,
+) -> list[Decision]:
+    """Decide every candidate of every offer, in the contract's order; one Decision each."""
+    state = _State(
+        history={cid: list(msgs) for cid, msgs in (history or {}).items()},
+        groups={offer.id: offer.group for offer in offers},
+        capacity_used=defaultdict(int, capacity_used or {}),
+        totals={k: OfferTotals(v.actions, v.spend) for k, v in (totals or {}).items()},
+    )
+    allocator = _Allocator(channels, calendar, as_of, state)
+    decisions: list[Decision] = []
+    for offer in sorted(offers, key=lambda o: (-o.priority, o.id)):
+        ordered = sorted(candidates.get(offer.id, ()), key=_allocation_order)
+        decisions += (allocator.decide(offer, cand) for cand in ordered)
+    return decisions
+
+
+def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
+    """Rank high first, missing last, then customer id."""
+    return (cand.rank is None, -(cand.rank or 0.0), cand.customer_id)
+
+
+class _Allocator:
+    def __init__(
+        self, channels: Mapping[str, Channel], calendar: Calendar, as_of: datetime, state: _State
+    ) -> None:
+        self.channels = channels
+        self.calendar = calendar
+        self.as_of = as_of
+        self.state = state
+        self.calendar_zone = ZoneInfo(calendar.timezone)
+        self.channel_caps = [c for c in calendar.frequency_caps if c.channel not in (None, "*")]
+        self.global_caps = [c for c in calendar.frequency_caps if c.channel == "*"]
+        self.group_caps = [c for c in calendar.frequency_caps if c.group is not None]
+
+    def decide(self, offer: Offer, cand: Candidate) -> Decision:
+        cid = cand.customer_id
+
+        def suppressed(
+            reason: str, channel: str | None = None, detail: str | None = None
+        ) -> Decision:
+            return Decision(cid, offer.id, "suppressed", reason, channel, detail=detail)
+
+        if cand.cooldown:
+            return suppressed("cooldown")
+        if offer.group is not None and (cid, offer.group) in self.state.slots:
+            return suppressed("group_taken", detail=f"group {offer.group}")
+        if offer.holdout and in_holdout(offer.id, cid, offer.holdout):
+            self._take_slot(offer, cid)
+            return Decision(cid, offer.id, "holdout")
+        channel, reason = self._choose_channel(offer, cand)
+        if channel is None:
+            return suppressed(reason or "no_address", offer.channels[0] if offer.channels else None)
+        timing = self._send_time(offer, channel, cand)
+        if timing.at is None:
+            return suppressed("blackout", channel)
+        reason, detail = self._limits(offer, channel, cid, timing.at, cand.timezone)
+        if reason is not None:
+            return suppressed(reason, channel, detail)
+        cost = round(self.channels[channel].cost + offer.cost, 6)
+        self._book(offer, channel, cid, timing.at, cand.timezone, cost)
+        return Decision(
+            cid,
+            offer.id,
+            "action",
+            "quiet_hours" if timing.moved_by_quiet_hours else None,
+            channel,
+            timing.at,
+            cost,
+        )
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _choose_channel(self, offer: Offer, cand: Candidate) -> tuple[str | None, str | None]:
+        first_reason: str | None = None
+        for channel in offer.channels:
+            reason = cand.blocked.get(channel)
+            if reason is None and self._over_caps(cand.customer_id, self._caps_for(channel), None):
+                reason = "frequency_cap"
+            if reason is None:
+                return channel, None
+            first_reason = first_reason or reason
+        return None, first_reason
+
+    def _caps_for(self, channel: str) -> list[FrequencyCap]:
+        return [cap for cap in self.channel_caps if cap.channel == channel]
+
+    def _send_time(self, offer: Offer, channel: str, cand: Candidate) -> SendTime:
+        spec = self.channels[channel]
+        return send_time(
+            self.as_of,
+            channel=channel,
+            customer_zone=zone(cand.timezone, self.calendar.timezone),
+            calendar_zone=self.calendar_zone,
+            preferred=offer.send_at,
+            quiet=spec.quiet_hours,
+            blackouts=self.calendar.blackouts,
+            until=offer.window.until if offer.window else None,
+        )
+
+    def _limits(
+        self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None
+    ) -> tuple[str | None, str | None]:
+        caps = self.global_caps + [c for c in self.group_caps if c.group == offer.group]
+        if self._over_caps(cid, caps, offer.group):
+            return "frequency_cap", None
+        gap = self.calendar.min_gap
+        if gap is not None and any(abs(m.at - at) < gap for m in self.state.history.get(cid, ())):
+            return "min_gap", None
+        capacity = self.channels[channel].capacity_per_day
+        if (
+            capacity is not None
+            and self.state.capacity_used[self._day(channel, at, tz)] >= capacity
+        ):
+            return "capacity", None
+        totals = self.state.totals.setdefault(offer.id, OfferTotals())
+        if offer.max_actions is not None and totals.actions >= offer.max_actions:
+            return "max_actions", None
+        cost = self.channels[channel].cost + offer.cost
+        if offer.budget is not None and totals.spend + cost > offer.budget.spendable + 1e-9:
+            return "budget", None
+        return None, None
+
+    def _over_caps(self, cid: int, caps: Iterable[FrequencyCap], group: str | None) -> bool:
+        messages = self.state.history.get(cid, ())
+        for cap in caps:
+            start = self.as_of - cap.per
+            count = sum(1 for m in messages if m.at > start and self._cap_counts(cap, m))
+            if count >= cap.max:
+                return True
+        return False
+
+    def _cap_counts(self, cap: FrequencyCap, message: Message) -> bool:
+        if cap.group is not None:
+            return (
+                message.offer_id is not None
+                and self.state.groups.get(message.offer_id) == cap.group
+            )
+        return cap.channel == "*" or cap.channel == message.channel
+
+    def _day(self, channel: str, at: datetime, tz: str | None) -> tuple[str, date]:
+        return channel, at.astimezone(zone(tz, self.calendar.timezone)).date()
+
+    def _take_slot(self, offer: Offer, cid: int) -> None:
+        if offer.group is not None:
+            self.state.slots.add((cid, offer.group))
+
+    def _book(
+        self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None, cost: float
+    ) -> None:
+        self._take_slot(offer, cid)
+        self.state.history.setdefault(cid, []).append(Message(at, channel, offer.id))
+        self.state.capacity_used[self._day(channel, at, tz)] += 1
+        totals = self.state.totals.setdefault(offer.id, OfferTotals())
+        totals.actions += 1
+        totals.spend += cost
