@@ -137,11 +137,11 @@ def demo_data_command(path: Path, customers: int, seed: int, quiet: bool) -> Non
     from . import demo
 
     try:
-        demo.build_demo_store(path, customers=customers, seed=seed, progress=not quiet)
+        counts = demo.build_demo_store(path, customers=customers, seed=seed, progress=not quiet)
     except CampaignError as exc:
         fail(exc)
     click.echo(f"{path}: demo store, {customers:,} customers, seed {seed}")
-    click.echo(_counts_table(store.row_counts(path)))
+    click.echo(_counts_table(counts))
 
 
 def _counts_table(counts: dict[str, int]) -> str:
