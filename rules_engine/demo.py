@@ -159,8 +159,8 @@ def _load(
         pending.get()
     counts = {table: 0 for table in store.TABLES}
     for part, _ in parts:
-        for table, rows in _merge(conn, part).items():
-            counts[table] += rows
+        for table, merged in _merge(conn, part).items():
+            counts[table] += merged
     with conn:
         spawn = np.random.SeedSequence(seed, spawn_key=(2**31,))
         rows = channel_stats(np.random.Generator(np.random.PCG64(spawn)), date.fromisoformat(end))
