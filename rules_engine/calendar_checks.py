@@ -41,7 +41,7 @@ def check(
     zone = ZoneInfo(timezone)
     problems = list(_references(schedule, known_channels, offers))
     live = [item for item in schedule if item.get("status", "draft") in LIVE]
-    campaigns = {item.get("campaign") for item in schedule} - {None}
+    campaigns = {c for item in schedule if isinstance(c := item.get("campaign"), str)}
     for constraint in constraints:
         problems += _constraint_references(constraint, known_channels, campaigns)
         if "channel" in constraint:

@@ -9,7 +9,7 @@ calendar's constraints. Every finding is a Problem at the file, line and column 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,7 +42,7 @@ from .store import RELATED_TABLES, RuleType, StoreSchema
 
 CODES: dict[str, str] = {
     "duplicate-id": "the same id is defined twice in one section, in one file or across files",
-    "unknown-reference": "a reference to a channel, offer, group, segment or metric that does not exist",
+    "unknown-reference": "a channel, offer, group, segment or metric that no rule defines",
     "unknown-table": "a metric's `from:` names a table the store does not have",
     "unknown-column": "a channel's `address` names a column customers do not have",
     "name-conflict": "a metric or segment has the name of a store column or of another rule",
@@ -53,7 +53,7 @@ CODES: dict[str, str] = {
     "percent-range": "a percentage over 100%",
     "unknown-timezone": "a timezone that is not an IANA name",
     "ambiguous-priority": "two offers of one group with the same priority (warning)",
-    "test-reference": "a rule test expects something about a customer, offer or rule it does not define",
+    "test-reference": "a rule test expects something of a customer it does not define",
     **calendar_checks.CODES,
 }
 
@@ -310,7 +310,7 @@ class _Resolver:
                 if dep not in deps:
                     continue
                 if state.get(dep) == 1:
-                    self._report_cycle(stack[stack.index(dep) :] + [dep])
+                    self._report_cycle([*stack[stack.index(dep) :], dep])
                 elif dep not in state:
                     visit(dep)
             stack.pop()
@@ -407,7 +407,7 @@ class _Resolver:
                 "metric-type",
                 f"default {default!r} of metric `{entry.id}` is not a {declared or inferred}",
             )
-        return declared or inferred  # type: ignore[no-any-return]
+        return declared or inferred
 
     # -- channels ----------------------------------------------------------------------
 
@@ -424,13 +424,6 @@ class _Resolver:
                     "unknown-column",
                     f"customers have no column `{address}`",
                     f"did you mean `{close[0]}`?" if close else None,
-                )
-
-            def cond(key: str) -> Expression | None:
-                if key not in body:
-                    return None
-                return self.expression(
-                    doc, entry.path("channels", key), self.scope(Context.CONDITION)
                 )
 
             lifecycle = None
@@ -450,9 +443,9 @@ class _Resolver:
                 id=rule_id,
                 span=doc.key_span(("channels", rule_id)),
                 address=address,
-                consent=cond("consent"),
-                entry=cond("entry"),
-                exit=cond("exit"),
+                consent=self._condition(entry, "consent"),
+                entry=self._condition(entry, "entry"),
+                exit=self._condition(entry, "exit"),
                 exit_days=body.get("exit_days"),
                 cost=float(body.get("cost", 0)),
                 quiet_hours=QuietHours(parse_time(quiet["start"]), parse_time(quiet["end"]))
@@ -463,6 +456,12 @@ class _Resolver:
                 description=body.get("description"),
             )
         return channels
+
+    def _condition(self, entry: Entry, key: str) -> Expression | None:
+        if key not in entry.body:
+            return None
+        path = entry.path("channels", key)
+        return self.expression(entry.doc, path, self.scope(Context.CONDITION))
 
     # -- offers ------------------------------------------------------------------------
 
@@ -477,7 +476,10 @@ class _Resolver:
 
     def _offer(self, entry: Entry, channels: Mapping[str, Channel]) -> Offer | None:
         body, doc = entry.body, entry.doc
-        path = lambda *rest: entry.path("offers", *rest)  # noqa: E731
+
+        def path(*rest: str | int) -> JsonPath:
+            return entry.path("offers", *rest)
+
         audience = self.expression(doc, path("audience"), self.scope(Context.CONDITION))
         exclude = (
             self.expression(doc, path("exclude"), self.scope(Context.CONDITION))
@@ -588,7 +590,11 @@ class _Resolver:
     def _calendar(self, channels: Mapping[str, Channel], offers: Mapping[str, Offer]) -> Calendar:
         timezone, caps, blackouts, schedule, constraints = "UTC", [], [], [], []
         min_gap = None
-        groups = {e.body.get("group") for e in self.entries["offers"].values()} - {None}
+        groups: set[str] = {
+            group
+            for e in self.entries["offers"].values()
+            if isinstance(group := e.body.get("group"), str)
+        }
         groups |= {
             group
             for doc in self._broken_docs
@@ -658,7 +664,7 @@ class _Resolver:
         doc: Document,
         i: int,
         cap: dict[str, Any],
-        channels: Mapping[str, Any],
+        channels: Collection[str],
         groups: set[str],
     ) -> FrequencyCap:
         path = ("calendar", "frequency_caps", i)
@@ -672,7 +678,7 @@ class _Resolver:
         )
 
     def _blackout(
-        self, doc: Document, i: int, blackout: dict[str, Any], channels: Mapping[str, Any]
+        self, doc: Document, i: int, blackout: dict[str, Any], channels: Collection[str]
     ) -> Blackout:
         path = ("calendar", "blackouts", i)
         start, until = _date(blackout["from"]), _date(blackout["until"])

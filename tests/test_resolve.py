@@ -63,7 +63,7 @@ def test_duplicate_id_across_files(tmp_path: Path) -> None:
 def test_unknown_channel_in_offer_suggests(tmp_path: Path) -> None:
     text = BASE.replace("channels: [email]", "channels: [emial]")
     problems = run(tmp_path, text)
-    assert codes(problems) == [("f0.yaml", "unknown-reference", 15, 16)]
+    assert codes(problems) == [("f0.yaml", "unknown-reference", 16, 16)]
     assert problems[0].hint == "did you mean `email`?"
 
 
@@ -90,7 +90,7 @@ def test_declared_store_table_can_be_aggregated(tmp_path: Path) -> None:
 
 def test_unknown_address_column(tmp_path: Path) -> None:
     text = BASE.replace("address: email", "address: e_mail")
-    assert codes(run(tmp_path, text)) == [("f0.yaml", "unknown-column", 10, 14)]
+    assert codes(run(tmp_path, text)) == [("f0.yaml", "unknown-column", 11, 14)]
 
 
 def test_metric_named_like_a_column(tmp_path: Path) -> None:
@@ -128,12 +128,12 @@ def test_offer_on_broadcast_channel(tmp_path: Path) -> None:
         "  douyin_post:\n    audience: lapsed\n    channels: [email]\n    content: x\n"
     )
     extra = "channels:\n  douyin:\n    cost: 0\n"
-    assert codes(run(tmp_path, text, extra)) == [("f0.yaml", "channel-no-address", 15, 23)]
+    assert codes(run(tmp_path, text, extra)) == [("f0.yaml", "channel-no-address", 16, 23)]
 
 
 def test_window_ends_before_it_starts(tmp_path: Path) -> None:
     text = BASE + '    window: {from: "2026-11-30", until: "2026-11-01"}\n'
-    assert codes(run(tmp_path, text)) == [("f0.yaml", "window-order", 18, 45)]
+    assert codes(run(tmp_path, text)) == [("f0.yaml", "window-order", 18, 41)]
 
 
 def test_percentage_over_100(tmp_path: Path) -> None:
@@ -211,9 +211,9 @@ calendar:
 
 def test_calendar_constraints(tmp_path: Path) -> None:
     assert codes(run(tmp_path, CALENDAR)) == [
-        ("f0.yaml", "calendar-cadence", 9, 55),
-        ("f0.yaml", "calendar-sync", 10, 34),
-        ("f0.yaml", "calendar-unapproved", 11, 88),
+        ("f0.yaml", "calendar-cadence", 9, 37),
+        ("f0.yaml", "calendar-sync", 10, 37),
+        ("f0.yaml", "calendar-unapproved", 11, 82),
     ]
 
 
@@ -222,7 +222,7 @@ def test_calendar_min_per_week(tmp_path: Path) -> None:
         "{channel: douyin, max_per_day: 2}", "{channel: wechat, min_per_week: 2}"
     )
     problems = [p for p in run(tmp_path, text) if p.code == "calendar-cadence"]
-    assert codes(problems) == [("f0.yaml", "calendar-cadence", 13, 35)] * 2  # two weeks
+    assert codes(problems) == [("f0.yaml", "calendar-cadence", 13, 39)] * 2  # two weeks
     assert "week of 2026-11-16" in problems[0].message
 
 
