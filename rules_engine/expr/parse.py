@@ -64,9 +64,15 @@ UNSUPPORTED: dict[type[ast.AST], tuple[str, str | None]] = {
 
 
 class _Unsupported(Exception):
-    def __init__(self, node: ast.AST | None, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        node: ast.AST | None,
+        message: str,
+        hint: str | None = None,
+        code: str = "expr-unsupported",
+    ) -> None:
         super().__init__(message)
-        self.node, self.message, self.hint = node, message, hint
+        self.node, self.message, self.hint, self.code = node, message, hint, code
 
 
 class _Builder:
@@ -94,7 +100,12 @@ class _Builder:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise _Unsupported(node, "the expression nests too deeply", "split it into metrics")
+                raise _Unsupported(
+                    node,
+                    "the expression nests too deeply",
+                    "split it into metrics",
+                    "expr-too-complex",
+                )
             builder = BUILDERS.get(type(node))
             if builder is None:
                 message, hint = UNSUPPORTED.get(
@@ -283,7 +294,7 @@ def parse_expression(
         return builder.build(statement.value), []
     except _Unsupported as exc:
         span = builder.span(exc.node) if exc.node is not None else where(0, len(text))
-        return None, [Problem(span, "expr-unsupported", exc.message, exc.hint)]
+        return None, [Problem(span, exc.code, exc.message, exc.hint)]
 
 
 def literal_expression(value: bool | int | float | None, span: Span) -> Node:
