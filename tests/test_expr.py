@@ -169,9 +169,12 @@ def test_any_text_parses_or_gives_problems(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet="xy12 ()+-*/%<>=!andortifelsNone.,'\"[]", max_size=60))
 def test_expression_like_text_never_raises(text: str) -> None:
-    node, problems = parse_expression(text)
+    node, _ = parse_expression(text)
     if node is not None:
-        typecheck(node, Scope(columns={"x": "integer", "y": "real"}))
+        typed, found = typecheck(node, Scope(columns={"x": "integer", "y": "real"}))
+        # a tree without errors is fully typed; an untyped one always says why
+        assert typed is not None
+        assert typed.type is not None or any(p.is_error for p in found)
 
 
 # -- types ------------------------------------------------------------------------------
