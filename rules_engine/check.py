@@ -7,12 +7,12 @@ with errors never reach the store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from . import store
-from .errors import Problem, RulesInvalid, sorted_problems
+from .errors import Problem, RulesInvalid, Span, sorted_problems
 from .load import Document, discover, load_paths
 from .model import RuleSet
 from .resolve import resolve
@@ -58,11 +58,49 @@ def check(
     good: list[Document] = []
     broken: list[Document] = []
     for doc in documents:
-        found = check_document(doc)
+        found = [p for p in check_document(doc) if p.is_error]
         problems += found
-        (broken if any(p.is_error for p in found) else good).append(doc)
+        kept, dropped = split_broken(doc, found)
+        good.append(kept)
+        broken.append(dropped)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
     return CheckResult(rules, sorted_problems(problems + more), documents)
+
+
+ID_SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
+
+
+def split_broken(doc: Document, errors: list[Problem]) -> tuple[Document, Document]:
+    """The document without the rules that have schema errors, and those rules apart.
+
+    Later checks need the shapes the schema guarantees, so a rule with a schema error is not
+    checked further; the rest of its file is. The broken rules' ids still count as defined.
+    """
+    data = doc.data if isinstance(doc.data, dict) else {}
+    kept: dict[object, object] = {}
+    dropped: dict[object, object] = {}
+    for section, body in data.items():
+        if not any(_inside(doc, (section,), p.span) for p in errors):
+            kept[section] = body
+        elif section in ID_SECTIONS and isinstance(body, dict):
+            fine = {
+                k: v
+                for k, v in body.items()
+                if not any(_inside(doc, (section, k), p.span) for p in errors)
+            }
+            kept[section] = fine
+            dropped[section] = {k: v for k, v in body.items() if k not in fine}
+    return replace(doc, data=kept), replace(doc, data=dropped)
+
+
+def _inside(doc: Document, path: tuple[str | int, ...], span: Span) -> bool:
+    start = doc.key_span(path)
+    end = doc.span(path)
+    here = (span.line, span.col)
+    return (start.line, start.col) <= here < (end.end_line, end.end_col) or here == (
+        start.line,
+        start.col,
+    )
 
 
 def load_rules(

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from simpleeval import MultipleExpressions, SimpleEval
+from simpleeval import InvalidExpression, MultipleExpressions, SimpleEval
 
 from ..errors import Problem, Span
 from .nodes import (
@@ -270,6 +270,8 @@ def parse_expression(
         return None, [
             Problem(where(offset, offset), "expr-syntax", f"not a valid expression: {exc.msg}")
         ]
+    except InvalidExpression:
+        return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
     except (RecursionError, MemoryError, ValueError):
         return None, [Problem(where(0, 0), "expr-too-complex", "the expression nests too deeply")]
     builder = _Builder(stripped, lead, where)
