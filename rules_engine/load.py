@@ -40,6 +40,8 @@ CODES: dict[str, str] = {
     "not-a-mapping": "the top level of a rule file must be a mapping of sections",
 }
 
+# libyaml's safe loader when PyYAML was built with it (about ten times faster); the same marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "value")}
 _STANDARD_TAGS = _PLAIN_TAGS | {_YAML + t for t in ("map", "seq", "merge")}
@@ -95,13 +97,28 @@ class Document:
 
     def style(self, path: JsonPath) -> str | None:
         node = self.scalars.get(path)
-        return node.style if node is not None else None
+        return (node.style or None) if node is not None else None
+
+    def origin(self, path: JsonPath) -> tuple[str, int, int] | None:
+        """(file, line, col) of a one-line unquoted value: offsets in it are plain columns."""
+        node = self.scalars.get(path)
+        if node is None or node.style or node.start_mark.line != node.end_mark.line:
+            return None
+        return self.path, node.start_mark.line + 1, node.start_mark.column + 1
 
     def locate(self, path: JsonPath, start: int, end: int) -> Span:
         """Character offsets inside the string value at `path` → a span in the file."""
         node = self.scalars.get(path)
         if node is None:
             return self.span(path)
+        mark = node.start_mark
+        if (
+            node.style in (None, "", "'")
+            and mark.line == node.end_mark.line
+            and "''" not in node.value
+        ):
+            col = mark.column + 1 + (node.style == "'")  # one line: offsets are columns
+            return Span(self.path, mark.line + 1, col + start, mark.line + 1, col + max(end, start))
         first = self._source_index(node, start)
         last = self._source_index(node, max(end - 1, start)) + (1 if end > start else 0)
         line, col = self._line_col(first)
@@ -111,7 +128,7 @@ class Document:
     def _source_index(self, node: ScalarNode, offset: int) -> int:
         """Align the loaded value with its source text (quotes, folding, indentation)."""
         begin, stop = node.start_mark.index, node.end_mark.index
-        if node.style is None and node.start_mark.line == node.end_mark.line:
+        if not node.style and node.start_mark.line == node.end_mark.line:
             return min(begin + offset, stop)
         value, source = node.value, self.text
         j = begin + (1 if node.style in ("'", '"') else 0)
@@ -172,7 +189,7 @@ class _Walker:
             return None
         if isinstance(node, ScalarNode):
             self.doc.scalars[path] = node
-            return _plain_value(node.value) if node.style is None else node.value
+            return node.value if node.style else _plain_value(node.value)
         if isinstance(node, SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, MappingNode)
@@ -189,7 +206,7 @@ class _Walker:
             if not isinstance(key_node, ScalarNode):
                 self.problem(key_node, "yaml-complex-key", "a key must be a plain word or number")
                 continue
-            key = _plain_value(key_node.value) if key_node.style is None else key_node.value
+            key = key_node.value if key_node.style else _plain_value(key_node.value)
             if not isinstance(key, str | int):
                 key = key_node.value
             if key in seen:
@@ -226,7 +243,7 @@ def load_text(text: str, path: str = "<string>") -> tuple[Document | None, list[
         text = text[1:]
     doc = Document(path, text, None)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(path, exc)]
     except yaml.YAMLError as exc:
@@ -243,7 +260,7 @@ def load_text(text: str, path: str = "<string>") -> tuple[Document | None, list[
             )
         ]
     walker = _Walker(doc)
-    if _expanded_size(root, {}) > MAX_NODES:
+    if "*" in text and _expanded_size(root, {}) > MAX_NODES:  # aliases are written `*name`
         walker.nodes = MAX_NODES
     try:
         doc.data = walker.walk(root, ())

@@ -108,6 +108,7 @@ class _Resolver:
         self.as_of = as_of
         self.metric_types: dict[str, RuleType] = {}
         self.failed: set[str] = self.broken["metrics"] | self.broken["segments"]
+        self.segment_names = frozenset(self.known("segments"))
 
     def known(self, section: str) -> set[str]:
         """Ids defined in a section, including those of files that failed the schema."""
@@ -184,7 +185,10 @@ class _Resolver:
         value = _get(doc.data, path)
         if isinstance(value, str):
             node, problems = parse_expression(
-                value, lambda start, end: doc.locate(path, start, end), file=doc.path
+                value,
+                lambda start, end: doc.locate(path, start, end),
+                file=doc.path,
+                origin=doc.origin(path),
             )
             self.problems += problems
             return (node, value) if node is not None else None
@@ -215,10 +219,12 @@ class _Resolver:
         expect: RuleType | str | None = "boolean",
         table: str | None = None,
     ) -> Scope:
+        # metric types are shared, not copied: a metric's type is known before anything that
+        # uses it is checked (dependency order), and copying per expression is quadratic
         return Scope(
             columns=self.schema.columns("customers"),
-            metrics=dict(self.metric_types),
-            segments=tuple(sorted(self.known("segments"))),
+            metrics=self.metric_types,
+            segments=self.segment_names,
             related=self.schema.columns(table) if table else None,
             related_table=table,
             context=context,

@@ -77,7 +77,23 @@ def schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def validator() -> Draft202012Validator:
-    return Draft202012Validator(schema())
+    """A validator over the schema with its `$ref`s inlined: the same rules, but no reference
+    lookups while validating, which made up a third of the time on large rule sets."""
+    published = schema()
+    inlined = _inline(published, published.get("$defs", {}))
+    return Draft202012Validator(inlined)
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].removeprefix("#/$defs/")]
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return _inline({**target, **siblings}, defs)
+    return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
 
 
 def schema_text() -> str:
@@ -174,8 +190,8 @@ def _single(doc: Document, error: Any, path: JsonPath) -> Problem:
 
 def _alternatives(doc: Document, error: Any, path: JsonPath) -> Problem:
     span = doc.span(path)
-    description = error.schema.get("description", "")
-    if "percentage" in description.lower():
+    patterns = [alt.get("pattern", "") for alt in error.schema.get("oneOf", [])]
+    if any("%" in pattern for pattern in patterns):
         return _problem(
             span,
             "schema-pattern",

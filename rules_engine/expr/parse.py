@@ -78,8 +78,11 @@ class _Unsupported(Exception):
 class _Builder:
     """Builds our tree from `ast`; one method per allowed AST class (see BUILDERS)."""
 
-    def __init__(self, source: str, lead: int, locate: Locate) -> None:
+    def __init__(
+        self, source: str, lead: int, locate: Locate, origin: tuple[str, int, int] | None
+    ) -> None:
         self.locate = locate
+        self.origin = origin
         self.lead = lead
         self.ascii = source.isascii()
         self.encoded = source.encode()
@@ -88,8 +91,11 @@ class _Builder:
     def span(self, node: ast.AST) -> Span:
         begin: int = getattr(node, "col_offset", 0)
         stop: int = getattr(node, "end_col_offset", None) or begin
-        start, end = self.char(begin), self.char(stop)
-        return self.locate(self.lead + start, self.lead + end)
+        start, end = self.lead + self.char(begin), self.lead + self.char(stop)
+        if self.origin is not None:
+            file, line, col = self.origin
+            return Span(file, line, col + start, line, col + end)
+        return self.locate(start, end)
 
     def char(self, byte_offset: int) -> int:
         if self.ascii:
@@ -242,10 +248,22 @@ BUILDERS: dict[type[ast.AST], Callable[[_Builder, Any], Node]] = {
 
 
 def parse_expression(
-    text: str, locate: Locate | None = None, *, file: str = "<expr>"
+    text: str,
+    locate: Locate | None = None,
+    *,
+    file: str = "<expr>",
+    origin: tuple[str, int, int] | None = None,
 ) -> tuple[Node | None, list[Problem]]:
-    """Parse one expression; problems (never exceptions) for anything outside the language."""
-    where: Locate = locate or (lambda start, end: Span(file, 1, start + 1, 1, end + 1))
+    """Parse one expression; problems (never exceptions) for anything outside the language.
+
+    `locate` maps character offsets to file spans; `origin` (file, line, col) says the text
+    stands on one line from there, which makes every position simple arithmetic.
+    """
+    if locate is None and origin is None:
+        origin = (file, 1, 1)
+    where: Locate = locate or (
+        lambda start, end: Span(origin[0], origin[1], origin[2] + start, origin[1], origin[2] + end)  # type: ignore[index]
+    )
     if len(text) > MAX_LENGTH:
         return None, [
             Problem(
@@ -274,7 +292,7 @@ def parse_expression(
         return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
     except (RecursionError, MemoryError, ValueError):
         return None, [Problem(where(0, 0), "expr-too-complex", "the expression nests too deeply")]
-    builder = _Builder(stripped, lead, where)
+    builder = _Builder(stripped, lead, where, origin)
     if any(issubclass(w.category, MultipleExpressions) for w in caught):
         return None, [
             Problem(

@@ -1,0 +1,19 @@
+"""Every benchmark of the project, one command: `make bench`."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+BENCHMARKS = ["validate.py"]
+
+if __name__ == "__main__":
+    failed = 0
+    for name in BENCHMARKS:
+        print(f"== {name}")
+        try:
+            runpy.run_path(str(Path(__file__).with_name(name)), run_name="__main__")
+        except SystemExit as exc:
+            failed += bool(exc.code)
+    sys.exit(1 if failed else 0)
