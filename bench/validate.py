@@ -6,7 +6,6 @@ the ratio to the target; `bench/RESULTS.md` records results with the machine.
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import tempfile
