@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB ?= demo/demo.db
 DEMO_CUSTOMERS ?= 100000
+# The demo store's history ends 2026-11-20; plan and validate it as of that morning.
+DEMO_AS_OF ?= 2026-11-20T10:00:00+08:00
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint fmt bench clean
@@ -16,9 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_DB): $(STAMP) rules_engine/demo.py
 	@mkdir -p $(dir $(DEMO_DB))
 	$(BIN)/campaign demo-data $(DEMO_DB) --customers $(DEMO_CUSTOMERS) --seed 1
+
+demo: $(DEMO_DB)
+	$(BIN)/campaign summary --db $(DEMO_DB)
+	$(BIN)/campaign validate rules/ --db $(DEMO_DB) --as-of $(DEMO_AS_OF)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
