@@ -137,25 +137,21 @@ def _cadence(constraint: Item, live: list[Item], zone: ZoneInfo) -> Iterable[Pro
         day = _local(item, zone).date()
         per_day[day].append(item)
         per_week[_week(day)].append(item)
-    if "max_per_day" in constraint:
-        for day, group in per_day.items():
-            for extra in group[constraint["max_per_day"] :]:
+    limits = (
+        ("max_per_day", per_day, "on {}", "a day"),
+        ("max_per_week", per_week, "in the week of {}", "a week"),
+    )
+    for key, groups, when, unit in limits:
+        if key not in constraint:
+            continue
+        for start, group in groups.items():
+            for extra in group[constraint[key] :]:
                 yield _problem(
                     extra,
                     "at",
                     "calendar-cadence",
-                    f"{channel} has {len(group)} items on {day}; at most "
-                    f"{constraint['max_per_day']} a day",
-                )
-    if "max_per_week" in constraint:
-        for week, group in per_week.items():
-            for extra in group[constraint["max_per_week"] :]:
-                yield _problem(
-                    extra,
-                    "at",
-                    "calendar-cadence",
-                    f"{channel} has {len(group)} items in the week of {week}; at most "
-                    f"{constraint['max_per_week']} a week",
+                    f"{channel} has {len(group)} items {when.format(start)}; at most "
+                    f"{constraint[key]} {unit}",
                 )
     if "min_per_week" in constraint and live:
         yield from _min_per_week(constraint, channel, per_week, live, zone)
