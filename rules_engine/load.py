@@ -52,8 +52,13 @@ _INF = re.compile(r"^[-+]?\.(inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(nan|NaN|NAN)$")
 
 
+_MAYBE_NOT_TEXT = frozenset("-+.0123456789tTfFnN~")
+
+
 def _plain_value(text: str) -> object:
     """YAML 1.2 core schema for plain scalars; everything else stays the marketer's text."""
+    if text and text[0] not in _MAYBE_NOT_TEXT:
+        return text
     lowered = text.lower()
     if text in ("", "~") or lowered == "null":
         return None
@@ -79,21 +84,26 @@ class Document:
     path: str
     text: str
     data: object
-    spans: dict[JsonPath, Span] = field(default_factory=dict, repr=False)
-    key_spans: dict[JsonPath, Span] = field(default_factory=dict, repr=False)
+    nodes: dict[JsonPath, Node] = field(default_factory=dict, repr=False)
+    key_nodes: dict[JsonPath, Node] = field(default_factory=dict, repr=False)
     scalars: dict[JsonPath, ScalarNode] = field(default_factory=dict, repr=False)
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def span(self, path: JsonPath) -> Span:
         """The value's span, or the nearest ancestor's when the path does not exist."""
         for cut in range(len(path), -1, -1):
-            found = self.spans.get(path[:cut])
+            found = self.nodes.get(path[:cut])
             if found is not None:
-                return found
+                return self.span_of(found)
         return Span(self.path, 1, 1, 1, 1)
 
     def key_span(self, path: JsonPath) -> Span:
-        return self.key_spans.get(path) or self.span(path)
+        node = self.key_nodes.get(path)
+        return self.span_of(node) if node is not None else self.span(path)
+
+    def span_of(self, node: Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        return Span(self.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
     def style(self, path: JsonPath) -> str | None:
         node = self.scalars.get(path)
@@ -159,8 +169,7 @@ class _Walker:
         self.exhausted = False
 
     def span_of(self, node: Node) -> Span:
-        start, end = node.start_mark, node.end_mark
-        return Span(self.doc.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+        return self.doc.span_of(node)
 
     def problem(self, node: Node, code: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(self.span_of(node), code, message, hint))
@@ -177,7 +186,7 @@ class _Walker:
                     "write the values out, or use fewer nested aliases",
                 )
             return None
-        self.doc.spans[path] = self.span_of(node)
+        self.doc.nodes[path] = node
         if node.tag not in _STANDARD_TAGS:
             tag = node.tag.replace(_YAML, "!!")
             self.problem(
@@ -220,7 +229,7 @@ class _Walker:
                 continue
             seen[key] = key_node
             child = (*path, key)
-            self.doc.key_spans[child] = self.span_of(key_node)
+            self.doc.key_nodes[child] = key_node
             result[key] = self.walk(value_node, child)
         for merge in merges:
             self.merge(result, merge, path)

@@ -107,12 +107,15 @@ class _Resolver:
         self.schema = schema.with_declared(self._declared_store())
         self.as_of = as_of
         self.metric_types: dict[str, RuleType] = {}
+        self._known: dict[str, set[str]] = {}
         self.failed: set[str] = self.broken["metrics"] | self.broken["segments"]
         self.segment_names = frozenset(self.known("segments"))
 
     def known(self, section: str) -> set[str]:
-        """Ids defined in a section, including those of files that failed the schema."""
-        return set(self.entries[section]) | self.broken[section]
+        """Ids defined in a section, including those of rules that failed the schema."""
+        if section not in self._known:
+            self._known[section] = set(self.entries[section]) | self.broken[section]
+        return self._known[section]
 
     # -- reporting ---------------------------------------------------------------------
 
