@@ -82,8 +82,10 @@ def main() -> int:
         for doc in documents:
             check_document(doc)
         schema_done = time.perf_counter()
+        cpu = time.process_time()
         result = check([root])
         total = time.perf_counter() - schema_done
+        cpu = time.process_time() - cpu
     assert not result.errors, result.errors[:3]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"machine: {machine}")
@@ -94,6 +96,7 @@ def main() -> int:
     print(
         f"  all checks     {total:6.3f} s   target {TARGET_SECONDS:.1f} s   {ratio:.2f}x the target"
     )
+    print(f"  (CPU time of all checks: {cpu:.3f} s; other load on the machine inflates wall time)")
     return 0 if total <= TARGET_SECONDS else 1
 
 
