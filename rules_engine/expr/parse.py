@@ -84,8 +84,11 @@ class _Builder:
         self.locate = locate
         self.origin = origin
         self.lead = lead
-        self.ascii = source.isascii()
-        self.encoded = source.encode()
+        # `ast` counts UTF-8 bytes; map each byte offset to its character offset once
+        self.chars: list[int] | None = None
+        if not source.isascii():
+            self.chars = [i for i, ch in enumerate(source) for _ in ch.encode()]
+            self.chars.append(len(source))
         self.depth = 0
 
     def span(self, node: ast.AST) -> Span:
@@ -98,9 +101,7 @@ class _Builder:
         return self.locate(start, end)
 
     def char(self, byte_offset: int) -> int:
-        if self.ascii:
-            return byte_offset
-        return len(self.encoded[:byte_offset].decode("utf-8", errors="ignore"))
+        return byte_offset if self.chars is None else self.chars[byte_offset]
 
     def build(self, node: ast.AST) -> Node:
         self.depth += 1
