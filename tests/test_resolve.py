@@ -249,7 +249,10 @@ def test_calendar_same_incentive(tmp_path: Path) -> None:
 
 
 def test_calendar_max_per_week(tmp_path: Path) -> None:
-    text = CALENDAR.replace("{channel: douyin, max_per_day: 2}", "{channel: douyin, max_per_week: 1}")
+    text = CALENDAR.replace("max_per_day: 2}", "max_per_week: 1}")
     problems = [p for p in run(tmp_path, text) if p.code == "calendar-cadence"]
-    assert codes(problems) == [("f0.yaml", "calendar-cadence", 8, 37), ("f0.yaml", "calendar-cadence", 9, 37)]
+    assert codes(problems) == [
+        ("f0.yaml", "calendar-cadence", 8, 37),
+        ("f0.yaml", "calendar-cadence", 9, 37),
+    ]
     assert "3 items in the week of 2026-11-23; at most 1 a week" in problems[0].message
