@@ -9,7 +9,7 @@ DEMO_CUSTOMERS ?= 100000
 DEMO_AS_OF ?= 2026-11-20T10:00:00+08:00
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench clean
+.PHONY: demo test test-long lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
@@ -37,6 +37,10 @@ fmt: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The SQL/Python differential property test with many more examples (minutes, not seconds).
+test-long: $(STAMP)
+	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/test_differential.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

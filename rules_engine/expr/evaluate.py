@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -138,8 +137,10 @@ def _binary(node: Binary, env: Environment) -> Value:
         return None
     if node.op == "/":
         return left / right
-    remainder = math.fmod(left, right)  # the sign of the dividend, as SQL
-    return int(remainder) if isinstance(left, int) and isinstance(right, int) else remainder
+    if isinstance(left, int) and isinstance(right, int):
+        remainder = abs(left) % abs(right)  # exact, with the sign of the dividend, as SQL
+        return remainder if left >= 0 else -remainder
+    return math.fmod(left, right)
 
 
 def _boolop(node: BoolOp, env: Environment) -> Value:
@@ -240,11 +241,20 @@ def _date(args: list[Value], env: Environment) -> Value:
 
 
 def _round(args: list[Value], env: Environment) -> Value:
+    """Half away from zero on the scaled binary value: the same arithmetic the SQL does."""
     if any(a is None for a in args):
         return None
-    places = args[1] if len(args) > 1 else 0
-    rounded = Decimal(repr(args[0])).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return int(rounded) if len(args) == 1 else float(rounded)
+    x = args[0]
+    if len(args) == 1:
+        magnitude = int(abs(x) + 0.5)
+        return -magnitude if x < 0 else magnitude
+    scale = 1.0 * 10 ** args[1]
+    scaled = int(abs(x) * scale + 0.5)
+    return (-scaled if x < 0 else scaled) / scale
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def _strict(function: Callable[..., Value]) -> Callable[[list[Value], Environment], Value]:
@@ -271,8 +281,8 @@ ROW_FUNCTIONS: dict[str, Callable[[list[Value], Environment], Value]] = {
     "days_ago": _days_ago,
     "date": _date,
     "coalesce": lambda args, env: next((a for a in args if a is not None), None),
-    "lower": _strict(str.lower),
-    "upper": _strict(str.upper),
+    "lower": _strict(lambda s: s.translate(_ASCII_LOWER)),  # ASCII only, as SQLite's lower()
+    "upper": _strict(lambda s: s.translate(_ASCII_UPPER)),
     "contains": _strict(lambda s, sub: sub in s),
     "startswith": _strict(lambda s, prefix: s.startswith(prefix)),
     "abs": _strict(abs),
@@ -363,4 +373,3 @@ HANDLERS: dict[type[Node], Callable[[Any, Environment], Value]] = {
     IfElse: _ifelse,
     Call: _call,
 }
-

@@ -108,8 +108,8 @@ CATALOGUE: tuple[Function, ...] = (
         "The first argument that is not missing.",
         variadic=True,
     ),
-    Function("lower", ("text",), fixed("text"), Where.ROW, "Text in lower case."),
-    Function("upper", ("text",), fixed("text"), Where.ROW, "Text in upper case."),
+    Function("lower", ("text",), fixed("text"), Where.ROW, "Text with A-Z in lower case."),
+    Function("upper", ("text",), fixed("text"), Where.ROW, "Text with a-z in upper case."),
     Function(
         "contains",
         ("text", "text"),
@@ -130,7 +130,8 @@ CATALOGUE: tuple[Function, ...] = (
         ("numeric", "integer"),
         _round,
         Where.ROW,
-        "Rounded half away from zero, to n decimals (an integer without n).",
+        "Rounded half away from zero, to n decimals (an integer without n); on the number as "
+        "stored, so 1.005 (stored as 1.00499...) rounds to 1.0.",
         optional=1,
     ),
     Function(

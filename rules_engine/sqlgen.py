@@ -1,0 +1,253 @@
+"""Typed expression tree → SQLite SQL, with every literal bound as a parameter.
+
+The SQL evaluator of the contract: set-based, for whole stores. It must agree with the Python
+reference evaluator (`expr.evaluate`) on every input; `tests/test_differential.py` checks that
+with random expressions and rows. Conventions that make them agree:
+
+- a datetime is compared as epoch seconds (`strftime('%s', ...)` reads every ISO-8601 spelling
+  of the store, offsets included, and text without an offset as UTC); a date is its text
+  `YYYY-MM-DD`, or its midnight in the calendar timezone when compared with a datetime;
+- `/` divides as reals and gives NULL for a zero divisor; `%` keeps the sign of the dividend;
+- `round(x, n)` is `floor(|x| * 10^n + 0.5) / 10^n` with x's sign, computed the same way in
+  Python; `lower`/`upper` change ASCII letters only, as SQLite's do.
+
+Identifiers come from the checked rule set and the store's own schema and are quoted; no text a
+user wrote is ever formatted into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .expr.nodes import (
+    Binary,
+    BoolOp,
+    Call,
+    Compare,
+    IfElse,
+    In,
+    IsNone,
+    ListLit,
+    Literal,
+    Name,
+    Node,
+    Unary,
+)
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass
+class SqlContext:
+    """How names read in SQL, the run's as-of, and the parameters collected while compiling."""
+
+    names: Mapping[str, str]  # rule name → SQL expression that reads it (already quoted)
+    as_of: datetime
+    calendar_offset_seconds: int = 0  # the calendar zone's UTC offset at as-of, for dates
+    params: list[Any] = field(default_factory=list)
+
+    def bind(self, value: Any) -> str:
+        """A numbered placeholder: a fragment may appear several times in the SQL (round,
+        the remainder of reals), and each copy must read the same parameter."""
+        self.params.append(value)
+        return f"?{len(self.params)}"
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A compiled fragment and the rule type it carries (datetimes are epoch seconds)."""
+
+    text: str
+    type: str | None
+
+
+def compile_expression(node: Node, ctx: SqlContext) -> str:
+    """SQL text for a type-checked expression; its parameters are appended to `ctx.params`."""
+    return _compile(node, ctx).text
+
+
+def _compile(node: Node, ctx: SqlContext) -> Sql:
+    handler: Callable[[Any, SqlContext], Sql] = HANDLERS[type(node)]
+    return handler(node, ctx)
+
+
+def _epoch(sql: Sql, ctx: SqlContext) -> str:
+    """Any temporal value as epoch seconds (a date at its midnight in the calendar zone)."""
+    if sql.type == "date":
+        return f"(CAST(strftime('%s', {sql.text}) AS INTEGER) - {ctx.calendar_offset_seconds})"
+    return sql.text
+
+
+def _literal(node: Literal, ctx: SqlContext) -> Sql:
+    if node.value is None:
+        return Sql("NULL", "null")
+    value = int(node.value) if isinstance(node.value, bool) else node.value
+    return Sql(ctx.bind(value), node.type)
+
+
+def _list(node: ListLit, ctx: SqlContext) -> Sql:
+    return Sql(", ".join(_literal(item, ctx).text for item in node.items), node.type)
+
+
+def _name(node: Name, ctx: SqlContext) -> Sql:
+    column = ctx.names[node.name]
+    if node.type == "datetime":
+        return Sql(f"CAST(strftime('%s', {column}) AS INTEGER)", "datetime")
+    if node.type == "date":
+        return Sql(f"date({column})", "date")
+    return Sql(column, node.type)
+
+
+def _unary(node: Unary, ctx: SqlContext) -> Sql:
+    operand = _compile(node.operand, ctx)
+    if node.op == "not":
+        return Sql(f"(NOT {operand.text})", "boolean")
+    return Sql(f"({node.op}{operand.text})", node.type)
+
+
+def _binary(node: Binary, ctx: SqlContext) -> Sql:
+    left, right = _compile(node.left, ctx).text, _compile(node.right, ctx).text
+    if node.op == "/":
+        return Sql(f"(CAST({left} AS REAL) / NULLIF({right}, 0))", "real")
+    if node.op == "%":
+        if node.type == "integer":
+            return Sql(f"({left} % NULLIF({right}, 0))", "integer")
+        # SQLite's % works on integers; the remainder of reals, with the dividend's sign:
+        ratio = f"(CAST({left} AS REAL) / NULLIF({right}, 0))"
+        return Sql(f"({left} - {right} * CAST({ratio} AS INTEGER))", "real")
+    return Sql(f"({left} {node.op} {right})", node.type)
+
+
+def _boolop(node: BoolOp, ctx: SqlContext) -> Sql:
+    joined = f" {node.op.upper()} ".join(_compile(v, ctx).text for v in node.values)
+    return Sql(f"({joined})", "boolean")
+
+
+_SQL_OPS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _compare(node: Compare, ctx: SqlContext) -> Sql:
+    operands = [_compile(o, ctx) for o in node.operands]
+    pairs = []
+    for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
+        a, b = left.text, right.text
+        if {left.type, right.type} == {"date", "datetime"}:
+            a, b = _epoch(left, ctx), _epoch(right, ctx)
+        pairs.append(f"{a} {_SQL_OPS[op]} {b}")
+    return Sql("(" + " AND ".join(pairs) + ")", "boolean")
+
+
+def _in(node: In, ctx: SqlContext) -> Sql:
+    needle = _compile(node.needle, ctx)
+    items = _list(node.items, ctx)
+    keyword = "NOT IN" if node.negated else "IN"
+    return Sql(f"({needle.text} {keyword} ({items.text}))", "boolean")
+
+
+def _is_none(node: IsNone, ctx: SqlContext) -> Sql:
+    operand = _compile(node.operand, ctx)
+    return Sql(f"({operand.text} IS {'NOT ' if node.negated else ''}NULL)", "boolean")
+
+
+def _ifelse(node: IfElse, ctx: SqlContext) -> Sql:
+    test, body, orelse = (_compile(n, ctx) for n in (node.test, node.body, node.orelse))
+    if node.type == "datetime":
+        body, orelse = Sql(_epoch(body, ctx), "datetime"), Sql(_epoch(orelse, ctx), "datetime")
+    return Sql(f"(CASE WHEN {test.text} THEN {body.text} ELSE {orelse.text} END)", node.type)
+
+
+def _call(node: Call, ctx: SqlContext) -> Sql:
+    function = FUNCTIONS.get(node.func)
+    if function is None:
+        raise NotImplementedError(f"`{node.func}()` is compiled by the metric planner")
+    args = [_compile(arg, ctx) for arg in node.args]
+    return Sql(function(args, ctx, node), node.type)
+
+
+# -- row functions -------------------------------------------------------------------------
+
+
+def _floor_div(seconds: str, unit: int) -> str:
+    """floor(seconds / unit) for integer seconds, negative ones included."""
+    return (
+        f"(CASE WHEN ({seconds}) >= 0 THEN ({seconds}) / {unit} "
+        f"ELSE -((-({seconds}) + {unit - 1}) / {unit}) END)"
+    )
+
+
+def _since(unit: int) -> Callable[[list[Sql], SqlContext, Call], str]:
+    def compile_since(args: list[Sql], ctx: SqlContext, node: Call) -> str:
+        now = ctx.bind(int(ctx.as_of.timestamp()))
+        return _floor_div(f"{now} - {_epoch(args[0], ctx)}", unit)
+
+    return compile_since
+
+
+def _days_ago(args: list[Sql], ctx: SqlContext, node: Call) -> str:
+    return f"({ctx.bind(int(ctx.as_of.timestamp()))} - {args[0].text} * 86400)"
+
+
+def _round(args: list[Sql], ctx: SqlContext, node: Call) -> str:
+    x = args[0].text
+    scale = f"(1.0 * {_power_of_ten(args[1].text)})" if len(args) > 1 else "1"
+    magnitude = f"CAST(abs({x}) * {scale} + 0.5 AS INTEGER)"
+    signed = f"(CASE WHEN {x} < 0 THEN -{magnitude} ELSE {magnitude} END)"
+    return signed if len(args) == 1 else f"({signed} / {scale})"
+
+
+def _power_of_ten(n: str) -> str:
+    # 10^n for n in 0..15 without relying on SQLite's optional math functions
+    cases = " ".join(f"WHEN {i} THEN {10**i}" for i in range(16))
+    return f"(CASE {n} {cases} END)"
+
+
+def _text(function: str) -> Callable[[list[Sql], SqlContext, Call], str]:
+    return lambda args, ctx, node: f"{function}({', '.join(a.text for a in args)})"
+
+
+def _extreme(function: str) -> Callable[[list[Sql], SqlContext, Call], str]:
+    def compile_extreme(args: list[Sql], ctx: SqlContext, node: Call) -> str:
+        temporal = {a.type for a in args} == {"date", "datetime"}
+        parts = [_epoch(a, ctx) if temporal else a.text for a in args]
+        # SQLite's multi-argument min/max are NULL when any argument is NULL, as in Python here
+        return f"{function}({', '.join(parts)})"
+
+    return compile_extreme
+
+
+FUNCTIONS: dict[str, Callable[[list[Sql], SqlContext, Call], str]] = {
+    "days_since": _since(86400),
+    "hours_since": _since(3600),
+    "days_ago": _days_ago,
+    "date": lambda args, ctx, node: f"date({args[0].text})",
+    "coalesce": _text("COALESCE"),
+    "lower": _text("lower"),
+    "upper": _text("upper"),
+    "contains": lambda args, ctx, node: f"(instr({args[0].text}, {args[1].text}) > 0)",
+    "startswith": lambda args, ctx, node: (
+        f"(substr({args[0].text}, 1, length({args[1].text})) = {args[1].text})"
+    ),
+    "abs": _text("abs"),
+    "round": _round,
+    "min": _extreme("min"),
+    "max": _extreme("max"),
+}
+
+HANDLERS: dict[type[Node], Callable[[Any, SqlContext], Sql]] = {
+    Literal: _literal,
+    ListLit: _list,
+    Name: _name,
+    Unary: _unary,
+    Binary: _binary,
+    BoolOp: _boolop,
+    Compare: _compare,
+    In: _in,
+    IsNone: _is_none,
+    IfElse: _ifelse,
+    Call: _call,
+}
