@@ -19,6 +19,7 @@ from rules_engine.schema import check_document
 
 FILES = 500
 TARGET_SECONDS = 2.0
+RUNS = 3  # the median is reported: this machine's timings vary by a third from run to run
 
 TEMPLATE = """\
 # yaml-language-server: $schema=../schemas/rules.schema.json
@@ -82,10 +83,14 @@ def main() -> int:
         for doc in documents:
             check_document(doc)
         schema_done = time.perf_counter()
-        cpu = time.process_time()
-        result = check([root])
-        total = time.perf_counter() - schema_done
-        cpu = time.process_time() - cpu
+        del documents
+        runs = []
+        for _ in range(RUNS):
+            cpu = time.process_time()
+            started_check = time.perf_counter()
+            result = check([root])
+            runs.append((time.perf_counter() - started_check, time.process_time() - cpu))
+        total, cpu = sorted(runs)[RUNS // 2]
     assert not result.errors, result.errors[:3]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"machine: {machine}")
@@ -96,7 +101,7 @@ def main() -> int:
     print(
         f"  all checks     {total:6.3f} s   target {TARGET_SECONDS:.1f} s   {ratio:.2f}x the target"
     )
-    print(f"  (CPU time of all checks: {cpu:.3f} s; other load on the machine inflates wall time)")
+    print(f"  (median of {RUNS} runs: {', '.join(f'{w:.3f}' for w, _ in runs)} s; CPU {cpu:.3f} s)")
     return 0 if total <= TARGET_SECONDS else 1
 
 
