@@ -187,3 +187,18 @@ def test_any_json_like_rule_file_gives_a_verdict(tmp_path: Path, data: object) -
     path.write_text(json.dumps(data), encoding="utf-8")
     result = check([path])
     assert result.rules is not None
+
+
+def test_check_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
+    import gc
+
+    (tmp_path / "a.yaml").write_text("segments:\n  s: {where: 'True'}\n")
+    assert gc.isenabled()
+    check([tmp_path])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check([tmp_path])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
