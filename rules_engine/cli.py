@@ -6,6 +6,7 @@ the library works without click. User mistakes end with a message and exit 2, ne
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -121,6 +122,8 @@ def init_store_command(path: Path) -> None:
         created = store.init_store(path)
     except CampaignError as exc:
         fail(exc)
+    except (OSError, sqlite3.Error) as exc:
+        raise InputFailure(f"{path}: cannot write the store: {exc}") from None
     if created:
         click.echo(f"{path}: created {len(created)} item(s): " + ", ".join(created))
     else:
@@ -140,6 +143,8 @@ def demo_data_command(path: Path, customers: int, seed: int, quiet: bool) -> Non
         counts = demo.build_demo_store(path, customers=customers, seed=seed, progress=not quiet)
     except CampaignError as exc:
         fail(exc)
+    except (OSError, sqlite3.Error) as exc:
+        raise InputFailure(f"{path}: cannot write the store: {exc}") from None
     click.echo(f"{path}: demo store, {customers:,} customers, seed {seed}")
     click.echo(_counts_table(counts))
 

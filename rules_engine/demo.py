@@ -110,10 +110,13 @@ def build_demo_store(
 ) -> dict[str, int]:
     """Build the store into a temporary file and move it into place only when complete.
 
+    An existing store at `path` is replaced; any other existing file is refused (StoreError).
+
     Returns the rows per table (counting them afterwards would take as long as a third of
     the build on a large store).
     """
     path = Path(path)
+    store.check_can_initialise(path)  # never replace a file that is not a campaign store
     building = path.with_name(path.name + ".building")
     building.unlink(missing_ok=True)
     store.init_store(building)

@@ -273,8 +273,10 @@ def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
         )
 
 
-def _check_can_initialise(path: Path) -> None:
+def check_can_initialise(path: Path) -> None:
     """Read-only look before writing: only new files, empty databases and stores are touched."""
+    if not path.parent.is_dir():
+        raise StoreError(f"{path}: the folder {path.parent} does not exist; create it first")
     if not path.exists():
         return
     if path.is_dir():
@@ -291,7 +293,7 @@ def init_store(path: str | Path) -> list[str]:
     Never touches existing rows. Returns what was created, for the CLI to report.
     """
     path = Path(path)
-    _check_can_initialise(path)
+    check_can_initialise(path)
     created: list[str] = []
     db = sqlite_utils.Database(path)
     try:

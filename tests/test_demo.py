@@ -164,3 +164,31 @@ def test_channel_stats_weibo_exits_and_xiaohongshu_is_new(conn: sqlite3.Connecti
     assert periods["email"] == 12 and len(periods) == 7
     last = conn.execute("SELECT max(period_end) FROM channel_stats").fetchone()[0]
     assert last < "2026-11-20"
+
+
+def test_refuses_to_replace_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rules_engine.cli import main
+
+    precious = tmp_path / "customers.csv"
+    precious.write_text("id,email\n1,a@example.cn\n")
+    result = CliRunner().invoke(main, ["demo-data", str(precious), "--customers", "10"])
+    assert result.exit_code == 2
+    assert "not a SQLite database" in result.output
+    assert precious.read_text() == "id,email\n1,a@example.cn\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.csv"]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    target = tmp_path / "no" / "such" / "shop.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rules_engine.cli", "demo-data", str(target), "--customers", "5"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr

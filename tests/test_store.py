@@ -164,3 +164,21 @@ def test_summary_counts_rows(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["summary", "--db", str(path)])
     assert result.exit_code == 0
     assert any(line.split() == ["customers", "2"] for line in result.output.splitlines())
+
+
+def test_init_store_in_a_missing_folder_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["init-store", str(tmp_path / "nope" / "shop.db")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_storage_errors_are_messages_not_tracebacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(path: object) -> list[str]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "init_store", disk_full)
+    result = CliRunner().invoke(main, ["init-store", str(tmp_path / "shop.db")])
+    assert result.exit_code == 2
+    assert "cannot write the store: database or disk is full" in result.output
