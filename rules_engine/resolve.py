@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from . import calendar_checks
 from .errors import Problem, Severity, Span
@@ -804,7 +804,3 @@ def _zones() -> set[str]:
     if not _ZONES:
         _ZONES.update(available_timezones())
     return _ZONES
-
-
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
