@@ -205,7 +205,7 @@ class _Resolver:
         if parsed is None:
             return None
         node, text = parsed
-        if referenced_names(node) & self.failed:
+        if self.failed and referenced_names(node) & self.failed:
             return None  # the rule it uses is already reported; don't cascade
         typed, problems = typecheck(node, scope)
         self.problems += problems

@@ -88,7 +88,10 @@ class Scope:
 def _with(node: _N, **changes: Any) -> _N:
     """A copy with some fields changed; `dataclasses.replace` is several times slower, and the
     checker makes one copy per node."""
-    return type(node)(**{**node.__dict__, **changes})
+    copy = object.__new__(type(node))
+    copy.__dict__.update(node.__dict__)
+    copy.__dict__.update(changes)  # a fresh object, so writing past `frozen` is safe here
+    return copy
 
 
 def _family(kind: str | None) -> str | None:
