@@ -140,7 +140,8 @@ def _binary(node: Binary, env: Environment) -> Value:
     if isinstance(left, int) and isinstance(right, int):
         remainder = abs(left) % abs(right)  # exact, with the sign of the dividend, as SQL
         return remainder if left >= 0 else -remainder
-    return math.fmod(left, right)
+    # reals: a - b * trunc(a / b) in double arithmetic, exactly the SQL the compiler writes
+    return left - right * int(float(left) / right)
 
 
 def _boolop(node: BoolOp, env: Environment) -> Value:
