@@ -241,6 +241,11 @@ def test_known_agreements() -> None:
         "days_since(d)",
         "30 < m <= 90",
         "contains(t, '海')",
+        # disagreements the property test once found, kept as regressions:
+        "round((0.5 % 0.125)) in (1, 2, None)",
+        "(coalesce(9007199254740993, 0) % 2)",
+        "(9007199254740993 % 1.25)",
+        "-5.5 % 2",
     ]:
         assert _same(sql_value(conn, text), python_value(text, row)), text
     conn.close()
