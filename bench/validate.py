@@ -6,6 +6,7 @@ the ratio to the target; `bench/RESULTS.md` records results with the machine.
 
 from __future__ import annotations
 
+import ast
 import os
 import platform
 import sys
@@ -71,6 +72,19 @@ offers:
 """
 
 
+def calibration() -> float:
+    """Microseconds for Python to parse one typical expression: this machine's speed right now.
+
+    The VM this project is measured on runs the same code at very different speeds from minute
+    to minute (24.8 µs and 42.6 µs for this very call, minutes apart); print it beside results.
+    """
+    text = 'f1_quintile >= 4 or member_tier in ("gold", "diamond")'
+    started = time.perf_counter()
+    for _ in range(20_000):
+        ast.parse(text)
+    return (time.perf_counter() - started) / 20_000 * 1e6
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -93,7 +107,7 @@ def main() -> int:
         total, cpu = sorted(runs)[RUNS // 2]
     assert not result.errors, result.errors[:3]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"machine: {machine}")
+    print(f"machine: {machine}; speed now: ast.parse of one expression {calibration():.1f} µs")
     print(f"{FILES} files, {rules} rules")
     print(f"  load only      {loaded - started:6.3f} s")
     print(f"  schema only    {schema_done - loaded:6.3f} s")
