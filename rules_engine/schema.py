@@ -106,7 +106,7 @@ _ANNOTATIONS = frozenset({"description", "examples", "title", "$comment", "$sche
 def validator() -> Draft202012Validator:
     """One validator for the process, over a copy of the schema with `$ref`s inlined and
     annotations dropped: the same rules, but no reference lookups or idle keywords while
-    validating (together about 40% of the schema stage on large rule sets)."""
+    validating (reference lookups were a third of the schema stage on large rule sets)."""
     return Draft202012Validator(_compiled(SCHEMA, SCHEMA.get("$defs", {})))
 
 
