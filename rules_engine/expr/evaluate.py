@@ -46,10 +46,18 @@ class Environment:
     timezone: str = "UTC"  # the calendar's: a date compared with a time is its local midnight
     rows: Sequence[Row] = ()  # the related rows an aggregate runs over (already filtered)
     periods: Sequence[Mapping[str, Value]] = field(default_factory=tuple)  # lifecycle, newest first
+    # `ntile` ranks the whole population, so its value comes from whoever evaluates all
+    # customers (reference.py); None: not available here
+    ntile: Callable[[Call], Value] | None = None
 
     def with_values(self, values: Mapping[str, Value]) -> Environment:
         return Environment(
-            {**self.values, **values}, self.as_of, self.timezone, self.rows, self.periods
+            {**self.values, **values},
+            self.as_of,
+            self.timezone,
+            self.rows,
+            self.periods,
+            self.ntile,
         )
 
 
@@ -207,6 +215,8 @@ def _call(node: Call, env: Environment) -> Value:
         return AGGREGATES[node.func](node, env)
     if node.func == "periods_below":
         return _periods_below(node, env)
+    if node.func == "ntile":
+        return env.ntile(node) if env.ntile is not None else None
     args = [evaluate(arg, env) for arg in node.args]
     return ROW_FUNCTIONS[node.func](args, env)
 

@@ -1,0 +1,543 @@
+"""Compile: the checked rule set → the SQL that computes every customer's values in the store.
+
+Set-based, inside SQLite, in temp tables keyed by customer id (PERF.md: aggregation dominates,
+and a join to a plain keyed table never degrades into a scan per customer):
+
+1. one `GROUP BY customer_id` per related table computes every aggregate the metrics use, each
+   restricted to its metric's `where` with `FILTER (WHERE ...)`; identical aggregates are
+   computed once. `first`/`last` and `mode` need the row that wins, so each gets a narrow
+   helper table.
+2. metrics and segments are computed in layers, each a temp table: a rule in the first layer
+   after the rules it uses; a window (`ntile`) in a layer of windows only.
+3. `customer_values` is a view with one column per metric and segment, in rule-file order:
+   what plan, run, `campaign metrics` and `explain` read.
+
+Values are kept in the engine's form of their type: a datetime as epoch seconds, a date as
+`YYYY-MM-DD`, a boolean or segment membership as 1/0. No text a user wrote is formatted into
+SQL: identifiers are quoted names from the checked rules and the store, values are bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from .expr.functions import Where, lookup
+from .expr.nodes import Call, Name, Node, walk
+from .expr.nodes import Literal as LiteralNode
+from .model import Metric, RuleSet
+from .sqlgen import CallHook, SqlContext, compile_expression, quote
+from .times import parse_instant
+
+# Inlining a rule into the rules that use it is free until the SQL gets large; past this many
+# characters a rule is read from the previous layer's table instead.
+INLINE_LIMIT = 20000
+AGGREGATES_BY_PICK = ("first", "last", "mode")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement of a program, with the stage it belongs to (for progress and timing)."""
+
+    stage: str
+    label: str
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValueColumn:
+    """A computed value of every customer: a metric or a segment (membership as 1/0)."""
+
+    name: str
+    kind: Literal["metric", "segment"]
+    type: str
+
+
+@dataclass(frozen=True)
+class ValuesProgram:
+    statements: tuple[Statement, ...]
+    columns: tuple[ValueColumn, ...]
+
+
+def calendar_offset(rules: RuleSet, as_of: datetime) -> int:
+    """The calendar zone's UTC offset at as-of, in seconds (how a date meets a datetime)."""
+    offset = as_of.astimezone(ZoneInfo(rules.calendar.timezone)).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
+
+
+def canonical(node: Node) -> tuple[Any, ...]:
+    """A node's content without positions: equal for the same expression written twice."""
+    parts: list[Any] = [type(node).__name__]
+    for f in fields(node):
+        if f.name == "span":
+            continue
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            value = canonical(value)
+        elif isinstance(value, tuple):
+            value = tuple(canonical(v) if isinstance(v, Node) else v for v in value)
+        parts.append(value)
+    return tuple(parts)
+
+
+def is_aggregate(node: Node) -> bool:
+    if not isinstance(node, Call):
+        return False
+    function = lookup(node.func, len(node.args))
+    return function is not None and function.where is Where.AGGREGATE
+
+
+def uses_window(node: Node) -> bool:
+    return any(isinstance(n, Call) and n.func == "ntile" for n in walk(node))
+
+
+def customer_names(rules: RuleSet, alias: str = "c") -> dict[str, str]:
+    return {name: f"{alias}.{quote(name)}" for name in rules.schema.columns("customers")}
+
+
+# -- aggregates over related tables ------------------------------------------------------------
+
+
+@dataclass
+class _Aggregate:
+    """One aggregate to compute: its SQL column, or its helper table for first/last/mode."""
+
+    column: str
+    sql: str = ""
+    pick: str | None = None  # helper table name, for first/last/mode
+    counts: bool = False  # count()/count_distinct(): 0, not missing, for a customer without rows
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A metric's `where`: its canonical form (a key), its node, its SQL in the GROUP BY."""
+
+    key: tuple[Any, ...]
+    node: Node | None
+    sql: str
+
+
+def count_of(metric: Metric) -> Call:
+    """The count of a metric's matching rows: how its `default` knows there were none."""
+    return Call(span=metric.span, func="count", args=(), type="integer")
+
+
+@dataclass
+class _TablePlan:
+    """Everything computed over one related table."""
+
+    table: str
+    alias: str
+    ctx: SqlContext
+    aggregates: dict[tuple[Any, ...], _Aggregate] = field(default_factory=dict)
+    wheres: dict[tuple[Any, ...], str] = field(default_factory=dict)  # canonical where → SQL
+    picks: list[Statement] = field(default_factory=list)
+    joins_customers: bool = False
+
+    @property
+    def temp(self) -> str:
+        return f"temp.{quote('cv_agg_' + self.table)}"
+
+
+class _AggregateCompiler:
+    """Builds the GROUP BY statement of each related table and the helper tables."""
+
+    def __init__(self, rules: RuleSet, as_of: datetime, offset: int, customer: int | None):
+        self.rules, self.as_of, self.offset, self.customer = rules, as_of, offset, customer
+        self.tables: dict[str, _TablePlan] = {}
+        self.pick_count = 0
+
+    def plan(self, metric: Metric) -> None:
+        assert metric.table is not None
+        table = self.table(metric.table)
+        where = self.where(table, metric)
+        for node in walk(metric.value.node):
+            if is_aggregate(node):
+                self.aggregate(table, node, where)  # type: ignore[arg-type]
+        if metric.default is not None:
+            self.aggregate(table, count_of(metric), where)
+
+    def table(self, name: str) -> _TablePlan:
+        if name not in self.tables:
+            related = {col: f"t.{quote(col)}" for col in self.rules.schema.columns(name)}
+            names = {**customer_names(self.rules), **related}
+            ctx = SqlContext(names, self.as_of, self.offset)
+            self.tables[name] = _TablePlan(name, f"a{len(self.tables)}", ctx)
+        return self.tables[name]
+
+    def where(self, table: _TablePlan, metric: Metric) -> _Where:
+        if metric.where is None:
+            return _Where((), None, "")
+        node = metric.where.node
+        key = canonical(node)
+        if key not in table.wheres:
+            self.note_customer_columns(table, node)
+            table.wheres[key] = compile_expression(node, table.ctx)
+        return _Where(key, node, table.wheres[key])
+
+    def note_customer_columns(self, table: _TablePlan, node: Node) -> None:
+        if any(isinstance(n, Name) and n.kind == "column" for n in walk(node)):
+            table.joins_customers = True
+
+    def aggregate(self, table: _TablePlan, node: Call, where: _Where) -> _Aggregate:
+        key = (canonical(node), where.key)
+        if key in table.aggregates:
+            return table.aggregates[key]
+        self.note_customer_columns(table, node)
+        column = f"a{len(table.aggregates)}"
+        if node.func in AGGREGATES_BY_PICK:
+            found = self.pick(table, node, where, column)
+        else:
+            found = _Aggregate(column, self.aggregate_sql(table, node, where.sql))
+            found.counts = node.func in ("count", "count_distinct")
+        table.aggregates[key] = found
+        return found
+
+    def aggregate_sql(self, table: _TablePlan, node: Call, where_sql: str) -> str:
+        args = [compile_expression(arg, table.ctx) for arg in node.args]
+        condition = f" FILTER (WHERE {where_sql})" if where_sql else ""
+        if node.func == "count":
+            return f"count(*){condition}"
+        if node.func == "count_distinct":
+            return f"count(DISTINCT {args[0]}){condition}"
+        return f"{node.func}({args[0]}){condition}"
+
+    def pick(self, table: _TablePlan, node: Call, where: _Where, column: str) -> _Aggregate:
+        """first/last: the winning `by` comes from the GROUP BY, then the row that has it (ties:
+        the lowest or highest row id) gives the value; mode: the most frequent value, ties to
+        the smallest. Each in a statement of its own, so its `where` is compiled again."""
+        self.pick_count += 1
+        name = f"cv_pick_{self.pick_count}"
+        ctx = SqlContext(table.ctx.names, self.as_of, self.offset)
+        value = compile_expression(node.args[0], ctx)
+        condition = compile_expression(where.node, ctx) if where.node is not None else "1"
+        source = self.source(table)
+        only = self.only_customer(ctx, "t")
+        if node.func == "mode":
+            found = _Aggregate(column, pick=name)
+            sql = (
+                f"INSERT INTO temp.{quote(name)} (customer_id, v) "
+                f"SELECT customer_id, v FROM (SELECT customer_id, v, row_number() OVER "
+                f"(PARTITION BY customer_id ORDER BY n DESC, v ASC) AS r FROM ("
+                f"SELECT t.customer_id AS customer_id, {value} AS v, count(*) AS n {source} "
+                f"WHERE ({condition}) AND ({value}) IS NOT NULL{only} "
+                f"GROUP BY t.customer_id, {value})) WHERE r = 1"
+            )
+        else:
+            best = "max" if node.func == "last" else "min"
+            by_main = compile_expression(node.args[1], table.ctx)
+            filtered = f" FILTER (WHERE {where.sql})" if where.sql else ""
+            found = _Aggregate(column, f"{best}({by_main}){filtered}", pick=name)
+            by_here = compile_expression(node.args[1], ctx)
+            sql = (
+                f"INSERT INTO temp.{quote(name)} (customer_id, v) "
+                f"SELECT t.customer_id, {value} FROM ("
+                f"SELECT t.customer_id AS customer_id, {best}(t.rowid) AS winner {source} "
+                f"JOIN {table.temp} AS g ON g.customer_id = t.customer_id "
+                f"WHERE ({condition}) AND ({by_here}) = g.{column}{only} "
+                f"GROUP BY t.customer_id) AS w JOIN {quote(table.table)} AS t "
+                f"ON t.rowid = w.winner{self.customer_join(table)}"
+            )
+        table.picks += [
+            Statement("metrics", f"{name}: drop", f"DROP TABLE IF EXISTS temp.{quote(name)}"),
+            Statement(
+                "metrics",
+                f"{name}: create",
+                f"CREATE TEMP TABLE {quote(name)} (customer_id INTEGER PRIMARY KEY, v)",
+            ),
+            Statement("metrics", f"{node.func}() over {table.table}", sql, tuple(ctx.params)),
+        ]
+        return found
+
+    def source(self, table: _TablePlan) -> str:
+        return f"FROM {quote(table.table)} AS t{self.customer_join(table)}"
+
+    def customer_join(self, table: _TablePlan) -> str:
+        return ' JOIN "customers" AS c ON c."id" = t."customer_id"' if table.joins_customers else ""
+
+    def only_customer(self, ctx: SqlContext, alias: str) -> str:
+        if self.customer is None:
+            return ""
+        return f" AND {alias}.customer_id = {ctx.bind(self.customer)}"
+
+    def statements(self) -> Iterator[Statement]:
+        for table in self.tables.values():
+            columns = [(a.column, a.sql) for a in table.aggregates.values() if a.sql]
+            only = ""
+            if self.customer is not None:
+                only = f" WHERE t.customer_id = {table.ctx.bind(self.customer)}"
+            select = ", ".join(f"{sql} AS {col}" for col, sql in columns)
+            yield Statement("metrics", f"{table.table}: drop", f"DROP TABLE IF EXISTS {table.temp}")
+            yield Statement(
+                "metrics",
+                f"{table.table}: create",
+                f"CREATE TEMP TABLE {quote('cv_agg_' + table.table)} "
+                f"(customer_id INTEGER PRIMARY KEY{''.join(', ' + c for c, _ in columns)})",
+            )
+            yield Statement(
+                "metrics",
+                f"{table.table}: {len(columns)} aggregate(s)",
+                f"INSERT INTO {table.temp} SELECT t.customer_id{', ' if select else ''}{select} "
+                f"{self.source(table)}{only} GROUP BY t.customer_id",
+                tuple(table.ctx.params),
+            )
+            yield from table.picks
+
+
+# -- metrics and segments in layers -------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    name: str
+    kind: Literal["metric", "segment"]
+    type: str
+    node: Node
+    metric: Metric | None = None
+    layer: int = 0
+    deps: tuple[str, ...] = ()
+
+
+def dependencies(rules: RuleSet) -> dict[str, tuple[str, ...]]:
+    """The metrics and segments each metric or segment uses (aggregates use none: a `from:`
+    rule sees only columns)."""
+    nodes: dict[str, Node] = {m.id: m.value.node for m in rules.metrics.values() if not m.table}
+    nodes.update({s.id: s.where.node for s in rules.segments.values()})
+    known = rules.metrics.keys() | rules.segments.keys()
+    found: dict[str, tuple[str, ...]] = dict.fromkeys(rules.metrics, ())
+    for name, node in nodes.items():
+        names = {n.name for n in walk(node) if isinstance(n, Name)}
+        found[name] = tuple(sorted(names & known))
+    return found
+
+
+def dependency_order(rules: RuleSet) -> list[str]:
+    """Every metric and segment, each after the rules it uses (validation refused cycles)."""
+    deps = dependencies(rules)
+    ordered: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        done.add(name)
+        for dep in deps[name]:
+            if dep not in done:
+                visit(dep)
+        ordered.append(name)
+
+    for name in deps:
+        if name not in done:
+            visit(name)
+    return ordered
+
+
+class _ValuesCompiler:
+    def __init__(
+        self, rules: RuleSet, as_of: datetime, customer: int | None, population: bool
+    ) -> None:
+        self.rules, self.as_of, self.customer = rules, as_of, customer
+        self.population = population or customer is None
+        self.offset = calendar_offset(rules, as_of)
+        self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer)
+        self.items: dict[str, _Item] = {}
+        self._current: _Item | None = None
+
+    # -- planning --------------------------------------------------------------------------
+
+    def build(self) -> ValuesProgram:
+        for metric in self.rules.metrics.values():
+            if metric.table is not None:
+                self.aggregates.plan(metric)
+        self.items = {item.name: item for item in self.ordered_items()}
+        self.assign_layers()
+        statements = [*self.aggregates.statements(), *self.layer_statements()]
+        columns = tuple(
+            ValueColumn(item.name, item.kind, item.type) for item in self.items_in_rule_order()
+        )
+        statements.append(self.view(columns))
+        return ValuesProgram(tuple(statements), columns)
+
+    def items_in_rule_order(self) -> list[_Item]:
+        order = [*self.rules.metrics, *self.rules.segments]
+        return [self.items[name] for name in order]
+
+    def ordered_items(self) -> list[_Item]:
+        found: dict[str, _Item] = {}
+        for metric in self.rules.metrics.values():
+            node = metric.value.node
+            found[metric.id] = _Item(metric.id, "metric", metric.type, node, metric)
+        for segment in self.rules.segments.values():
+            found[segment.id] = _Item(segment.id, "segment", "boolean", segment.where.node)
+        deps = dependencies(self.rules)
+        for item in found.values():
+            item.deps = deps[item.name]
+        return [found[name] for name in dependency_order(self.rules)]
+
+    def assign_layers(self) -> None:
+        """Each rule in the first layer after the rules it uses; aggregates in layer 0. A
+        window (`ntile`) gets a layer of windows only, so the sort it needs carries a narrow
+        row. Measured on the demo rules: one layer per depth beats writing rules inline into
+        each other (1.4 s against 2.0 s at 100,000 customers); SQLite re-evaluates inlined SQL
+        for every use."""
+        windows: dict[int, bool] = {0: False}  # layer → holds windows
+        for item in self.items.values():
+            window = uses_window(item.node)
+            layer = max((self.items[d].layer + 1 for d in item.deps), default=0)
+            while windows.setdefault(layer, window) != window:
+                layer += 1
+            item.layer = layer
+
+    # -- SQL of one item -------------------------------------------------------------------
+
+    def item_sql(self, item: _Item, ctx: SqlContext) -> str:
+        if item.kind == "segment":
+            return f"({compile_expression(item.node, ctx)}) IS TRUE"
+        metric = item.metric
+        assert metric is not None
+        if metric.table is None:
+            if not self.population and uses_window(item.node):
+                return "NULL"  # a population rank needs every customer; see explain
+            return compile_expression(item.node, ctx)
+        outer, self._current = self._current, item
+        try:
+            value = compile_expression(item.node, ctx)
+        finally:
+            self._current = outer
+        if metric.default is None:
+            return value
+        table = self.aggregates.tables[metric.table]
+        count = table.aggregates[(canonical(count_of(metric)), _where_key(metric))]
+        default = ctx.bind(_stored_default(metric))
+        return (
+            f"CASE WHEN coalesce({table.alias}.{count.column}, 0) = 0 THEN {default} "
+            f"ELSE {value} END"
+        )
+
+    def aggregate_ref(self, node: Call, ctx: SqlContext) -> str | None:
+        """How a metric's value reads one of its aggregates (a column of the GROUP BY)."""
+        if not is_aggregate(node):
+            return None  # min(a, b) of two values
+        item = self._current
+        assert item is not None and item.metric is not None and item.metric.table is not None
+        metric = item.metric
+        table = self.aggregates.tables[metric.table]  # type: ignore[index]
+        found = table.aggregates[(canonical(node), _where_key(metric))]
+        if found.pick is not None:
+            return f"{quote(found.pick)}.v"
+        column = f"{table.alias}.{found.column}"
+        return f"coalesce({column}, 0)" if found.counts else column
+
+    def ntile(self, node: Call, ctx: SqlContext) -> str:
+        groups = node.args[0]
+        assert isinstance(groups, LiteralNode) and isinstance(groups.value, int)
+        x = compile_expression(node.args[1], ctx)
+        n = ctx.bind(groups.value)
+        return (
+            f"CASE WHEN ({x}) IS NULL THEN NULL ELSE ntile({n}) OVER "
+            f'(PARTITION BY ({x}) IS NULL ORDER BY ({x}), c."id") END'
+        )
+
+    # -- statements ------------------------------------------------------------------------
+
+    def layer_statements(self) -> Iterator[Statement]:
+        layers = sorted({item.layer for item in self.items.values()} | {0})
+        for layer in layers:
+            members = [item for item in self.items.values() if item.layer == layer]
+            yield from self.layer(layer, members)
+
+    def hooks(self) -> dict[str, CallHook]:
+        hooks: dict[str, CallHook] = {name: self.aggregate_ref for name in _AGGREGATE_NAMES}
+        hooks["ntile"] = self.ntile
+        return hooks
+
+    def layer(self, layer: int, members: list[_Item]) -> Iterator[Statement]:
+        names = customer_names(self.rules)
+        names.update({i.name: f"v{i.layer}.{quote(i.name)}" for i in self.items.values()})
+        ready = frozenset(self.items)
+        ctx = SqlContext(names, self.as_of, self.offset, ready=ready, calls=self.hooks())
+        selects = [f"{self.item_sql(item, ctx)} AS {quote(item.name)}" for item in members]
+        joins = []
+        if layer == 0:
+            for table in self.aggregates.tables.values():
+                joins.append(
+                    f" LEFT JOIN {table.temp} AS {table.alias} "
+                    f'ON {table.alias}.customer_id = c."id"'
+                )
+            for table in self.aggregates.tables.values():
+                for aggregate in table.aggregates.values():
+                    if aggregate.pick is not None:
+                        pick = quote(aggregate.pick)
+                        joins.append(
+                            f' LEFT JOIN temp.{pick} AS {pick} ON {pick}.customer_id = c."id"'
+                        )
+        for earlier in sorted({self.items[d].layer for m in members for d in m.deps}):
+            joins.append(
+                f" JOIN temp.{quote(f'cv_layer_{earlier}')} AS v{earlier} "
+                f'ON v{earlier}.customer_id = c."id"'
+            )
+        only = f' WHERE c."id" = {ctx.bind(self.customer)}' if self.customer is not None else ""
+        name = quote(f"cv_layer_{layer}")
+        column_list = "".join(f", {quote(item.name)}" for item in members)
+        select = "".join(f", {s}" for s in selects)
+        yield Statement("values", f"layer {layer}: drop", f"DROP TABLE IF EXISTS temp.{name}")
+        yield Statement(
+            "values",
+            f"layer {layer}: create",
+            f"CREATE TEMP TABLE {name} (customer_id INTEGER PRIMARY KEY{column_list})",
+        )
+        yield Statement(
+            "segments",
+            f"layer {layer}: {len(members)} metric(s) and segment(s)",
+            f'INSERT INTO temp.{name} SELECT c."id"{select} FROM "customers" AS c'
+            f"{''.join(joins)}{only}",
+            tuple(ctx.params),
+        )
+
+    def view(self, columns: tuple[ValueColumn, ...]) -> Statement:
+        layers = sorted({item.layer for item in self.items.values()} | {0})
+        selects = "".join(
+            f", v{self.items[col.name].layer}.{quote(col.name)} AS {quote(col.name)}"
+            for col in columns
+        )
+        joins = "".join(
+            f" JOIN temp.{quote(f'cv_layer_{n}')} AS v{n} ON v{n}.customer_id = v0.customer_id"
+            for n in layers[1:]
+        )
+        return Statement(
+            "values",
+            "customer_values view",
+            f"CREATE TEMP VIEW customer_values AS SELECT v0.customer_id AS customer_id{selects} "
+            f"FROM temp.cv_layer_0 AS v0{joins}",
+        )
+
+
+_AGGREGATE_NAMES = ("count", "count_distinct", "sum", "avg", "min", "max", "first", "last", "mode")
+
+
+def _where_key(metric: Metric) -> tuple[Any, ...]:
+    return canonical(metric.where.node) if metric.where is not None else ()
+
+
+def _stored_default(metric: Metric) -> Any:
+    """A metric's `default` in the engine's form of its type."""
+    value = metric.default
+    if isinstance(value, bool):
+        return int(value)
+    if metric.type == "datetime" and isinstance(value, str):
+        return int(parse_instant(value).timestamp())
+    return value
+
+
+def compile_values(
+    rules: RuleSet,
+    as_of: datetime,
+    *,
+    customer: int | None = None,
+    population: bool = True,
+) -> ValuesProgram:
+    """The statements that build `customer_values` for every customer (or just `customer`,
+    for explain; then population ranks are computed only when `population` is set)."""
+    return _ValuesCompiler(rules, as_of, customer, population).build()
