@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from . import store
-from .errors import CampaignError, Problem
+from .errors import CampaignError, Problem, RulesInvalid
+from .model import RuleSet
 
 
 class InputFailure(click.ClickException):
@@ -164,6 +169,226 @@ def summary_command(db_path: Path) -> None:
         fail(exc)
     click.echo(f"{db_path}:")
     click.echo(_counts_table(counts))
+
+
+# -- planning and running -------------------------------------------------------------------------
+
+DB = click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The customer store (SQLite).",
+)
+QUIET = click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+CACHE = click.option(
+    "--cache-mb",
+    default=512,
+    show_default=True,
+    type=click.IntRange(16, 65536),
+    help="SQLite page cache while planning; more is faster on large stores.",
+)
+
+
+@contextmanager
+def _library_errors(db_path: Path | None = None) -> Iterator[None]:
+    """Engine errors end the command with their message; store faults name the store."""
+    try:
+        yield
+    except CampaignError as exc:
+        fail(exc)
+    except sqlite3.DatabaseError as exc:
+        where = f"{db_path}: " if db_path else ""
+        raise InputFailure(f"{where}the store could not be read or written: {exc}") from None
+
+
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    if quiet:
+        return None
+    started = time.monotonic()
+
+    def show(line: str) -> None:
+        click.echo(f"campaign: [{time.monotonic() - started:6.1f}s] {line}", err=True)
+
+    return show
+
+
+def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> RuleSet:
+    """The rule set checked against the store's schema; every problem shown, then exit."""
+    from .check import DEFAULT_RULES, check
+    from .report import TextReporter
+
+    with _library_errors(db_path):
+        result = check(rules or DEFAULT_RULES, db=db_path, as_of=as_of)
+    if result.errors:
+        sources = {doc.path: doc.text for doc in result.documents}
+        errors = result.errors
+        click.echo(TextReporter().render(errors, sources, len(result.documents)), err=True)
+        code = 2 if any(p.code in UNREADABLE for p in errors) else 1
+        click.echo(f"campaign: error: {RulesInvalid(errors)}", err=True)
+        sys.exit(code)
+    return result.rules
+
+
+def _as_of(text: str | None) -> datetime:
+    from .times import parse_as_of
+
+    with _library_errors():
+        return parse_as_of(text)
+
+
+@main.command("plan")
+@RULES_ARG
+@DB
+@AS_OF
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the whole plan, with actions and audit rows, as JSON.",
+)
+@QUIET
+@CACHE
+def plan_command(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    as_of: str | None,
+    json_path: Path | None,
+    quiet: bool,
+    cache_mb: int,
+) -> None:
+    """Dry run: decide every action as of T without writing to the store."""
+    from .audit import rules_digest
+    from .execute import plan_store
+    from .export import replacing
+    from .report import plan_json, plan_text
+
+    moment = _as_of(as_of)
+    checked = _checked_rules(rules, db_path, moment)
+    if json_path is not None and not json_path.parent.is_dir():
+        raise InputFailure(f"{json_path}: the folder {json_path.parent} does not exist")
+    with _library_errors(db_path):
+        planned = plan_store(db_path, checked, moment, cache_mb=cache_mb, progress=_progress(quiet))
+    digest = rules_digest(checked.files)
+    click.echo(plan_text(planned, digest=digest))
+    if json_path is not None:
+        with replacing(json_path) as out:
+            out.write(plan_json(planned, digest=digest))
+        click.echo(f"plan written to {json_path}")
+
+
+@main.command("run")
+@RULES_ARG
+@DB
+@click.option(
+    "--run-key", required=True, help="Names the run; a key that committed is not run again."
+)
+@AS_OF
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the run's actions to FILE.csv or FILE.jsonl for the sending systems.",
+)
+@click.option(
+    "--with-addresses",
+    is_flag=True,
+    help="Add the address of the chosen channel to the export (never to the audit).",
+)
+@click.option(
+    "--wait",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait while another run holds the store.",
+)
+@QUIET
+@CACHE
+def run_command(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    run_key: str,
+    as_of: str | None,
+    export_path: Path | None,
+    with_addresses: bool,
+    wait: float,
+    quiet: bool,
+    cache_mb: int,
+) -> None:
+    """Decide as `plan` does and commit the actions, audit and exits in one transaction."""
+    from .audit import connect_for_run, rules_digest, run
+    from .export import export_actions, format_of
+    from .report import plan_text
+
+    moment = _as_of(as_of)
+    checked = _checked_rules(rules, db_path, moment)
+    with _library_errors(db_path):
+        if export_path is not None:
+            format_of(export_path)
+        result = run(
+            db_path,
+            checked,
+            moment,
+            run_key,
+            wait=wait,
+            cache_mb=cache_mb,
+            progress=_progress(quiet),
+        )
+    if result.plan is not None:
+        click.echo(plan_text(result.plan, digest=rules_digest(checked.files)))
+        click.echo(
+            f"committed run {result.run_id} (key {run_key!r}): "
+            f"{result.counts.get('actions', 0):,} action(s), "
+            f"{result.counts.get('exits', 0):,} channel exit(s)"
+        )
+    else:
+        click.echo(
+            f"run key {run_key!r} already committed as run {result.run_id} "
+            f"({result.counts.get('actions', 0):,} action(s)); nothing changed"
+        )
+    if export_path is not None:
+        with _library_errors(db_path):
+            conn = connect_for_run(db_path, wait)
+            try:
+                n = export_actions(
+                    conn, checked, result.run_id, export_path, with_addresses=with_addresses
+                )
+            finally:
+                conn.close()
+        click.echo(f"{n:,} action(s) exported to {export_path}")
+
+
+@main.command("metrics")
+@RULES_ARG
+@DB
+@AS_OF
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="FILE.csv or FILE.jsonl: one row per customer.",
+)
+@QUIET
+@CACHE
+def metrics_command(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    as_of: str | None,
+    out_path: Path,
+    quiet: bool,
+    cache_mb: int,
+) -> None:
+    """Every customer's metrics and segments (0/1), in rule-file order, as CSV or JSONL."""
+    from .execute import values_store
+
+    moment = _as_of(as_of)
+    checked = _checked_rules(rules, db_path, moment)
+    with _library_errors(db_path):
+        n = values_store(
+            db_path, checked, moment, out_path, cache_mb=cache_mb, progress=_progress(quiet)
+        )
+    click.echo(f"{n:,} customer(s) written to {out_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

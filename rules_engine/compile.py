@@ -40,7 +40,8 @@ AGGREGATES_BY_PICK = ("first", "last", "mode")
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement of a program, with the stage it belongs to (for progress and timing)."""
+    """One SQL statement of a program, with the stage it belongs to (for progress and timing;
+    "setup" is bookkeeping such as creating a temp table, not worth a progress line)."""
 
     stage: str
     label: str
@@ -243,9 +244,9 @@ class _AggregateCompiler:
                 f"ON t.rowid = w.winner{self.customer_join(table)}"
             )
         table.picks += [
-            Statement("metrics", f"{name}: drop", f"DROP TABLE IF EXISTS temp.{quote(name)}"),
+            Statement("setup", f"{name}: drop", f"DROP TABLE IF EXISTS temp.{quote(name)}"),
             Statement(
-                "metrics",
+                "setup",
                 f"{name}: create",
                 f"CREATE TEMP TABLE {quote(name)} (customer_id INTEGER PRIMARY KEY, v)",
             ),
@@ -271,9 +272,9 @@ class _AggregateCompiler:
             if self.customer is not None:
                 only = f" WHERE t.customer_id = {table.ctx.bind(self.customer)}"
             select = ", ".join(f"{sql} AS {col}" for col, sql in columns)
-            yield Statement("metrics", f"{table.table}: drop", f"DROP TABLE IF EXISTS {table.temp}")
+            yield Statement("setup", f"{table.table}: drop", f"DROP TABLE IF EXISTS {table.temp}")
             yield Statement(
-                "metrics",
+                "setup",
                 f"{table.table}: create",
                 f"CREATE TEMP TABLE {quote('cv_agg_' + table.table)} "
                 f"(customer_id INTEGER PRIMARY KEY{''.join(', ' + c for c, _ in columns)})",
@@ -482,9 +483,9 @@ class _ValuesCompiler:
         name = quote(f"cv_layer_{layer}")
         column_list = "".join(f", {quote(item.name)}" for item in members)
         select = "".join(f", {s}" for s in selects)
-        yield Statement("values", f"layer {layer}: drop", f"DROP TABLE IF EXISTS temp.{name}")
+        yield Statement("setup", f"layer {layer}: drop", f"DROP TABLE IF EXISTS temp.{name}")
         yield Statement(
-            "values",
+            "setup",
             f"layer {layer}: create",
             f"CREATE TEMP TABLE {name} (customer_id INTEGER PRIMARY KEY{column_list})",
         )

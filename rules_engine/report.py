@@ -1,14 +1,25 @@
-"""Reporters: the same problems as text for people, JSON for machines, annotations for CI.
+"""Reporters: problems and plans as text for people, JSON for machines, annotations for CI.
 
-Small classes chosen by name (`REPORTERS`); no checking logic here.
+Small classes and functions chosen by name (`REPORTERS`); no checking or deciding here.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from .audit import action_row, audit_row
 from .errors import Problem
+from .execute import (
+    REASON_ORDER,
+    ChannelSummary,
+    OfferSummary,
+    Plan,
+    channel_summaries,
+    offer_summaries,
+)
+from .times import utc_text
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
 
@@ -103,3 +114,217 @@ def summary(problems: Sequence[Problem], checked: int) -> str:
 
 
 REPORTERS = {"text": TextReporter, "json": JsonReporter, "github": GithubReporter}
+
+
+# -- plans ----------------------------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "  ") -> str:
+    """Columns aligned: text to the left, numbers to the right, thousands separated."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    numeric = [
+        all(isinstance(r[i], int | float) or r[i] is None for r in rows) for i in range(len(header))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return (indent + "  ".join(parts)).rstrip()
+
+    return "\n".join([line(list(header)), *(line(r) for r in cells)])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def plan_text(plan: Plan, *, digest: str) -> str:
+    """The plan as people read it: segments, offers, suppressions, channels."""
+    offers = offer_summaries(plan)
+    lines = [
+        f"Plan as of {utc_text(plan.as_of)}: {plan.customers:,} customers, "
+        f"{len(plan.rules.files)} rule file(s) (digest {digest[:12]})",
+        "",
+        "Segments",
+        table(
+            ["segment", "customers", "share"],
+            [
+                (name, n, f"{100 * n / plan.customers:.1f}%" if plan.customers else "-")
+                for name, n in plan.segments.items()
+            ],
+        ),
+        "",
+        "Offers in play, in allocation order",
+        table(
+            [
+                "offer",
+                "priority",
+                "group",
+                "audience",
+                "holdout",
+                "actions",
+                "suppressed",
+                "cost",
+                "budget left",
+            ],
+            [
+                (
+                    o.id,
+                    o.priority,
+                    o.group,
+                    o.audience,
+                    o.holdouts,
+                    o.actions,
+                    sum(o.suppressed.values()),
+                    o.cost,
+                    o.budget_left,
+                )
+                for o in offers
+            ],
+        ),
+    ]
+    idle = [o.id for o in plan.rules.offers.values() if o.id not in plan.offers_in_play]
+    if idle:
+        lines.append(f"  not in play today (window): {', '.join(idle)}")
+    lines += ["", "Suppressed, by reason (first reason in the contract's order)"]
+    reasons = [r for r in REASON_ORDER if any(r in o.suppressed for o in offers)]
+    lines.append(
+        table(
+            ["offer", *reasons],
+            [(o.id, *(o.suppressed.get(r, 0) for r in reasons)) for o in offers],
+        )
+    )
+    moved = sum(o.quiet_hours for o in offers)
+    if moved:
+        lines.append(f"  {moved:,} action(s) moved out of quiet hours")
+    lines += ["", "Channels"]
+    rows = []
+    for c in channel_summaries(plan):
+        life = c.lifecycle
+        numbers = life.numbers if life else {}
+        rows.append(
+            (
+                c.id,
+                c.actions,
+                c.cost,
+                c.exits,
+                life.state if life else None,
+                numbers.get("roi"),
+                numbers.get("portfolio_roi"),
+                numbers.get("target_roi"),
+                life.period if life else None,
+            )
+        )
+    lines.append(
+        table(
+            [
+                "channel",
+                "actions",
+                "cost",
+                "exits",
+                "lifecycle",
+                "roi",
+                "portfolio roi",
+                "target roi",
+                "period",
+            ],
+            rows,
+        )
+    )
+    total = sum(o.actions for o in offers)
+    spend = round(sum(o.cost for o in offers), 2)
+    lines += [
+        "",
+        f"{total:,} action(s), {spend:,.2f} expected cost, {len(plan.exits):,} channel exit(s)",
+    ]
+    return "\n".join(lines)
+
+
+def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
+    """The whole plan for machines (docs/plan-format.md); the same inputs give the same bytes."""
+    rules = plan.rules
+    return {
+        "format": "campaign-plan/1",
+        "as_of": utc_text(plan.as_of),
+        "rules": {"files": sorted(rules.files), "digest": digest},
+        "customers": plan.customers,
+        "segments": [{"id": k, "customers": v} for k, v in plan.segments.items()],
+        "offers": [_offer_json(o) for o in offer_summaries(plan)],
+        "offers_not_in_play": [o for o in rules.offers if o not in plan.offers_in_play],
+        "channels": [_channel_json(c) for c in channel_summaries(plan)],
+        "exits": [
+            {
+                "customer_id": e.customer_id,
+                "channel": e.channel,
+                "exited_at": utc_text(e.exited_at),
+                "until": utc_text(e.until) if e.until else None,
+                "reason": e.reason,
+            }
+            for e in plan.exits
+        ],
+        "actions": [_without_run(action_row(rules, None, d)) for d in plan.actions],
+        "audit": [_without_run(audit_row(rules, None, d)) for d in plan.audit],
+    }
+
+
+def plan_json(plan: Plan, *, digest: str) -> str:
+    return (
+        json.dumps(plan_document(plan, digest=digest), ensure_ascii=False, sort_keys=True, indent=1)
+        + "\n"
+    )
+
+
+def _without_run(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "run_id"}
+
+
+def _offer_json(o: OfferSummary) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "priority": o.priority,
+        "group": o.group,
+        "audience": o.audience,
+        "actions": o.actions,
+        "holdouts": o.holdouts,
+        "suppressed": o.suppressed,
+        "moved_by_quiet_hours": o.quiet_hours,
+        "cost": o.cost,
+        "budget": None
+        if o.budget_spendable is None
+        else {
+            "spendable": o.budget_spendable,
+            "spent_before": o.spent_before,
+            "left": o.budget_left,
+        },
+        "actions_before": o.actions_before,
+    }
+
+
+def _channel_json(c: ChannelSummary) -> dict[str, Any]:
+    life = c.lifecycle
+    return {
+        "id": c.id,
+        "actions": c.actions,
+        "cost": c.cost,
+        "exits": c.exits,
+        "lifecycle": None
+        if life is None
+        else {
+            "state": life.state,
+            "gates": life.gates,
+            "period": life.period,
+            "periods": life.periods,
+            **{k: v for k, v in life.numbers.items() if k != "period_start"},
+        },
+    }

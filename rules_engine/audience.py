@@ -1,0 +1,224 @@
+"""Who is in play, as SQL: channel lifecycle, each customer's channels, each offer's audience.
+
+Everything here is a property of one customer (or one channel) that does not depend on what
+else this run allocates, so it is computed set-based over `customer_values` (compile.py):
+
+- the lifecycle gates of each channel, over `channel_stats` (SPEC "How decisions are made" 5);
+- `channel_state`: for every customer and channel with an address, the first static reason
+  the channel cannot be used (`no_address`, `consent`, `entry`, `channel_exit`,
+  `channel_lifecycle`, in the contract's order), and whether the channel's `exit` starts now;
+- `candidates`: the customers in at least one offer's audience (audience true, exclude not
+  true), with each offer's rank and whether the customer is in the offer's cooldown.
+
+The sequential rest (group slots, holdout, caps, send time, budget) is `allocate.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .compile import Statement, calendar_offset, customer_names
+from .expr.nodes import Call
+from .model import Channel, Offer, RuleSet
+from .sqlgen import SqlContext, compile_expression, epoch_of, quote
+
+REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
+
+_PERIODS = (
+    "WITH p AS (SELECT channel, period_start, spend, revenue, conversions, target_roi, "
+    "CAST(revenue AS REAL) / NULLIF(spend, 0) AS roi FROM channel_stats), "
+    "f AS (SELECT period_start, CAST(sum(revenue) AS REAL) / NULLIF(sum(spend), 0) "
+    "AS portfolio_roi FROM p GROUP BY period_start), "
+    "r AS (SELECT p.*, f.portfolio_roi, row_number() OVER (PARTITION BY p.channel "
+    "ORDER BY p.period_start DESC) AS rn FROM p JOIN f USING (period_start)) "
+)
+PERIOD_NAMES = ("roi", "portfolio_roi", "target_roi", "spend", "revenue", "conversions")
+GATES = ("admit", "scale", "exit")
+
+
+def lifecycle_statement(channel: Channel, as_of: datetime) -> Statement:
+    """One row: the three gates, the latest period's numbers, its start, how many periods.
+
+    `roi` is the latest period's revenue / spend, `portfolio_roi` the spend-weighted ROI of
+    every channel in that period, `periods_below(x)` the newest periods in a row whose ROI is
+    under x, with x evaluated on each period.
+    """
+    assert channel.lifecycle is not None
+    ctx = SqlContext({name: f"l.{name}" for name in PERIOD_NAMES}, as_of)
+
+    def periods_below(node: Call, ctx: SqlContext) -> str:
+        names = {name: f"q.{name}" for name in PERIOD_NAMES}
+        per_period = SqlContext(names, as_of, params=ctx.params)
+        threshold = compile_expression(node.args[0], per_period)
+        return (
+            "coalesce((SELECT min(q.rn) FROM r AS q WHERE q.channel = l.channel "
+            f"AND (q.roi < {threshold}) IS NOT TRUE) - 1, "
+            "(SELECT count(*) FROM r AS q WHERE q.channel = l.channel))"
+        )
+
+    ctx.calls = {"periods_below": periods_below}
+    gates = []
+    for gate in GATES:
+        expression = getattr(channel.lifecycle, gate)
+        gates.append(compile_expression(expression.node, ctx) if expression else "NULL")
+    me = ctx.bind(channel.id)
+    numbers = ", ".join(f"l.{name}" for name in PERIOD_NAMES)
+    sql = (
+        f"{_PERIODS}SELECT {', '.join(gates)}, {numbers}, l.period_start, "
+        f"(SELECT count(*) FROM r WHERE r.channel = {me}) "
+        f"FROM (SELECT 1) LEFT JOIN r AS l ON l.channel = {me} AND l.rn = 1"
+    )
+    return Statement("lifecycle", f"lifecycle of {channel.id}", sql, tuple(ctx.params))
+
+
+def value_context(rules: RuleSet, as_of: datetime) -> SqlContext:
+    """Names as the decision statements read them: customer columns and computed values."""
+    names = customer_names(rules)
+    computed = [*rules.metrics, *rules.segments]
+    names.update({name: f"v.{quote(name)}" for name in computed})
+    offset = calendar_offset(rules, as_of)
+    return SqlContext(names, as_of, offset, ready=frozenset(computed))
+
+
+@dataclass(frozen=True)
+class ChannelColumns:
+    """Where `channel_state` keeps a channel: its blocking reason and its new-exit flag."""
+
+    channel: str
+    reason: str
+    exit: str
+
+
+def address_channels(rules: RuleSet) -> list[Channel]:
+    return [c for c in rules.channels.values() if c.address is not None]
+
+
+def channel_columns(rules: RuleSet) -> list[ChannelColumns]:
+    return [ChannelColumns(c.id, f"r{i}", f"x{i}") for i, c in enumerate(address_channels(rules))]
+
+
+def channel_state_statements(
+    rules: RuleSet,
+    as_of: datetime,
+    lifecycle_exit: Sequence[str],
+    customer: int | None = None,
+) -> list[Statement]:
+    ctx = value_context(rules, as_of)
+    now = ctx.bind(int(as_of.timestamp()))
+    selects = []
+    for channel, cols in zip(address_channels(rules), channel_columns(rules), strict=True):
+        in_force = (
+            'EXISTS (SELECT 1 FROM "channel_exits" AS e WHERE e."customer_id" = c."id" '
+            f'AND e."channel" = {ctx.bind(channel.id)} '
+            f"AND {epoch_of('e.exited_at')} <= {now} "
+            f'AND (e."until" IS NULL OR {epoch_of("e.until")} > {now}))'
+        )
+        exit_now = _condition(channel.exit, ctx, "0")
+        steps = [
+            (f"c.{quote(channel.address or '')} IS NULL", "no_address"),
+            (f"({_condition(channel.consent, ctx, '1')}) IS NOT TRUE", "consent"),
+            (f"({_condition(channel.entry, ctx, '1')}) IS NOT TRUE", "entry"),
+            (f"({exit_now}) IS TRUE OR {in_force}", "channel_exit"),
+            (ctx.bind(int(channel.id in lifecycle_exit)), "channel_lifecycle"),
+        ]
+        cases = " ".join(f"WHEN {test} THEN {ctx.bind(reason)}" for test, reason in steps)
+        selects.append(f"CASE {cases} END AS {cols.reason}")
+        selects.append(f"(({exit_now}) IS TRUE AND NOT {in_force}) AS {cols.exit}")
+    columns = "".join(f", {c.reason}, {c.exit}" for c in channel_columns(rules))
+    only = f' WHERE c."id" = {ctx.bind(customer)}' if customer is not None else ""
+    return [
+        Statement("setup", "channel_state: drop", "DROP TABLE IF EXISTS temp.channel_state"),
+        Statement(
+            "setup",
+            "channel_state: create",
+            f"CREATE TEMP TABLE channel_state (customer_id INTEGER PRIMARY KEY{columns})",
+        ),
+        Statement(
+            "channels",
+            f"channel state of {len(selects) // 2} channel(s)",
+            f'INSERT INTO temp.channel_state SELECT c."id"{"".join(", " + s for s in selects)} '
+            f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
+            f"{only}",
+            tuple(ctx.params),
+        ),
+    ]
+
+
+def _condition(expression: object, ctx: SqlContext, missing: str) -> str:
+    node = getattr(expression, "node", None)
+    return missing if node is None else compile_expression(node, ctx)
+
+
+@dataclass(frozen=True)
+class OfferColumns:
+    """Where `candidates` keeps an offer: in its audience, its rank, in its cooldown."""
+
+    offer: str
+    member: str
+    rank: str
+    cooldown: str
+
+
+def offer_columns(offers: Sequence[Offer]) -> list[OfferColumns]:
+    return [OfferColumns(o.id, f"o{i}", f"k{i}", f"d{i}") for i, o in enumerate(offers)]
+
+
+def candidate_statements(
+    rules: RuleSet,
+    offers: Sequence[Offer],
+    as_of: datetime,
+    customer: int | None = None,
+) -> list[Statement]:
+    """The customers in at least one offer's audience, with rank and cooldown per offer."""
+    ctx = value_context(rules, as_of)
+    inner, outer = [], []
+    columns = offer_columns(offers)
+    for offer, cols in zip(offers, columns, strict=True):
+        audience = compile_expression(offer.audience.node, ctx)
+        exclude = _condition(offer.exclude, ctx, "0")
+        inner.append(f"(({audience}) IS TRUE AND ({exclude}) IS NOT TRUE) AS {cols.member}")
+        inner.append(f"({_condition(offer.rank, ctx, 'NULL')}) AS {cols.rank}")
+        outer += [f"f.{cols.member}", f"f.{cols.rank}", _cooldown(offer, cols, ctx, as_of)]
+    has_timezone = "timezone" in rules.schema.columns("customers")
+    timezone = 'c."timezone"' if has_timezone else "NULL"
+    only = f' WHERE c."id" = {ctx.bind(customer)}' if customer is not None else ""
+    anyone = " OR ".join(f"f.{cols.member}" for cols in columns) or "0"
+    names = "".join(f", {c.member}, {c.rank}, {c.cooldown}" for c in columns)
+    return [
+        Statement("setup", "candidates: drop", "DROP TABLE IF EXISTS temp.candidates"),
+        Statement(
+            "setup",
+            "candidates: create",
+            f"CREATE TEMP TABLE candidates (customer_id INTEGER PRIMARY KEY, timezone{names})",
+        ),
+        Statement(
+            "audiences",
+            f"audiences of {len(offers)} offer(s)",
+            f"INSERT INTO temp.candidates SELECT f.customer_id, f.timezone"
+            f'{"".join(", " + o for o in outer)} FROM (SELECT c."id" AS customer_id, '
+            f"{timezone} AS timezone{''.join(', ' + i for i in inner)} "
+            f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
+            f"{only}) AS f WHERE {anyone}",
+            tuple(ctx.params),
+        ),
+    ]
+
+
+def _cooldown(offer: Offer, cols: OfferColumns, ctx: SqlContext, as_of: datetime) -> str:
+    """A contact of the offer sent within the cooldown, or an earlier run's action of it sent
+    (or planned) after the cooldown's start."""
+    if offer.cooldown is None:
+        return "0"
+    start = ctx.bind(int((as_of - offer.cooldown).timestamp()))
+    now = ctx.bind(int(as_of.timestamp()))
+    me = ctx.bind(offer.id)
+    sent = epoch_of("k.sent_at")
+    return (
+        f"CASE WHEN f.{cols.member} THEN ("
+        f'EXISTS (SELECT 1 FROM "contacts" AS k WHERE k."customer_id" = f.customer_id '
+        f'AND k."offer_id" = {me} AND {sent} > {start} AND {sent} <= {now}) OR '
+        f'EXISTS (SELECT 1 FROM "actions" AS a WHERE a."customer_id" = f.customer_id '
+        f'AND a."offer_id" = {me} AND {epoch_of("a.send_at")} > {start})) ELSE 0 END'
+    )

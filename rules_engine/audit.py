@@ -1,0 +1,297 @@
+"""Audit: what a run records, and the only code that writes decisions to the store.
+
+`run` takes the store's write lock first (`BEGIN IMMEDIATE`), so a second run waits and then
+counts the first one's actions against its caps, capacity and budgets; it decides everything
+inside that transaction and commits `runs`, `actions`, `audit` and `channel_exits` together.
+A crash or a kill before the commit leaves the store as it was, and the same run key can be
+run again; a run key that already committed changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import store
+from .allocate import Decision
+from .errors import CampaignError, StoreError
+from .execute import Plan, Progress, prepare
+from .execute import plan as make_plan
+from .model import RuleSet
+from .times import utc_text
+
+
+class StoreBusy(CampaignError):
+    """Another run held the store's write lock for longer than we were willing to wait."""
+
+    exit_code = 1
+
+
+# -- what identifies a run ------------------------------------------------------------------------
+
+
+def rules_digest(files: Iterable[str | Path]) -> str:
+    """SHA-256 over the rule files: each file's path and bytes, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(str(f) for f in files):
+        digest.update(path.encode() + b"\0")
+        digest.update(Path(path).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None
+    dirty: bool = False
+
+
+def git_state(files: Sequence[str | Path]) -> GitState:
+    """The commit the rules are at, and whether any rule file differs from it."""
+    if not files:
+        return GitState(None)
+    folder = Path(files[0]).resolve().parent
+    try:
+        head = _git(folder, "rev-parse", "HEAD")
+        changed = _git(
+            folder, "status", "--porcelain", "--", *(str(Path(f).resolve()) for f in files)
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return GitState(None)
+    return GitState(head.strip() or None, bool(changed.strip()))
+
+
+def _git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(folder), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+
+
+def run_id_for(run_key: str) -> str:
+    """Runs are named by their key: a killed run, run again, is the same run."""
+    return hashlib.sha256(run_key.encode()).hexdigest()[:16]
+
+
+# -- rows ------------------------------------------------------------------------------------------
+
+ACTION_COLUMNS = (
+    "run_id",
+    "customer_id",
+    "offer_id",
+    "channel",
+    "send_at",
+    "content",
+    "incentive",
+    "cost",
+)
+AUDIT_COLUMNS = (
+    "run_id",
+    "customer_id",
+    "offer_id",
+    "outcome",
+    "reason",
+    "channel",
+    "rule_file",
+    "rule_line",
+    "detail",
+)
+
+
+def action_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]:
+    offer = rules.offers[d.offer_id]
+    return {
+        "run_id": run_id,
+        "customer_id": d.customer_id,
+        "offer_id": d.offer_id,
+        "channel": d.channel,
+        "send_at": utc_text(d.send_at) if d.send_at else None,
+        "content": offer.content,
+        "incentive": incentive_text(offer.incentive),
+        "cost": d.cost,
+    }
+
+
+def incentive_text(incentive: dict[str, Any] | None) -> str | None:
+    if incentive is None:
+        return None
+    return json.dumps(incentive, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def audit_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]:
+    offer = rules.offers[d.offer_id]
+    return {
+        "run_id": run_id,
+        "customer_id": d.customer_id,
+        "offer_id": d.offer_id,
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "channel": d.channel,
+        "rule_file": offer.span.file,
+        "rule_line": offer.span.line,
+        "detail": d.detail,
+    }
+
+
+def counts(plan: Plan) -> dict[str, int]:
+    outcomes = Counter(d.outcome for d in plan.decisions)
+    return {
+        "customers": plan.customers,
+        "actions": outcomes["action"],
+        "holdouts": outcomes["holdout"],
+        "suppressed": outcomes["suppressed"],
+        "exits": len(plan.exits),
+    }
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    run_key: str
+    reused: bool  # the key had already committed: nothing changed
+    counts: dict[str, int]
+    plan: Plan | None = None
+
+
+def connect_for_run(path: str | Path, wait: float) -> sqlite3.Connection:
+    """A read-write connection to an existing store; waits up to `wait` seconds for a lock."""
+    path = Path(path)
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+    conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def committed_run(conn: sqlite3.Connection, run_key: str) -> RunResult | None:
+    row = conn.execute(
+        'SELECT "run_id", "counts" FROM "runs" WHERE "run_key" = ? AND "status" = ?',
+        (run_key, "committed"),
+    ).fetchone()
+    if row is None:
+        return None
+    return RunResult(row[0], run_key, True, json.loads(row[1] or "{}"))
+
+
+def run(
+    path: str | Path,
+    rules: RuleSet,
+    as_of: datetime,
+    run_key: str,
+    *,
+    wait: float = 60.0,
+    cache_mb: int = 512,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Decide and commit one run, or nothing; a key that already committed changes nothing."""
+    conn = connect_for_run(path, wait)
+    try:
+        prepare(conn, cache_mb)
+        if (done := committed_run(conn, run_key)) is not None:
+            return done
+        if progress is not None:
+            progress("lock: waiting for other runs on this store")
+        _begin(conn, path, wait)
+        try:
+            if (done := committed_run(conn, run_key)) is not None:
+                conn.execute("ROLLBACK")
+                return done
+            result = _decide_and_write(conn, rules, as_of, run_key, progress)
+            if progress is not None:
+                progress("commit")
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+
+
+def _begin(conn: sqlite3.Connection, path: str | Path, wait: float) -> None:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusy(
+                f"{path}: another run has held the store for over {wait:g} s; "
+                "try again when it has finished, or wait longer with --wait SECONDS"
+            ) from None
+        raise StoreError(f"{path}: cannot start a run: {exc}") from None
+
+
+def _decide_and_write(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    run_key: str,
+    progress: Progress | None,
+) -> RunResult:
+    started = datetime.now(UTC)
+    run_id = run_id_for(run_key)
+    plan = make_plan(conn, rules, as_of, progress=progress)
+    if progress is not None:
+        progress(f"writing: {len(plan.decisions):,} audit rows")
+    write_rows(conn, "audit", AUDIT_COLUMNS, (audit_row(rules, run_id, d) for d in plan.audit))
+    write_rows(
+        conn, "actions", ACTION_COLUMNS, (action_row(rules, run_id, d) for d in plan.actions)
+    )
+    write_rows(
+        conn,
+        "channel_exits",
+        ("customer_id", "channel", "exited_at", "until", "reason", "run_id"),
+        (
+            {
+                "customer_id": e.customer_id,
+                "channel": e.channel,
+                "exited_at": utc_text(e.exited_at),
+                "until": utc_text(e.until) if e.until else None,
+                "reason": e.reason,
+                "run_id": run_id,
+            }
+            for e in plan.exits
+        ),
+    )
+    tally = counts(plan)
+    git = git_state(rules.files)
+    conn.execute(
+        'INSERT INTO "runs" ("run_id", "run_key", "as_of", "started_at", "finished_at", '
+        '"status", "rules_digest", "git_commit", "counts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        (
+            run_id,
+            run_key,
+            utc_text(as_of),
+            utc_text(started),
+            utc_text(datetime.now(UTC)),
+            "committed",
+            rules_digest(rules.files),
+            (git.commit + ("+dirty" if git.dirty else "")) if git.commit else None,
+            json.dumps(tally, sort_keys=True),
+        ),
+    )
+    return RunResult(run_id, run_key, False, tally, plan)
+
+
+def write_rows(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]
+) -> None:
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    conn.executemany(
+        f'INSERT INTO "{table}" ({names}) VALUES ({marks})',
+        ([row[c] for c in columns] for row in rows),
+    )

@@ -1,0 +1,459 @@
+"""Execute: the contract's decision procedure on a store, producing a `Plan`.
+
+In the order of SPEC "How decisions are made": metrics and segments (compile.py), channel
+lifecycle, each customer's channels and each offer's audience (audience.py), then what
+earlier messages and runs count against caps, capacity and budgets, and the sequential
+allocation (allocate.py). Nothing is written to the store here: `plan` runs this on a
+read-only connection, `run` (audit.py) inside its write transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from . import audience, store
+from .allocate import Candidate, Decision, Message, OfferTotals, allocate
+from .compile import Statement, ValueColumn, compile_values
+from .model import Offer, RuleSet
+from .reference import LifecycleState, state_of
+from .sendtime import zone
+from .sqlgen import epoch_of, quote
+
+Progress = Callable[[str], None]  # one line about what is being done now
+
+
+@dataclass(frozen=True)
+class ChannelExit:
+    """A customer leaving a channel on this run (recorded in `channel_exits` by `run`)."""
+
+    customer_id: int
+    channel: str
+    exited_at: datetime
+    until: datetime | None
+    reason: str
+
+
+@dataclass
+class Plan:
+    """Every decision of one run of the rules, and what a report needs to explain them."""
+
+    rules: RuleSet
+    as_of: datetime
+    customers: int
+    columns: tuple[ValueColumn, ...]
+    segments: dict[str, int]
+    offers_in_play: tuple[str, ...]
+    lifecycle: dict[str, LifecycleState]
+    decisions: list[Decision]
+    exits: list[ChannelExit]
+    earlier: dict[str, OfferTotals]  # each offer's actions and spend from earlier runs
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def actions(self) -> list[Decision]:
+        """The action list: one per (customer, offer), sorted by customer id then offer id."""
+        found = [d for d in self.decisions if d.outcome == "action"]
+        return sorted(found, key=lambda d: (d.customer_id, d.offer_id))
+
+    @property
+    def audit(self) -> list[Decision]:
+        return sorted(self.decisions, key=lambda d: (d.customer_id, d.offer_id))
+
+
+class Stages:
+    """Wall time per stage, and a line to `progress` as each stage starts."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, what: str = "", announce: bool = True) -> Iterator[None]:
+        if self.progress is not None and announce:
+            self.progress(f"{name}: {what}" if what else name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+    def run(self, conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+        for statement in statements:
+            with self.stage(statement.stage, statement.label, statement.stage != "setup"):
+                conn.execute(statement.sql, statement.params)
+
+
+def offers_in_play(rules: RuleSet, as_of: datetime) -> list[Offer]:
+    """Offers whose window (calendar dates, both ends inclusive) holds the as-of date."""
+    today = as_of.astimezone(ZoneInfo(rules.calendar.timezone)).date()
+    return [o for o in rules.offers.values() if o.window is None or o.window.contains(today)]
+
+
+def prepare(conn: sqlite3.Connection, cache_mb: int) -> None:
+    """Temp tables in memory, and a page cache of `cache_mb` (PERF.md: a large cache pays)."""
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute(f"PRAGMA cache_size = {-1024 * int(cache_mb)}")
+
+
+def plan_store(
+    path: str | Path,
+    rules: RuleSet,
+    as_of: datetime,
+    *,
+    cache_mb: int = 512,
+    progress: Progress | None = None,
+) -> Plan:
+    """`campaign plan`: the whole decision procedure on a store opened read-only."""
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        prepare(conn, cache_mb)
+        return plan(conn, rules, as_of, progress=progress)
+
+
+def values_store(
+    path: str | Path,
+    rules: RuleSet,
+    as_of: datetime,
+    out: str | Path,
+    *,
+    cache_mb: int = 512,
+    progress: Progress | None = None,
+) -> int:
+    """`campaign metrics`: every customer's metrics and segments, streamed to CSV or JSONL."""
+    from .export import export_values, format_of
+
+    format_of(out)
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        prepare(conn, cache_mb)
+        program = compile_values(rules, as_of)
+        Stages(progress).run(conn, program.statements)
+        if progress is not None:
+            progress(f"writing {out}")
+        return export_values(conn, program.columns, out)
+
+
+def plan(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    *,
+    progress: Progress | None = None,
+) -> Plan:
+    """Decide everything for `as_of`; reads the store, writes only temp tables."""
+    stages = Stages(progress)
+    program = compile_values(rules, as_of)
+    stages.run(conn, program.statements)
+    with stages.stage("lifecycle"):
+        lifecycle = channel_lifecycle(conn, rules, as_of)
+    in_exit = [name for name, state in lifecycle.items() if state.state == "exit"]
+    offers = offers_in_play(rules, as_of)
+    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit))
+    stages.run(conn, audience.candidate_statements(rules, offers, as_of))
+    with stages.stage("history", "earlier contacts and runs"):
+        candidates = read_candidates(conn, rules, offers)
+        history = read_history(conn, rules, as_of)
+        capacity = read_capacity(conn, rules, as_of)
+        earlier = read_totals(conn)
+    with stages.stage("allocation", f"{sum(map(len, candidates.values())):,} candidates"):
+        decisions = allocate(
+            offers,
+            candidates,
+            channels=rules.channels,
+            calendar=rules.calendar,
+            as_of=as_of,
+            history=history,
+            capacity_used=capacity,
+            totals=earlier,
+        )
+    with stages.stage("exits"):
+        exits = read_exits(conn, rules, as_of)
+        customers, segments = count_segments(conn, rules)
+    return Plan(
+        rules,
+        as_of,
+        customers,
+        program.columns,
+        segments,
+        tuple(o.id for o in offers),
+        lifecycle,
+        decisions,
+        exits,
+        earlier,
+        stages.timings,
+    )
+
+
+def channel_lifecycle(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+) -> dict[str, LifecycleState]:
+    states = {}
+    for channel in rules.channels.values():
+        if channel.lifecycle is None:
+            continue
+        statement = audience.lifecycle_statement(channel, as_of)
+        row = conn.execute(statement.sql, statement.params).fetchone()
+        gates = {
+            gate: None if value is None else bool(value)
+            for gate, value in zip(audience.GATES, row[:3], strict=True)
+        }
+        numbers = dict(zip(audience.PERIOD_NAMES, row[3:9], strict=True))
+        states[channel.id] = LifecycleState(
+            channel.id, state_of(gates), gates, numbers, row[9], row[10]
+        )
+    return states
+
+
+def read_candidates(
+    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]
+) -> dict[str, list[Candidate]]:
+    offer_cols = audience.offer_columns(offers)
+    channel_cols = audience.channel_columns(rules)
+    selects = [f"k.{c.member}, k.{c.rank}, k.{c.cooldown}" for c in offer_cols]
+    selects += [f"s.{c.reason}" for c in channel_cols]
+    sql = (
+        f"SELECT k.customer_id, k.timezone, {', '.join(selects)} FROM temp.candidates AS k "
+        "JOIN temp.channel_state AS s ON s.customer_id = k.customer_id ORDER BY k.customer_id"
+    )
+    found: dict[str, list[Candidate]] = {o.id: [] for o in offers}
+    reason_at = {c.channel: 2 + 3 * len(offer_cols) + i for i, c in enumerate(channel_cols)}
+    for row in conn.execute(sql):
+        for i, offer in enumerate(offers):
+            if not row[2 + 3 * i]:
+                continue
+            blocked = {ch: row[reason_at[ch]] for ch in offer.channels if ch in reason_at}
+            rank = row[3 + 3 * i]
+            found[offer.id].append(
+                Candidate(
+                    row[0],
+                    None if rank is None else float(rank),
+                    row[1],
+                    bool(row[4 + 3 * i]),
+                    blocked,
+                )
+            )
+    return found
+
+
+def _window(rules: RuleSet) -> timedelta:
+    """How far back messages can matter: the longest cap window, or the min_gap."""
+    spans = [cap.per for cap in rules.calendar.frequency_caps]
+    if rules.calendar.min_gap is not None:
+        spans.append(rules.calendar.min_gap)
+    return max(spans, default=timedelta(0))
+
+
+# An earlier run's action that the sending system has since reported as a contact (same
+# customer, offer and channel, sent at or after that run's as-of) counts once, as the contact.
+_UNMATCHED = (
+    'NOT EXISTS (SELECT 1 FROM "contacts" AS m WHERE m."customer_id" = a."customer_id" '
+    'AND m."offer_id" = a."offer_id" AND m."channel" = a."channel" '
+    f"AND {epoch_of('m.sent_at')} >= {epoch_of('r.as_of')} "
+    f"AND {epoch_of('m.sent_at')} <= ?2)"
+)
+
+
+def read_history(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+) -> dict[int, list[Message]]:
+    """Messages of the candidates that count against caps and min_gap: contacts sent in the
+    window, and earlier runs' actions sent in it or planned after it."""
+    window = _window(rules)
+    if not window:
+        return {}
+    start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
+    sent = epoch_of("k.sent_at")
+    contacts = (
+        f'SELECT k."customer_id", {sent}, k."channel", k."offer_id" '
+        f'FROM temp.candidates AS x JOIN "contacts" AS k ON k."customer_id" = x.customer_id '
+        f"WHERE {sent} > ?1 AND {sent} <= ?2"
+    )
+    planned = (
+        f'SELECT a."customer_id", {epoch_of("a.send_at")}, a."channel", a."offer_id" '
+        f'FROM temp.candidates AS x JOIN "actions" AS a ON a."customer_id" = x.customer_id '
+        f'JOIN "runs" AS r ON r."run_id" = a."run_id" '
+        f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED}"
+    )
+    history: dict[int, list[Message]] = defaultdict(list)
+    for sql in (contacts, planned):
+        for customer_id, at, channel, offer_id in conn.execute(sql, (start, now)):
+            if at is not None:
+                history[customer_id].append(Message(_instant(at), channel, offer_id))
+    return history
+
+
+def read_capacity(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+) -> dict[tuple[str, date], int]:
+    """Messages already sent or planned per channel and customer-local day, from the day
+    before as-of on (capacity is per local day; earlier days cannot matter)."""
+    if not any(c.capacity_per_day for c in rules.channels.values()):
+        return {}
+    start, now = int((as_of - timedelta(days=2)).timestamp()), int(as_of.timestamp())
+    has_timezone = "timezone" in rules.schema.columns("customers")
+    tz = 'c."timezone"' if has_timezone else "NULL"
+    sent = epoch_of("k.sent_at")
+    sql = (
+        f'SELECT k."channel", {tz}, {sent}, count(*) FROM "contacts" AS k '
+        f'JOIN "customers" AS c ON c."id" = k."customer_id" '
+        f"WHERE {sent} > ?1 AND {sent} <= ?2 GROUP BY 1, 2, 3 UNION ALL "
+        f'SELECT a."channel", {tz}, {epoch_of("a.send_at")}, count(*) FROM "actions" AS a '
+        f'JOIN "runs" AS r ON r."run_id" = a."run_id" '
+        f'JOIN "customers" AS c ON c."id" = a."customer_id" '
+        f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED} GROUP BY 1, 2, 3"
+    )
+    used: dict[tuple[str, date], int] = Counter()
+    for channel, timezone, at, count in conn.execute(sql, (start, now)):
+        if at is None:
+            continue
+        local = _instant(at).astimezone(zone(timezone, rules.calendar.timezone)).date()
+        used[(channel, local)] += count
+    return dict(used)
+
+
+def read_totals(conn: sqlite3.Connection) -> dict[str, OfferTotals]:
+    """Each offer's actions and spend committed by earlier runs (max_actions and budget are
+    for the offer's whole life)."""
+    sql = 'SELECT "offer_id", count(*), coalesce(sum("cost"), 0) FROM "actions" GROUP BY 1'
+    return {offer: OfferTotals(n, float(spend)) for offer, n, spend in conn.execute(sql)}
+
+
+def read_exits(conn: sqlite3.Connection, rules: RuleSet, as_of: datetime) -> list[ChannelExit]:
+    columns = audience.channel_columns(rules)
+    if not columns:
+        return []
+    flags = ", ".join(c.exit for c in columns)
+    anyone = " OR ".join(c.exit for c in columns)
+    sql = f"SELECT customer_id, {flags} FROM temp.channel_state WHERE {anyone} ORDER BY 1"
+    exits = []
+    for row in conn.execute(sql):
+        for cols, flag in zip(columns, row[1:], strict=True):
+            if flag:
+                channel = rules.channels[cols.channel]
+                until = as_of + timedelta(days=channel.exit_days) if channel.exit_days else None
+                reason = channel.exit.text if channel.exit is not None else ""
+                exits.append(ChannelExit(row[0], channel.id, as_of, until, reason))
+    return exits
+
+
+def count_segments(conn: sqlite3.Connection, rules: RuleSet) -> tuple[int, dict[str, int]]:
+    names = list(rules.segments)
+    sums = "".join(f", coalesce(sum({quote(n)}), 0)" for n in names)
+    row = conn.execute(f"SELECT count(*){sums} FROM temp.customer_values").fetchone()
+    return row[0], dict(zip(names, row[1:], strict=True))
+
+
+def _instant(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+# -- what a plan adds up to ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferSummary:
+    """One offer's line in a plan: audience, outcomes, reasons, spend and budget."""
+
+    id: str
+    priority: int
+    group: str | None
+    audience: int
+    actions: int
+    holdouts: int
+    suppressed: dict[str, int]  # reason → customers, in the contract's order
+    quiet_hours: int  # actions moved out of quiet hours
+    cost: float
+    budget_spendable: float | None
+    spent_before: float
+    actions_before: int
+
+    @property
+    def budget_left(self) -> float | None:
+        if self.budget_spendable is None:
+            return None
+        return round(self.budget_spendable - self.spent_before - self.cost, 2)
+
+
+REASON_ORDER = (
+    "cooldown",
+    "group_taken",
+    "no_address",
+    "consent",
+    "entry",
+    "channel_exit",
+    "channel_lifecycle",
+    "frequency_cap",
+    "blackout",
+    "min_gap",
+    "capacity",
+    "max_actions",
+    "budget",
+)
+
+
+def offer_summaries(plan: Plan) -> list[OfferSummary]:
+    """Offers in play, in allocation order (priority, then id)."""
+    by_offer: dict[str, list[Decision]] = defaultdict(list)
+    for d in plan.decisions:
+        by_offer[d.offer_id].append(d)
+    found = []
+    offers = [plan.rules.offers[o] for o in plan.offers_in_play]
+    for offer in sorted(offers, key=lambda o: (-o.priority, o.id)):
+        decisions = by_offer.get(offer.id, [])
+        reasons = Counter(d.reason for d in decisions if d.outcome == "suppressed")
+        actions = [d for d in decisions if d.outcome == "action"]
+        before = plan.earlier.get(offer.id, OfferTotals())
+        found.append(
+            OfferSummary(
+                offer.id,
+                offer.priority,
+                offer.group,
+                len(decisions),
+                len(actions),
+                sum(d.outcome == "holdout" for d in decisions),
+                {r: reasons[r] for r in REASON_ORDER if reasons[r]},
+                sum(d.reason == "quiet_hours" for d in actions),
+                round(sum(d.cost for d in actions), 2),
+                round(offer.budget.spendable, 2) if offer.budget else None,
+                round(before.spend, 2),
+                before.actions,
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    id: str
+    actions: int
+    cost: float
+    exits: int
+    lifecycle: LifecycleState | None
+
+
+def channel_summaries(plan: Plan) -> list[ChannelSummary]:
+    """Every channel, in rule-file order: this run's messages and exits, its lifecycle."""
+    actions = Counter(d.channel for d in plan.decisions if d.outcome == "action")
+    cost: dict[str | None, float] = defaultdict(float)
+    for d in plan.decisions:
+        if d.outcome == "action":
+            cost[d.channel] += plan.rules.channels[d.channel or ""].cost
+    exits = Counter(e.channel for e in plan.exits)
+    return [
+        ChannelSummary(
+            name,
+            actions[name],
+            round(cost[name], 2),
+            exits[name],
+            plan.lifecycle.get(name),
+        )
+        for name in plan.rules.channels
+    ]

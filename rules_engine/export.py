@@ -1,0 +1,122 @@
+"""Exports: action lists for sending systems and every customer's metrics, as CSV or JSONL.
+
+Rows are streamed from the store to a temporary file next to the target, which replaces the
+target only when complete: a crash never leaves half a file where a sending system looks.
+Addresses (e-mail, phone, push token...) leave the store only when asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from .audit import ACTION_COLUMNS
+from .compile import ValueColumn
+from .errors import InputError
+from .model import RuleSet
+from .sqlgen import quote
+
+FORMATS = (".csv", ".jsonl")
+
+
+def format_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"{path}: write .csv or .jsonl (the format follows the file's suffix)")
+    if not Path(path).parent.is_dir():
+        raise InputError(f"{path}: the folder {Path(path).parent} does not exist")
+    return suffix
+
+
+@contextmanager
+def replacing(path: str | Path) -> Iterator[IO[str]]:
+    """A text file that appears at `path` only once it is completely written."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_rows(path: str | Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """CSV with a header, or one JSON object per line; returns how many rows were written."""
+    suffix = format_of(path)
+    count = 0
+    with replacing(path) as out:
+        if suffix == ".csv":
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow(["" if v is None else v for v in row])
+                count += 1
+        else:
+            for row in rows:
+                record = dict(zip(columns, row, strict=True))
+                out.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
+                count += 1
+    return count
+
+
+def export_actions(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    run_id: str,
+    path: str | Path,
+    *,
+    with_addresses: bool = False,
+) -> int:
+    """A committed run's actions, in SPEC column order, sorted by customer id then offer id;
+    with `with_addresses`, an `address` column from the chosen channel's address column."""
+    columns = list(ACTION_COLUMNS)
+    selects = [f"a.{quote(c)}" for c in columns]
+    params: list[Any] = []
+    join = ""
+    if with_addresses:
+        cases = ""
+        for channel in rules.channels.values():
+            if channel.address is not None:
+                params.append(channel.id)
+                cases += f" WHEN ? THEN c.{quote(channel.address)}"
+        selects.append(f"CASE a.channel{cases} END" if cases else "NULL")
+        columns.append("address")
+        join = ' JOIN "customers" AS c ON c."id" = a."customer_id"'
+    sql = (
+        f'SELECT {", ".join(selects)} FROM "actions" AS a{join} WHERE a."run_id" = ? '
+        'ORDER BY a."customer_id", a."offer_id"'
+    )
+    return write_rows(path, columns, conn.execute(sql, (*params, run_id)))
+
+
+def export_values(
+    conn: sqlite3.Connection, columns: Sequence[ValueColumn], path: str | Path
+) -> int:
+    """`customer_id`, every metric, every segment (0/1), from `customer_values`; datetimes as
+    UTC ISO-8601 text."""
+    selects = ["customer_id"]
+    for column in columns:
+        selects.append(quote(column.name))
+    sql = f"SELECT {', '.join(selects)} FROM temp.customer_values ORDER BY customer_id"
+    datetimes = [i + 1 for i, c in enumerate(columns) if c.type == "datetime"]
+    names = ["customer_id", *(c.name for c in columns)]
+    return write_rows(path, names, _with_times(conn.execute(sql), datetimes))
+
+
+def _with_times(rows: Iterable[Sequence[Any]], positions: Sequence[int]) -> Iterator[list[Any]]:
+    for row in rows:
+        values = list(row)
+        for i in positions:
+            if values[i] is not None:
+                values[i] = datetime.fromtimestamp(values[i], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        yield values
