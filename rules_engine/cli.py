@@ -391,5 +391,44 @@ def metrics_command(
     click.echo(f"{n:,} customer(s) written to {out_path}")
 
 
+@main.command("explain")
+@RULES_ARG
+@DB
+@click.argument("customer_id", type=int)
+@AS_OF
+@click.option(
+    "--population",
+    is_flag=True,
+    help="Also compute ranks among all customers (ntile): reads the whole store.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def explain_command(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    customer_id: int,
+    as_of: str | None,
+    population: bool,
+    fmt: str,
+) -> None:
+    """Why one customer gets what they get: every value, segment, channel and offer."""
+    from .explain import explain_store
+    from .report import explanation_json, explanation_text
+
+    moment = _as_of(as_of)
+    checked = _checked_rules(rules, db_path, moment)
+    with _library_errors(db_path):
+        found = explain_store(db_path, checked, moment, customer_id, population=population)
+    click.echo(explanation_json(found) if fmt == "json" else explanation_text(found, checked))
+    if found.disagreements:
+        click.echo(
+            "campaign: error: SQL and Python disagree for this customer; this is a bug in "
+            "the engine, please report it with the output above",
+            err=True,
+        )
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

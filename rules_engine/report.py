@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import date, datetime
 from typing import Any
 
 from .audit import action_row, audit_row
@@ -19,6 +21,8 @@ from .execute import (
     channel_summaries,
     offer_summaries,
 )
+from .explain import Explanation, OfferLine, Trace, describe
+from .model import RuleSet
 from .times import utc_text
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
@@ -328,3 +332,105 @@ def _channel_json(c: ChannelSummary) -> dict[str, Any]:
             **{k: v for k, v in life.numbers.items() if k != "period_start"},
         },
     }
+
+
+# -- explanations ---------------------------------------------------------------------------------
+
+
+def explanation_text(exp: Explanation, rules: RuleSet) -> str:
+    """One customer: values, segment trees, channels and offers, disagreements first."""
+    lines = [f"Customer {exp.customer_id} as of {utc_text(exp.as_of)}"]
+    problems = exp.disagreements
+    if problems:
+        lines += ["", "!! SQL AND PYTHON DISAGREE (a bug in the engine; please report it):"]
+        lines += [f"!!   {p}" for p in problems]
+    lines += ["", "Metrics"]
+    width = max((len(v.name) for v in exp.values), default=10)
+    for v in exp.values:
+        if v.kind != "metric":
+            continue
+        shown = describe(v.value)
+        if v.population and not exp.population:
+            shown = "(a rank among all customers: add --population)"
+        lines.append(f"  {v.name:<{width}}  {shown:<24} {v.where}")
+    lines += ["", "Segments"]
+    for v in exp.values:
+        if v.kind != "segment":
+            continue
+        lines.append(
+            f"  {v.name:<{width}}  {'member' if v.value else 'not a member':<24} {v.where}"
+        )
+        if v.trace is not None:
+            lines += _trace_lines(v.trace, "      ")
+    lines += ["", "Channels"]
+    for c in exp.channels:
+        state = "usable" if c.blocked is None else f"not usable: {c.blocked}"
+        extra = f"  lifecycle {c.lifecycle}" if c.lifecycle else ""
+        if c.exit_now:
+            extra += "  (its exit rule holds now)"
+        lines.append(f"  {c.id:<12} {state}{extra}")
+    lines += ["", "Offers, in allocation order"]
+    for o in exp.offers:
+        lines.append(f"  {o.id:<28} {_offer_status(o, rules)}")
+        if o.in_play and o.trace is not None:
+            lines.append(f"      audience: {o.trace.text}  → {describe(o.trace.value)}")
+    lines += [
+        "",
+        "Decided for this customer alone: channel capacity, budgets and max_actions count "
+        "earlier runs only; `campaign plan` settles them across all customers.",
+    ]
+    if exp.committed:
+        lines += ["", "Committed by runs at this as-of"]
+        for row in exp.committed:
+            lines.append(
+                f"  run {row['run_key']}: {row['offer_id']} {row['outcome']}"
+                + (f" ({row['reason']})" if row["reason"] else "")
+                + (f" on {row['channel']}" if row["channel"] else "")
+            )
+    return "\n".join(lines)
+
+
+def _offer_status(o: OfferLine, rules: RuleSet) -> str:
+    if not o.in_play:
+        window = rules.offers[o.id].window
+        span = f" ({window.start or '…'} to {window.until or '…'})" if window else ""
+        return f"not in play today{span}"
+    if not o.audience:
+        return "excluded by its `exclude`" if o.excluded else "not in the audience"
+    d = o.decision
+    if d is None:
+        return "in the audience"
+    if d.outcome == "action":
+        moved = " (moved out of quiet hours)" if d.reason == "quiet_hours" else ""
+        when = utc_text(d.send_at) if d.send_at else "?"
+        return f"ACTION on {d.channel} at {when}{moved}, cost {d.cost:g}"
+    if d.outcome == "holdout":
+        return "held out (control group)"
+    where = f" on {d.channel}" if d.channel else ""
+    detail = f" ({d.detail})" if d.detail else ""
+    return f"suppressed: {d.reason}{where}{detail}"
+
+
+def _trace_lines(t: Trace, indent: str) -> list[str]:
+    lines = [f"{indent}{t.text}  → {describe(t.value)}"]
+    for part in t.parts:
+        lines += _trace_lines(part, indent + "  ")
+    return lines
+
+
+def explanation_json(exp: Explanation) -> str:
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return str(value)
+
+    body = {
+        "customer_id": exp.customer_id,
+        "as_of": utc_text(exp.as_of),
+        "disagreements": exp.disagreements,
+        "values": [asdict(v) for v in exp.values],
+        "channels": [asdict(c) for c in exp.channels],
+        "offers": [asdict(o) for o in exp.offers],
+        "committed": exp.committed,
+    }
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1, default=plain)

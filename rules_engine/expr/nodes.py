@@ -132,3 +132,62 @@ def walk(node: Node) -> list[Node]:
     for child in children(node):
         out += walk(child)
     return out
+
+
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+
+
+def to_text(node: Node) -> str:
+    """The expression written back as rule text (for explain's trees), fully parenthesised
+    where precedence would otherwise change the meaning."""
+    match node:
+        case Literal(value=value):
+            return '"' + value.replace('"', '\\"') + '"' if isinstance(value, str) else str(value)
+        case ListLit(items=items):
+            return (
+                "(" + ", ".join(to_text(i) for i in items) + ("," if len(items) == 1 else "") + ")"
+            )
+        case Name(name=name):
+            return name
+        case Unary(op=op, operand=operand):
+            inner = _wrapped(operand, 9 if op == "not" else _PRECEDENCE["*"] + 1)
+            return f"not {inner}" if op == "not" else f"{op}{inner}"
+        case Binary(op=op, left=left, right=right):
+            level = _PRECEDENCE[op]
+            return f"{_wrapped(left, level)} {op} {_wrapped(right, level + 1)}"
+        case BoolOp(op=op, values=values):
+            return f" {op} ".join(_wrapped(v, _PRECEDENCE[op] + 1) for v in values)
+        case Compare(ops=ops, operands=operands):
+            parts = [_wrapped(operands[0], 5)]
+            for op, operand in zip(ops, operands[1:], strict=True):
+                parts += [op, _wrapped(operand, 5)]
+            return " ".join(parts)
+        case In(needle=needle, items=items, negated=negated):
+            return f"{_wrapped(needle, 5)} {'not in' if negated else 'in'} {to_text(items)}"
+        case IsNone(operand=operand, negated=negated):
+            return f"{_wrapped(operand, 5)} is {'not ' if negated else ''}None"
+        case IfElse(test=test, body=body, orelse=orelse):
+            return f"{_wrapped(body, 1)} if {_wrapped(test, 1)} else {_wrapped(orelse, 0)}"
+        case Call(func=func, args=args):
+            return f"{func}({', '.join(to_text(a) for a in args)})"
+    raise TypeError(f"no text for {type(node).__name__}")
+
+
+def _level(node: Node) -> int:
+    match node:
+        case BoolOp(op=op):
+            return _PRECEDENCE[op]
+        case Unary(op="not"):
+            return _PRECEDENCE["not"]
+        case Compare() | In() | IsNone():
+            return _PRECEDENCE["compare"]
+        case Binary(op=op):
+            return _PRECEDENCE[op]
+        case IfElse():
+            return 0
+    return 9
+
+
+def _wrapped(node: Node, level: int) -> str:
+    text = to_text(node)
+    return f"({text})" if _level(node) < level else text

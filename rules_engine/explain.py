@@ -1,0 +1,407 @@
+"""Explain: one customer, every value and every decision, with the reasons a marketer reads.
+
+Everything is computed twice: by the Python reference evaluator on the customer's own rows
+(reference.py) and by the compiled SQL restricted to that customer (compile.py, audience.py).
+The two must agree; where they do not, the explanation says so loudly (a bug to report).
+The offers are then decided for this customer alone, in the contract's order, against the
+messages and earlier runs in the store; what other customers of the same run would take
+(shared channel capacity, the offer's remaining budget and max_actions) is what `campaign
+plan` settles, so explain evaluates those limits against earlier runs only and says so.
+
+Population ranks (`ntile`) need every customer; they are computed only with `population`.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from . import audience, store
+from .allocate import Candidate, Decision, allocate
+from .compile import Statement, compile_values
+from .errors import InputError
+from .execute import (
+    channel_lifecycle,
+    offers_in_play,
+    prepare,
+    read_candidates,
+    read_history,
+    read_totals,
+)
+from .expr.evaluate import Environment, Value, evaluate
+from .expr.nodes import ListLit, Literal, Node, children, to_text
+from .model import Offer, RuleSet
+from .reference import (
+    CustomerData,
+    channel_blocked,
+    channel_exit_now,
+    engine_form,
+    evaluate_values,
+    read_customers,
+    uses_population,
+)
+from .times import parse_instant, utc_text
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A sub-expression, its value for this customer, and its parts."""
+
+    text: str
+    value: Value
+    parts: tuple[Trace, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValueLine:
+    """A metric or segment: its value in Python and in SQL, and where it is defined."""
+
+    name: str
+    kind: str
+    value: Value
+    sql: Any
+    agrees: bool
+    where: str
+    trace: Trace | None = None
+    population: bool = False  # an ntile rank: needs every customer
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    id: str
+    blocked: str | None  # first static reason, or None: usable
+    sql_blocked: str | None
+    exit_now: bool
+    lifecycle: str | None
+
+
+@dataclass(frozen=True)
+class OfferLine:
+    id: str
+    in_play: bool
+    audience: bool | None = None  # in the audience: audience true, exclude not true
+    excluded: bool | None = None
+    cooldown: bool | None = None
+    sql_audience: bool | None = None
+    decision: Decision | None = None
+    trace: Trace | None = None
+
+
+@dataclass
+class Explanation:
+    customer_id: int
+    as_of: datetime
+    values: list[ValueLine] = field(default_factory=list)
+    channels: list[ChannelLine] = field(default_factory=list)
+    offers: list[OfferLine] = field(default_factory=list)
+    committed: list[dict[str, Any]] = field(default_factory=list)  # audit rows of earlier runs
+    population: bool = False
+
+    @property
+    def disagreements(self) -> list[str]:
+        found = [
+            f"{v.kind} `{v.name}`: Python {v.value!r}, SQL {v.sql!r}"
+            for v in self.values
+            if not v.agrees
+        ]
+        found += [
+            f"channel `{c.id}`: Python {c.blocked or 'usable'}, SQL {c.sql_blocked or 'usable'}"
+            for c in self.channels
+            if c.blocked != c.sql_blocked
+        ]
+        found += [
+            f"offer `{o.id}` audience: Python {o.audience}, SQL {o.sql_audience}"
+            for o in self.offers
+            if o.in_play and o.audience != o.sql_audience
+        ]
+        return found
+
+
+def trace(node: Node, env: Environment) -> Trace:
+    """Every sub-expression's value, for a tree a marketer can read (literals left out)."""
+    parts = tuple(
+        trace(child, env) for child in children(node) if not isinstance(child, Literal | ListLit)
+    )
+    return Trace(to_text(node), evaluate(node, env), parts)
+
+
+def explain_store(
+    path: str | Path,
+    rules: RuleSet,
+    as_of: datetime,
+    customer_id: int,
+    *,
+    population: bool = False,
+    cache_mb: int = 512,
+) -> Explanation:
+    """`campaign explain`: the store opened read-only, one customer explained."""
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        prepare(conn, cache_mb)
+        return explain(conn, rules, as_of, customer_id, population=population)
+
+
+def explain(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    customer_id: int,
+    *,
+    population: bool = False,
+) -> Explanation:
+    found = read_customers(conn, rules, [customer_id])
+    if not found:
+        raise InputError(f"customer {customer_id} is not in the store")
+    customer = found[0]
+    result = Explanation(customer_id, as_of, population=population)
+    sql_values = _sql_values(conn, rules, as_of, customer_id, population)
+    ranks = _ranks(rules, sql_values) if population else _no_ranks(rules)
+    values = evaluate_values(rules, [customer], as_of, ranks=ranks)[customer_id]
+    env = Environment(values, as_of, rules.calendar.timezone)
+    result.values = _value_lines(rules, values, sql_values, env)
+    lifecycle = channel_lifecycle(conn, rules, as_of)
+    in_exit = [c for c, state in lifecycle.items() if state.state == "exit"]
+    offers = offers_in_play(rules, as_of)
+    _run(conn, audience.channel_state_statements(rules, as_of, in_exit, customer_id))
+    _run(conn, audience.candidate_statements(rules, offers, as_of, customer_id))
+    sql_blocked = _sql_channels(conn, rules)
+    exits_in_force = _exits_in_force(conn, customer_id, as_of)
+    blocked = {}
+    for channel in audience.address_channels(rules):
+        reason = channel_blocked(
+            channel,
+            env,
+            exit_in_force=channel.id in exits_in_force,
+            lifecycle_exit=channel.id in in_exit,
+        )
+        blocked[channel.id] = reason
+        state = lifecycle.get(channel.id)
+        result.channels.append(
+            ChannelLine(
+                channel.id,
+                reason,
+                sql_blocked.get(channel.id),
+                channel_exit_now(channel, env),
+                state.state if state else None,
+            )
+        )
+    result.offers = _offers(conn, rules, as_of, customer, env, blocked, offers)
+    result.committed = _committed(conn, customer_id, as_of)
+    return result
+
+
+def _run(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    for statement in statements:
+        conn.execute(statement.sql, statement.params)
+
+
+def _sql_values(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, customer_id: int, population: bool
+) -> dict[str, Any]:
+    """The customer's row of `customer_values`; with `population`, ranks over every customer."""
+    only = None if population else customer_id
+    program = compile_values(rules, as_of, customer=only, population=population)
+    _run(conn, program.statements)
+    cursor = conn.execute(
+        "SELECT * FROM temp.customer_values WHERE customer_id = ?", (customer_id,)
+    )
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    return dict(zip(names, row, strict=True)) if row else {}
+
+
+def _population_metrics(rules: RuleSet) -> list[str]:
+    return [m.id for m in rules.metrics.values() if not m.table and uses_population(m.value.node)]
+
+
+def _ranks(rules: RuleSet, sql_values: Mapping[str, Any]) -> dict[str, dict[int, Any]]:
+    cid = sql_values["customer_id"]
+    return {name: {cid: sql_values.get(name)} for name in _population_metrics(rules)}
+
+
+def _no_ranks(rules: RuleSet) -> dict[str, dict[int, Any]]:
+    return {name: {} for name in _population_metrics(rules)}
+
+
+def _value_lines(
+    rules: RuleSet, values: Mapping[str, Value], sql: Mapping[str, Any], env: Environment
+) -> list[ValueLine]:
+    lines = []
+    population = set(_population_metrics(rules))
+    for metric in rules.metrics.values():
+        python = engine_form(values[metric.id], metric.type)
+        lines.append(
+            ValueLine(
+                metric.id,
+                "metric",
+                values[metric.id],
+                sql.get(metric.id),
+                same(python, sql.get(metric.id)),
+                str(metric.span),
+                None if metric.table else trace(metric.value.node, env),
+                metric.id in population,
+            )
+        )
+    for segment in rules.segments.values():
+        member = values[segment.id]
+        lines.append(
+            ValueLine(
+                segment.id,
+                "segment",
+                member,
+                sql.get(segment.id),
+                same(int(member), sql.get(segment.id)),
+                str(segment.span),
+                trace(segment.where.node, env),
+            )
+        )
+    return lines
+
+
+def same(python: Any, sql: Any) -> bool:
+    """Equal as the store keeps values; reals to nine significant digits (SQL sums in another
+    order than Python)."""
+    if isinstance(python, float) or isinstance(sql, float):
+        if python is None or sql is None:
+            return python is sql
+        return math.isclose(python, sql, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(python == sql)
+
+
+def _sql_channels(conn: sqlite3.Connection, rules: RuleSet) -> dict[str, str | None]:
+    columns = audience.channel_columns(rules)
+    if not columns:
+        return {}
+    row = conn.execute(
+        f"SELECT {', '.join(c.reason for c in columns)} FROM temp.channel_state"
+    ).fetchone()
+    return {
+        c.channel: value for c, value in zip(columns, row or [None] * len(columns), strict=True)
+    }
+
+
+def _exits_in_force(conn: sqlite3.Connection, customer_id: int, as_of: datetime) -> set[str]:
+    rows = conn.execute(
+        'SELECT "channel", "exited_at", "until" FROM "channel_exits" WHERE "customer_id" = ?',
+        (customer_id,),
+    )
+    found = set()
+    for channel, exited_at, until in rows:
+        start = _instant(exited_at)
+        end = _instant(until)
+        if start is not None and start <= as_of and (until is None or (end and end > as_of)):
+            found.add(channel)
+    return found
+
+
+def _instant(text: Any) -> datetime | None:
+    try:
+        return parse_instant(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _offers(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    customer: CustomerData,
+    env: Environment,
+    blocked: Mapping[str, str | None],
+    offers: Sequence[Offer],
+) -> list[OfferLine]:
+    """Each offer in allocation order: in play, audience, exclude, cooldown, then the
+    decision for this customer alone."""
+    sql_in = {offer_id for offer_id, found in read_candidates(conn, rules, offers).items() if found}
+    candidates: dict[str, list[Candidate]] = {}
+    facts: dict[str, tuple[bool, bool, bool]] = {}
+    for offer in offers:
+        member = evaluate(offer.audience.node, env) is True
+        excluded = offer.exclude is not None and evaluate(offer.exclude.node, env) is True
+        cooldown = _in_cooldown(conn, offer.id, offer.cooldown, customer.id, as_of)
+        facts[offer.id] = (member and not excluded, excluded, cooldown)
+        if member and not excluded:
+            rank = evaluate(offer.rank.node, env) if offer.rank is not None else None
+            reasons = {ch: blocked.get(ch, "no_address") for ch in offer.channels}
+            timezone = customer.row.get("timezone")
+            rank_value = None if rank is None else float(rank)
+            candidates[offer.id] = [Candidate(customer.id, rank_value, timezone, cooldown, reasons)]
+    decisions = allocate(
+        offers,
+        candidates,
+        channels=rules.channels,
+        calendar=rules.calendar,
+        as_of=as_of,
+        history=read_history(conn, rules, as_of),
+        totals=read_totals(conn),
+    )
+    decided = {d.offer_id: d for d in decisions}
+    lines = []
+    for offer in sorted(rules.offers.values(), key=lambda o: (-o.priority, o.id)):
+        if offer.id not in facts:
+            lines.append(OfferLine(offer.id, False))
+            continue
+        in_audience, excluded, cooldown = facts[offer.id]
+        lines.append(
+            OfferLine(
+                offer.id,
+                True,
+                in_audience,
+                excluded,
+                cooldown,
+                offer.id in sql_in,
+                decided.get(offer.id),
+                trace(offer.audience.node, env),
+            )
+        )
+    return lines
+
+
+def _in_cooldown(
+    conn: sqlite3.Connection, offer_id: str, cooldown: Any, customer_id: int, as_of: datetime
+) -> bool:
+    if cooldown is None:
+        return False
+    start = as_of - cooldown
+    sent = conn.execute(
+        'SELECT "sent_at" FROM "contacts" WHERE "customer_id" = ? AND "offer_id" = ?',
+        (customer_id, offer_id),
+    )
+    if any((t := _instant(at)) is not None and start < t <= as_of for (at,) in sent):
+        return True
+    planned = conn.execute(
+        'SELECT "send_at" FROM "actions" WHERE "customer_id" = ? AND "offer_id" = ?',
+        (customer_id, offer_id),
+    )
+    return any((t := _instant(at)) is not None and t > start for (at,) in planned)
+
+
+def _committed(conn: sqlite3.Connection, customer_id: int, as_of: datetime) -> list[dict[str, Any]]:
+    """Audit rows that runs at this very as-of committed for the customer."""
+    cursor = conn.execute(
+        'SELECT r."run_key", a.* FROM "audit" AS a JOIN "runs" AS r ON r."run_id" = a."run_id" '
+        'WHERE a."customer_id" = ? AND r."as_of" = ? ORDER BY r."run_key", a."offer_id"',
+        (customer_id, utc_text(as_of)),
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def describe(value: Value) -> str:
+    """A value as a marketer reads it."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return utc_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
