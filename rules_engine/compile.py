@@ -358,6 +358,7 @@ class _ValuesCompiler:
         columns = tuple(
             ValueColumn(item.name, item.kind, item.type) for item in self.items_in_rule_order()
         )
+        statements.append(Statement("setup", "drop view", "DROP VIEW IF EXISTS customer_values"))
         statements.append(self.view(columns))
         return ValuesProgram(tuple(statements), columns)
 
@@ -508,7 +509,7 @@ class _ValuesCompiler:
             for n in layers[1:]
         )
         return Statement(
-            "values",
+            "setup",
             "customer_values view",
             f"CREATE TEMP VIEW customer_values AS SELECT v0.customer_id AS customer_id{selects} "
             f"FROM temp.cv_layer_0 AS v0{joins}",
