@@ -1,4 +1,5 @@
-# Two commands matter: `make demo` (set up, build the demo store, run the main job on it) and
+# Two commands matter: `make demo` (set up, build the demo store, validate and plan the example
+# rules on it) and
 # `make test` (lint, types, the whole test suite). Both create .venv themselves.
 PYTHON ?= python3.11
 VENV := .venv
@@ -23,8 +24,8 @@ $(DEMO_DB): $(STAMP) rules_engine/demo.py
 	$(BIN)/campaign demo-data $(DEMO_DB) --customers $(DEMO_CUSTOMERS) --seed 1
 
 demo: $(DEMO_DB)
-	$(BIN)/campaign summary --db $(DEMO_DB)
 	$(BIN)/campaign validate rules/ --db $(DEMO_DB) --as-of $(DEMO_AS_OF)
+	$(BIN)/campaign plan rules/ --db $(DEMO_DB) --as-of $(DEMO_AS_OF) --json demo/plan.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
