@@ -1,6 +1,5 @@
 # Two commands matter: `make demo` (set up, build the demo store, validate and plan the example
-# rules on it) and
-# `make test` (lint, types, the whole test suite). Both create .venv themselves.
+# rules on it) and `make test` (lint, types, the whole test suite). Both create .venv themselves.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin

@@ -239,7 +239,7 @@ def lifecycle_states(
             gates[gate] = None if expression is None else evaluate(expression.node, env)
         states[channel.id] = LifecycleState(
             channel.id,
-            _state(gates),
+            state_of(gates),
             gates,
             latest,
             _text(periods[0]["period_start"]) if periods else None,
@@ -269,7 +269,7 @@ def _ratio(a: Any, b: Any) -> float | None:
     return float(a) / float(b)
 
 
-def _state(gates: Mapping[str, bool | None]) -> str:
+def state_of(gates: Mapping[str, bool | None]) -> str:
     if gates.get("exit") is True:
         return "exit"
     if gates.get("scale") is True:
