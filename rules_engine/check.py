@@ -18,7 +18,7 @@ from .errors import Problem, RulesInvalid, Span, sorted_problems
 from .load import Document, discover, load_paths
 from .model import RuleSet
 from .resolve import resolve
-from .schema import check_document
+from .schema import Shapes, check_document
 
 DEFAULT_RULES = ("rules",)
 
@@ -80,8 +80,9 @@ def _check_files(
     documents, problems = load_paths(files)
     good: list[Document] = []
     broken: list[Document] = []
+    shapes = Shapes()
     for doc in documents:
-        found = [p for p in check_document(doc) if p.is_error]
+        found = [p for p in check_document(doc, shapes) if p.is_error]
         problems += found
         kept, dropped = split_broken(doc, found)
         good.append(kept)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,11 +136,16 @@ def schema_text() -> str:
     return SCHEMA_FILE.read_text(encoding="utf-8")
 
 
-def check_document(doc: Document) -> list[Problem]:
-    """Every schema error of one document, one problem per place, in file order."""
+def check_document(doc: Document, shapes: Shapes | None = None) -> list[Problem]:
+    """Every schema error of one document, one problem per place, in file order.
+
+    With `shapes` (one per check), rules of a shape already seen valid are not walked again;
+    the problems are the same.
+    """
     problems: dict[tuple[Span, str], Problem] = {}
     missing: dict[Span, tuple[JsonPath, list[str]]] = {}
-    for error in validator().iter_errors(doc.data):
+    data = doc.data if shapes is None else shapes.unseen(doc.data)
+    for error in validator().iter_errors(data):
         if error.validator == "required":
             _collect_missing(doc, error, missing)
             continue
@@ -362,3 +369,236 @@ def _describe(value: object) -> str:
 
 def _plain(value: object) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, bool) else str(value)
+
+
+# -- rules of a shape already seen valid -------------------------------------------------------
+#
+# Rule sets repeat themselves: offers with the same keys, conditions and kinds of value. jsonschema
+# walks every rule anew (a third of a check's time); `Shapes` lets a check skip the rules whose
+# *shape* it has already seen pass. A shape keeps exactly what this schema's keywords can look at:
+#
+# - every key the schema names (in `properties` or `required`) as written, other keys by their
+#   features as text (all `propertyNames` reads);
+# - the Python type of every value, and whether a float is whole (`type`: "integer" takes 2.0);
+# - for text: whether it matches each of the schema's patterns (`re.search`, as jsonschema), each
+#   minLength / maxLength verdict, and the text itself when it is one of the enum / const values
+#   (`enum` compares text with `==` only; numbers, lists and mappings never equal text);
+# - for numbers: each minimum / maximum / exclusive* verdict, and the number itself if some enum
+#   or const holds numbers; booleans and None as they are;
+# - for lists: every item's shape in order (so their length) and whether the items are unique.
+#
+# Every keyword's verdict is a function of these, so two values of one shape get the same verdict
+# from every keyword, at every place, and so the same verdict overall. A schema that uses a keyword
+# not listed in `_UNDERSTOOD` (or a `$ref`) turns the shortcut off: nothing is skipped.
+
+_ONE_SCHEMA = frozenset({"additionalProperties", "items", "propertyNames", "not", "if"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
+_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+_LENGTHS = frozenset({"minLength", "maxLength"})
+_UNDERSTOOD = (
+    _ONE_SCHEMA
+    | _SCHEMA_LISTS
+    | _BOUNDS
+    | _LENGTHS
+    | {"type", "properties", "required", "pattern", "enum", "const"}
+    | {"minItems", "maxItems", "uniqueItems"}  # list length and uniqueness are in the shape
+)
+_RULE_MAP = frozenset({"type", "propertyNames", "additionalProperties"})
+
+
+class _NoShape(Exception):
+    """A value of a Python type the loader does not produce: always validated."""
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What the schema's keywords read of a value, gathered from the whole schema once."""
+
+    names: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...]
+    lengths: tuple[tuple[str, int], ...]
+    bounds: tuple[tuple[str, float], ...]
+    texts: frozenset[str]
+    numbers_exact: bool
+
+
+def _features(schema: object) -> _Features | None:
+    names: set[str] = set()
+    patterns: dict[str, None] = {}
+    lengths: dict[tuple[str, int], None] = {}
+    bounds: dict[tuple[str, float], None] = {}
+    texts: set[str] = set()
+    numbers_exact = False
+    keywords = Draft202012Validator.VALIDATORS
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, bool):
+            continue
+        if not isinstance(node, dict):
+            return None
+        for key, value in node.items():
+            if key in keywords and key not in _UNDERSTOOD:
+                return None
+            if key in _ONE_SCHEMA or key in ("then", "else"):
+                todo.append(value)
+            elif key in _SCHEMA_LISTS:
+                todo.extend(value)
+            elif key == "properties":
+                names.update(value)
+                todo.extend(value.values())
+            elif key == "required":
+                names.update(value)
+            elif key == "pattern":
+                patterns[value] = None
+            elif key in _LENGTHS:
+                lengths[(key, value)] = None
+            elif key in _BOUNDS:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    return None
+                bounds[(key, value)] = None
+            elif key in ("enum", "const"):
+                for member in value if key == "enum" else [value]:
+                    if isinstance(member, str):
+                        texts.add(member)
+                    elif isinstance(member, int | float) and not isinstance(member, bool):
+                        numbers_exact = True
+                    elif member is not None and not isinstance(member, bool):
+                        return None  # a list or mapping as an enum value: not kept in shapes
+    return _Features(
+        frozenset(names),
+        tuple(re.compile(p) for p in patterns),
+        tuple(lengths),
+        tuple(bounds),
+        frozenset(texts),
+        numbers_exact,
+    )
+
+
+@lru_cache(maxsize=1)
+def _rule_sections() -> tuple[_Features | None, dict[str, Any]]:
+    """The sections that are maps of rules, each with a validator for one `{id: rule}`.
+
+    A section qualifies when the top level reaches it only through `properties` and its own
+    schema is `type: object` with `propertyNames` and `additionalProperties`: then the section is
+    valid exactly where each of its entries is, and an entry adds errors only where it is invalid.
+    """
+    compiled: dict[str, Any] = validator().schema  # type: ignore[assignment]
+    features = _features(compiled)
+    top = {k for k in compiled if k in Draft202012Validator.VALIDATORS}
+    if features is None or not top <= {"type", "properties", "additionalProperties", "required"}:
+        return None, {}
+    sections = {}
+    for name, sub in compiled.get("properties", {}).items():
+        own = (
+            {k for k in sub if k in Draft202012Validator.VALIDATORS}
+            if isinstance(sub, dict)
+            else {}
+        )
+        if (
+            own == _RULE_MAP
+            and sub["type"] == "object"
+            and isinstance(sub["additionalProperties"], dict)
+        ):
+            sections[name] = validator().evolve(schema=sub)
+    return features, sections
+
+
+class Shapes:
+    """The rule shapes one check has validated: which passed, which did not (see above)."""
+
+    def __init__(self) -> None:
+        self.features, self.sections = _rule_sections()
+        self.verdicts: dict[object, bool] = {}
+        self.texts: dict[str, tuple[object, ...]] = {}
+        self.searches = [p.search for p in self.features.patterns] if self.features else []
+
+    def unseen(self, data: object) -> object:
+        """The document without the rules whose shape passed: the same errors, less to walk."""
+        if not self.sections or not isinstance(data, dict):
+            return data
+        out = data
+        for section, checker in self.sections.items():
+            rules = data.get(section)
+            if not isinstance(rules, dict):
+                continue
+            kept = {k: v for k, v in rules.items() if not self._passes(section, checker, k, v)}
+            if len(kept) < len(rules):
+                out = dict(out) if out is data else out
+                out[section] = kept
+        return out
+
+    def _passes(self, section: str, checker: Any, key: object, body: object) -> bool:
+        try:
+            shape = (section, self._key(key), self._shape(body))
+        except (_NoShape, RecursionError):
+            return False
+        verdict = self.verdicts.get(shape)
+        if verdict is None:
+            try:
+                verdict = checker.is_valid({key: body})
+            except RecursionError:
+                return False  # the walk of the whole document reports what it can
+            self.verdicts[shape] = verdict
+        return verdict
+
+    def _key(self, key: object) -> object:
+        assert self.features is not None
+        if type(key) is str and key in self.features.names:
+            return key
+        return ("key", self._shape(key))
+
+    def _shape(self, value: Any) -> object:
+        kind = type(value)
+        if kind is str:
+            found = self.texts.get(value)
+            return found if found is not None else self._text(value)
+        if kind is dict:
+            return ("map", *((self._key(k), self._shape(v)) for k, v in value.items()))
+        if kind is list:
+            return ("list", _unique(value), *(self._shape(v) for v in value))
+        if value is None or kind is bool:
+            return value
+        if kind is int or kind is float:
+            return self._number(value)
+        raise _NoShape(kind)
+
+    def _text(self, text: str) -> tuple[object, ...]:
+        features = self.features
+        assert features is not None
+        size = len(text)
+        found = (
+            "text",
+            text if text in features.texts else None,
+            *[size < n if kw == "minLength" else size > n for kw, n in features.lengths],
+            *[search(text) is not None for search in self.searches],
+        )
+        self.texts[text] = found
+        return found
+
+    def _number(self, x: float) -> tuple[object, ...]:
+        features = self.features
+        assert features is not None
+        return (
+            "float" if type(x) is float else "int",
+            isinstance(x, float) and x.is_integer(),
+            x if features.numbers_exact else None,
+            *(_BOUND_FAILS[kw](x, limit) for kw, limit in features.bounds),
+        )
+
+
+_BOUND_FAILS = {  # the comparisons jsonschema makes, in its words: the value fails when true
+    "minimum": lambda x, limit: x < limit,
+    "maximum": lambda x, limit: x > limit,
+    "exclusiveMinimum": lambda x, limit: x <= limit,
+    "exclusiveMaximum": lambda x, limit: x >= limit,
+}
+_UNIQUE = Draft202012Validator({"uniqueItems": True})
+
+
+def _unique(items: list[Any]) -> bool:
+    if len(items) < 2:
+        return True
+    if all(type(item) is str for item in items):
+        return len(set(items)) == len(items)
+    return _UNIQUE.is_valid(items)

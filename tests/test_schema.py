@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from rules_engine.errors import Problem, Span
 from rules_engine.load import load_file, load_text
-from rules_engine.schema import CODES, SCHEMA, check_document, schema_text, validator
+from rules_engine.schema import CODES, SCHEMA, Shapes, check_document, schema_text, validator
 
 ROOT = Path(__file__).parents[1]
 PUBLISHED = ROOT / "schemas" / "rules.schema.json"
@@ -349,3 +350,116 @@ def test_loaded_documents_problems_are_sorted_and_one_per_place(data: dict[str, 
     places = [(p.span, p.code) for p in result]
     assert len(places) == len(set(places))
     assert all(p.span.line >= 1 and p.span.col >= 1 for p in result)
+
+
+# -- rules of a shape already seen valid -------------------------------------------------
+
+
+def test_every_rule_section_can_skip_shapes_already_seen() -> None:
+    """A schema edit that turns the shortcut off (a keyword `Shapes` does not know) fails here,
+    so the slowdown is a decision, not an accident."""
+    assert set(Shapes().sections) == {"metrics", "segments", "channels", "offers", "tests", "store"}
+
+
+def test_a_rule_like_one_seen_valid_still_has_its_own_mistakes() -> None:
+    shapes = Shapes()
+    good = OFFER + "    cooldown: 30d\n    holdout: 10%\n    priority: 2\n"
+    doc, _ = load_text(good, "a.yaml")
+    assert doc is not None and check_document(doc, shapes) == []
+    for bad, expected in [
+        ("    cooldown: 30x\n    holdout: 10%\n    priority: 2\n", ("schema-pattern", 6, 15)),
+        ("    cooldown: 30d\n    holdout: 1.5\n    priority: 2\n", ("schema-range", 7, 14)),
+        ("    cooldown: 30d\n    holdout: 10%\n    priority: 2.5\n", ("schema-type", 8, 15)),
+        ("    cooldown: 30d\n    holdout: 10%\n    priority: -2\n", None),
+    ]:
+        doc, _ = load_text(OFFER + bad, "b.yaml")
+        assert doc is not None
+        found = [(p.code, p.span.line, p.span.col) for p in check_document(doc, shapes)]
+        assert found == [expected] if expected else found == []
+        assert check_document(doc, shapes) == check_document(doc)
+
+
+def test_whole_floats_and_unique_items_are_part_of_a_shape() -> None:
+    shapes = Shapes()
+    for text, codes in [
+        ("channels:\n  c:\n    exit_days: 2.0\n", []),  # "integer" takes 2.0
+        ("channels:\n  c:\n    exit_days: 2.5\n", ["schema-type"]),
+        (OFFER.replace("[email]", "[email, sms]"), []),
+        (OFFER.replace("[email]", "[sms, sms]"), ["schema-range"]),
+    ]:
+        doc, _ = load_text(text, "c.yaml")
+        assert doc is not None
+        assert [p.code for p in check_document(doc, shapes)] == codes
+
+
+rule_values = st.one_of(
+    scalars,
+    st.lists(st.sampled_from(["email", "sms", "1x", "", 3, True]), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["total", "reserve", "start", "end", "type", "x"]),
+        scalars | st.sampled_from(["09:00", "coupon"]),
+        max_size=2,
+    ),
+)
+
+
+MORE_EXAMPLES: dict[str, list[Any]] = {
+    "description": ["高价值", ""],
+    "type": ["integer", "real"],
+    "budget": [{"total": 100, "reserve": "10%"}, {"total": 2.0}],
+    "window": [{"from": "2026-11-01"}, {}],
+    "quiet_hours": [{"start": "21:00", "end": "09:00"}],
+    "capacity": [{"per_day": 10}],
+    "lifecycle": [{"admit": "roi > 1"}, {}],
+}
+
+
+def _examples(name: str, schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    target = SCHEMA["$defs"].get(schema.get("$ref", "").split("/")[-1], {})
+    return st.sampled_from(schema.get("examples") or target.get("examples") or MORE_EXAMPLES[name])
+
+
+def _rule(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    """A rule of the schema's examples (valid), sometimes with one key set to any value."""
+    schema = SCHEMA["$defs"][kind]
+    fields = {name: _examples(name, sub) for name, sub in schema["properties"].items()}
+    required = schema.get("required", [])
+    valid = st.fixed_dictionaries(
+        {name: fields[name] for name in required},
+        optional={name: fields[name] for name in fields if name not in required},
+    )
+    changed = st.tuples(valid, st.sampled_from(sorted(fields)), rule_values)
+    return valid | changed.map(lambda change: {**change[0], change[1]: change[2]})
+
+
+rule_ids = st.sampled_from(["a", "b", "c_1", "1x", "é"])
+rule_documents = st.fixed_dictionaries(
+    {},
+    optional={
+        section: st.dictionaries(rule_ids, _rule(section[:-1]), max_size=3)
+        for section in ("metrics", "segments", "channels", "offers")
+    },
+)
+
+
+class PlacedData(DataOnly):
+    """A document whose values and keys each stand at their own place, as in a real file (where
+    two problems of one code at one place are reported once, the first jsonschema yields)."""
+
+    def span(self, path: tuple[str | int, ...]) -> Span:
+        return self._place(("value", *path))
+
+    def key_span(self, path: tuple[str | int, ...]) -> Span:
+        return self._place(("key", *path))
+
+    def _place(self, path: tuple[str | int, ...]) -> Span:
+        line = zlib.crc32(repr(path).encode()) + 1
+        return Span(self.path, line, 1, line, 2)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(rule_documents, min_size=1, max_size=6))
+def test_skipping_shapes_seen_valid_gives_the_same_problems(docs: list[dict[str, Any]]) -> None:
+    shapes = Shapes()
+    for data in docs:
+        assert check_document(PlacedData(data), shapes) == check_document(PlacedData(data))
