@@ -122,9 +122,17 @@ class _Allocator:
         self.as_of = as_of
         self.state = state
         self.calendar_zone = ZoneInfo(calendar.timezone)
-        self.channel_caps = [c for c in calendar.frequency_caps if c.channel not in (None, "*")]
-        self.global_caps = [c for c in calendar.frequency_caps if c.channel == "*"]
-        self.group_caps = [c for c in calendar.frequency_caps if c.group is not None]
+        caps = [(cap, as_of - cap.per) for cap in calendar.frequency_caps]  # window starts
+        self.channel_caps = {
+            name: [(c, start) for c, start in caps if c.channel == name] for name in channels
+        }
+        self.limit_caps: dict[str | None, list[tuple[FrequencyCap, datetime]]] = {}
+        self.global_caps = [(c, start) for c, start in caps if c.channel == "*"]
+        self.group_caps = [(c, start) for c, start in caps if c.group is not None]
+        # a send time depends only on the offer, the channel and the customer's zone; the
+        # local day only on the channel, the moment and the zone: both repeat a lot
+        self.send_times: dict[tuple[str, str, str | None], SendTime] = {}
+        self.days: dict[tuple[str, datetime, str | None], tuple[str, date]] = {}
 
     def decide(self, offer: Offer, cand: Candidate) -> Decision:
         cid = cand.customer_id
@@ -168,34 +176,35 @@ class _Allocator:
         first_reason: str | None = None
         for channel in offer.channels:
             reason = cand.blocked.get(channel)
-            if reason is None and self._over_caps(cand.customer_id, self._caps_for(channel), None):
+            if reason is None and self._over_caps(cand.customer_id, self.channel_caps[channel]):
                 reason = "frequency_cap"
             if reason is None:
                 return channel, None
             first_reason = first_reason or reason
         return None, first_reason
 
-    def _caps_for(self, channel: str) -> list[FrequencyCap]:
-        return [cap for cap in self.channel_caps if cap.channel == channel]
-
     def _send_time(self, offer: Offer, channel: str, cand: Candidate) -> SendTime:
-        spec = self.channels[channel]
-        return send_time(
-            self.as_of,
-            channel=channel,
-            customer_zone=zone(cand.timezone, self.calendar.timezone),
-            calendar_zone=self.calendar_zone,
-            preferred=offer.send_at,
-            quiet=spec.quiet_hours,
-            blackouts=self.calendar.blackouts,
-            until=offer.window.until if offer.window else None,
-        )
+        key = (offer.id, channel, cand.timezone)
+        if key not in self.send_times:
+            self.send_times[key] = send_time(
+                self.as_of,
+                channel=channel,
+                customer_zone=zone(cand.timezone, self.calendar.timezone),
+                calendar_zone=self.calendar_zone,
+                preferred=offer.send_at,
+                quiet=self.channels[channel].quiet_hours,
+                blackouts=self.calendar.blackouts,
+                until=offer.window.until if offer.window else None,
+            )
+        return self.send_times[key]
 
     def _limits(
         self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None
     ) -> tuple[str | None, str | None]:
-        caps = self.global_caps + [c for c in self.group_caps if c.group == offer.group]
-        if self._over_caps(cid, caps, offer.group):
+        if offer.group not in self.limit_caps:
+            own = [(c, start) for c, start in self.group_caps if c.group == offer.group]
+            self.limit_caps[offer.group] = self.global_caps + own
+        if self._over_caps(cid, self.limit_caps[offer.group]):
             return "frequency_cap", None
         gap = self.calendar.min_gap
         if gap is not None and any(abs(m.at - at) < gap for m in self.state.history.get(cid, ())):
@@ -214,11 +223,15 @@ class _Allocator:
             return "budget", None
         return None, None
 
-    def _over_caps(self, cid: int, caps: Iterable[FrequencyCap], group: str | None) -> bool:
-        messages = self.state.history.get(cid, ())
-        for cap in caps:
-            start = self.as_of - cap.per
-            count = sum(1 for m in messages if m.at > start and self._cap_counts(cap, m))
+    def _over_caps(self, cid: int, caps: Iterable[tuple[FrequencyCap, datetime]]) -> bool:
+        messages = self.state.history.get(cid)
+        if not messages:
+            return False
+        for cap, start in caps:
+            count = 0
+            for message in messages:
+                if message.at > start and self._cap_counts(cap, message):
+                    count += 1
             if count >= cap.max:
                 return True
         return False
@@ -232,7 +245,10 @@ class _Allocator:
         return cap.channel == "*" or cap.channel == message.channel
 
     def _day(self, channel: str, at: datetime, tz: str | None) -> tuple[str, date]:
-        return channel, at.astimezone(zone(tz, self.calendar.timezone)).date()
+        key = (channel, at, tz)
+        if key not in self.days:
+            self.days[key] = (channel, at.astimezone(zone(tz, self.calendar.timezone)).date())
+        return self.days[key]
 
     def _take_slot(self, offer: Offer, cid: int) -> None:
         if offer.group is not None:

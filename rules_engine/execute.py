@@ -215,31 +215,33 @@ def channel_lifecycle(
 def read_candidates(
     conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]
 ) -> dict[str, list[Candidate]]:
-    offer_cols = audience.offer_columns(offers)
+    """Each offer's candidates, with the blocking reason of each of its channels."""
     channel_cols = audience.channel_columns(rules)
-    selects = [f"k.{c.member}, k.{c.rank}, k.{c.cooldown}" for c in offer_cols]
-    selects += [f"s.{c.reason}" for c in channel_cols]
-    sql = (
-        f"SELECT k.customer_id, k.timezone, {', '.join(selects)} FROM temp.candidates AS k "
-        "JOIN temp.channel_state AS s ON s.customer_id = k.customer_id ORDER BY k.customer_id"
-    )
-    found: dict[str, list[Candidate]] = {o.id: [] for o in offers}
-    reason_at = {c.channel: 2 + 3 * len(offer_cols) + i for i, c in enumerate(channel_cols)}
-    for row in conn.execute(sql):
-        for i, offer in enumerate(offers):
-            if not row[2 + 3 * i]:
-                continue
-            blocked = {ch: row[reason_at[ch]] for ch in offer.channels if ch in reason_at}
-            rank = row[3 + 3 * i]
-            found[offer.id].append(
-                Candidate(
-                    row[0],
-                    None if rank is None else float(rank),
-                    row[1],
-                    bool(row[4 + 3 * i]),
-                    blocked,
-                )
-            )
+    reasons = ", ".join(f"s.{c.reason}" for c in channel_cols) or "NULL"
+    blocked_of: dict[int, tuple[str | None, ...]] = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            f"SELECT k.customer_id, {reasons} FROM temp.candidates AS k "
+            "JOIN temp.channel_state AS s ON s.customer_id = k.customer_id"
+        )
+    }
+    position = {c.channel: i for i, c in enumerate(channel_cols)}
+    found: dict[str, list[Candidate]] = {}
+    for offer, cols in zip(offers, audience.offer_columns(offers), strict=True):
+        usable = [(ch, position[ch]) for ch in offer.channels if ch in position]
+        shared: dict[tuple[str | None, ...], dict[str, str | None]] = {}  # one dict per pattern
+        found[offer.id] = candidates = []
+        sql = (
+            f"SELECT customer_id, timezone, {cols.rank}, {cols.cooldown} FROM temp.candidates "
+            f"WHERE {cols.member} ORDER BY customer_id"
+        )
+        for customer_id, timezone, rank, cooldown in conn.execute(sql):
+            pattern = blocked_of[customer_id]
+            blocked = shared.get(pattern)
+            if blocked is None:
+                blocked = shared[pattern] = {ch: pattern[i] for ch, i in usable}
+            rank_value = None if rank is None else float(rank)
+            candidates.append(Candidate(customer_id, rank_value, timezone, bool(cooldown), blocked))
     return found
 
 
