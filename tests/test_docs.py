@@ -1,0 +1,28 @@
+"""The docs keep up with the code: every command in the README, every plan key documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rules_engine.cli import main
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `campaign ")]
+    documented = {re.match(r"\| `campaign ([a-z-]+)", line).group(1) for line in table}  # type: ignore[union-attr]
+    assert set(main.commands) <= documented
+
+
+def test_every_key_of_the_plan_json_is_documented(tmp_path: Path) -> None:
+    from rules_engine.report import plan_document
+    from tests.test_plan import plan_of
+
+    document = plan_document(plan_of(tmp_path), digest="d")
+    decisions = (ROOT / "docs" / "decisions.md").read_text(encoding="utf-8")
+    section = decisions.split("## The plan as JSON")[1].split("\n## ")[0]
+    rows = {m for m in re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)}
+    assert set(document) == rows
