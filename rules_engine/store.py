@@ -15,11 +15,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Literal
 
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 RuleType = Literal["integer", "real", "text", "boolean", "date", "datetime"]
 RULE_TYPES: tuple[RuleType, ...] = ("integer", "real", "text", "boolean", "date", "datetime")
@@ -295,6 +296,8 @@ def init_store(path: str | Path) -> list[str]:
     path = Path(path)
     check_can_initialise(path)
     created: list[str] = []
+    import sqlite_utils  # only here: it takes a fifth of a second to import (numpy with it)
+
     db = sqlite_utils.Database(path)
     try:
         with db.conn:
