@@ -17,7 +17,17 @@ from zoneinfo import available_timezones
 
 from . import calendar_checks
 from .errors import Problem, Severity, Span
-from .expr import Context, Scope, literal_expression, parse_expression, referenced_names, typecheck
+from .expr import (
+    Context,
+    Node,
+    Scope,
+    literal_expression,
+    parse_expression,
+    referenced_names,
+    typecheck,
+)
+from .expr.parse import OFFSETS, Locate, anchored
+from .expr.typecheck import names_in_scope
 from .load import Document, JsonPath
 from .model import (
     Blackout,
@@ -73,6 +83,20 @@ class Entry:
         return (section, self.id, *rest)
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """An expression as written: its text and the names it uses; its tree, parsed on one line
+    from column `shift` (see `expr.parse.anchored`), and where the text stands. `here`: the tree
+    is already in place; `place` is None for a YAML scalar used as an expression."""
+
+    text: str
+    names: tuple[str, ...]
+    tree: Node
+    shift: int
+    place: Locate | None
+    here: bool
+
+
 def resolve(
     documents: Sequence[Document],
     schema: StoreSchema,
@@ -110,6 +134,10 @@ class _Resolver:
         self._known: dict[str, set[str]] = {}
         self.failed: set[str] = self.broken["metrics"] | self.broken["segments"]
         self.segment_names = frozenset(self.known("segments"))
+        # rules repeat their conditions: each distinct text is parsed once (False: it has
+        # problems), and typed once per meaning of its names, then placed at each occurrence
+        self._texts: dict[str, tuple[Node, int, tuple[str, ...]] | bool] = {}
+        self._typed: dict[tuple[object, ...], tuple[Node, int]] = {}
 
     def known(self, section: str) -> set[str]:
         """Ids defined in a section, including those of rules that failed the schema."""
@@ -184,34 +212,74 @@ class _Resolver:
 
     # -- expressions -------------------------------------------------------------------
 
-    def parse(self, doc: Document, path: JsonPath) -> tuple[Any, str] | None:
+    def parse(self, doc: Document, path: JsonPath) -> Parsed | None:
         value = _get(doc.data, path)
         if isinstance(value, str):
-            node, problems = parse_expression(
-                value,
-                lambda start, end: doc.locate(path, start, end),
-                file=doc.path,
-                origin=doc.origin(path),
-            )
-            self.problems += problems
-            return (node, value) if node is not None else None
+            origin = doc.origin(path)
+
+            def locate(start: int, end: int) -> Span:
+                return doc.locate(path, start, end)
+
+            place = locate if origin is None else _on_line(*origin)
+            known = self._texts.get(value)
+            if known is None and origin is not None:  # parsed in place, kept for the next ones
+                tree, problems = parse_expression(value, locate, file=doc.path, origin=origin)
+                self.problems += problems
+                if tree is None:
+                    self._texts[value] = False
+                    return None
+                names = tuple(sorted(referenced_names(tree)))
+                self._texts[value] = (tree, origin[2], names)
+                return Parsed(value, names, tree, origin[2], place, here=True)
+            if known is None:  # quoted or on several lines: offsets in the text are kept
+                tree, _ = parse_expression(value, origin=OFFSETS)
+                known = self._texts[value] = (
+                    (tree, 0, tuple(sorted(referenced_names(tree)))) if tree is not None else False
+                )
+            if known is False:  # parsed again where it stands, for the problems' positions
+                _, problems = parse_expression(value, locate, file=doc.path, origin=origin)
+                self.problems += problems
+                return None
+            assert known is not True
+            tree, shift, names = known
+            return Parsed(value, names, tree, shift, place, here=False)
         if value is None or isinstance(value, bool | int | float):
-            return literal_expression(value, doc.span(path)), str(value)
+            literal = literal_expression(value, doc.span(path))
+            return Parsed(str(value), (), literal, 0, None, here=True)
         return None
 
     def check(
-        self, doc: Document, path: JsonPath, parsed: tuple[Any, str] | None, scope: Scope
+        self, doc: Document, path: JsonPath, parsed: Parsed | None, scope: Scope
     ) -> Expression | None:
         if parsed is None:
             return None
-        node, text = parsed
-        if self.failed and referenced_names(node) & self.failed:
+        if self.failed and not self.failed.isdisjoint(parsed.names):
             return None  # the rule it uses is already reported; don't cascade
-        typed, problems = typecheck(node, scope)
+        typed, problems = self.typecheck(parsed, scope)
         self.problems += problems
         if typed is None or any(p.is_error for p in problems):
             return None
-        return Expression(text, typed, _type_of(typed), doc.span(path))
+        return Expression(parsed.text, typed, _type_of(typed), doc.span(path))
+
+    def typecheck(self, parsed: Parsed, scope: Scope) -> tuple[Node | None, list[Problem]]:
+        """`typecheck` of the tree in place; a result without problems is kept for the next
+        occurrence of the text whose names mean the same things (`names_in_scope`)."""
+        if parsed.place is None:
+            return typecheck(parsed.tree, scope)
+        key = (parsed.text, scope.context, scope.expect, names_in_scope(parsed.names, scope))
+        known = self._typed.get(key)
+        if known is None:
+            typed, problems = typecheck(parsed.tree, scope)
+            if problems or typed is None:
+                if parsed.here:
+                    return typed, problems
+                # checked again in place, for the problems' positions
+                return typecheck(anchored(parsed.tree, parsed.place, parsed.shift), scope)
+            known = self._typed[key] = (typed, parsed.shift)
+            if parsed.here:
+                return typed, []
+        tree, shift = known
+        return anchored(tree, parsed.place, shift), []
 
     def expression(self, doc: Document, path: JsonPath, scope: Scope) -> Expression | None:
         return self.check(doc, path, self.parse(doc, path), scope)
@@ -239,7 +307,7 @@ class _Resolver:
     def _metrics_and_segments(
         self,
     ) -> tuple[dict[str, Metric], dict[str, Segment], list[str]]:
-        parsed: dict[tuple[str, str], tuple[Any, str] | None] = {}
+        parsed: dict[tuple[str, str], Parsed | None] = {}
         deps: dict[str, set[str]] = {}
         for section, key in (("metrics", "value"), ("metrics", "where"), ("segments", "where")):
             for rule_id, entry in self.entries[section].items():
@@ -248,7 +316,7 @@ class _Resolver:
                 result = self.parse(entry.doc, entry.path(section, key))
                 parsed[(rule_id, key)] = result
                 if result is not None and not (section == "metrics" and "from" in entry.body):
-                    deps.setdefault(rule_id, set()).update(referenced_names(result[0]))
+                    deps.setdefault(rule_id, set()).update(result.names)
                 deps.setdefault(rule_id, set())
                 if result is None:
                     self.failed.add(rule_id)
@@ -344,7 +412,7 @@ class _Resolver:
         self.failed.update(cycle)
 
     def _metric(
-        self, entry: Entry, parsed: Mapping[tuple[str, str], tuple[Any, str] | None]
+        self, entry: Entry, parsed: Mapping[tuple[str, str], Parsed | None]
     ) -> Metric | None:
         body, doc = entry.body, entry.doc
         table = body.get("from")
@@ -765,6 +833,15 @@ def _get(data: object, path: JsonPath) -> object:
     for key in path:
         data = data[key]  # type: ignore[index]
     return data
+
+
+def _on_line(file: str, line: int, col: int) -> Locate:
+    """Where offsets of a one-line plain value stand: plain columns from `col`."""
+
+    def place(start: int, end: int) -> Span:
+        return Span(file, line, col + start, line, col + end)
+
+    return place
 
 
 def _type_of(typed: Any) -> RuleType | None:

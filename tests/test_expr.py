@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules_engine.errors import Span
 from rules_engine.expr import (
     CATALOGUE,
     CODES,
@@ -19,7 +20,7 @@ from rules_engine.expr import (
     typecheck,
 )
 from rules_engine.expr import nodes as n
-from rules_engine.expr.parse import BUILDERS
+from rules_engine.expr.parse import _CHILD_FIELDS, BUILDERS, OFFSETS, anchored
 from rules_engine.expr.typecheck import HANDLERS
 from rules_engine.store import canonical_schema
 
@@ -142,6 +143,57 @@ def test_multi_line_expressions_keep_their_offsets() -> None:
 def test_leading_whitespace_is_counted() -> None:
     _, problems = parse_expression("   x.y")
     assert problems[0].span.col == 4
+
+
+# every construct, text that is not ASCII, a comment, a text on two lines
+PLACED = [
+    "  recency_days > 30 and not x or m_score in (1, -2)  ",
+    'city != "上海" and (a + b * 2 - -c) / 3 % 2 >= 1',
+    "1 if x is None else coalesce(y, 2.5)  # note",
+    "x is not None and z not in ['a', '上海'] and days_since(t) <= 90",
+    "a and\n  b > 1",
+    "count()",
+]
+
+
+def _contents(node: object) -> object:
+    if isinstance(node, tuple):
+        return [_contents(item) for item in node]
+    if hasattr(node, "__dataclass_fields__"):
+        return (type(node).__name__, [(k, _contents(v)) for k, v in vars(node).items()])
+    return node
+
+
+@pytest.mark.parametrize("text", PLACED)
+def test_a_tree_parsed_once_is_placed_as_a_fresh_parse(text: str) -> None:
+    def locate(start: int, end: int) -> Span:  # not column arithmetic, as for quoted text
+        return Span("f.yaml", 7, 100 + start, 8, 200 + end)
+
+    def on_line(start: int, end: int) -> Span:
+        return Span("f.yaml", 3, 12 + start, 3, 12 + end)
+
+    at_offsets, _ = parse_expression(text, origin=OFFSETS)
+    at_12, _ = parse_expression(text, origin=("f.yaml", 3, 12))
+    located, _ = parse_expression(text, locate)
+    assert at_offsets is not None and at_12 is not None and located is not None
+    assert _contents(anchored(at_offsets, on_line)) == _contents(at_12)
+    assert _contents(anchored(at_offsets, locate)) == _contents(located)
+    assert _contents(anchored(at_12, locate, 12)) == _contents(located)
+    scope = Scope(columns=CUSTOMERS, metrics=METRICS)
+    typed_at_12, _ = typecheck(at_12, scope)
+    typed_located, _ = typecheck(located, scope)
+    assert typed_at_12 is not None and typed_located is not None
+    assert _contents(anchored(typed_at_12, locate, 12)) == _contents(typed_located)
+
+
+def test_placing_a_tree_copies_every_sub_expression() -> None:
+    trees = [parsed(text) for text in PLACED]
+    every = [node for tree in trees for node in n.walk(tree)]
+    assert {type(node) for node in every} == set(NODE_CLASSES)
+    for node in every:
+        held = [getattr(node, name) for name in _CHILD_FIELDS[type(node)]]
+        flat = [x for value in held for x in (value if isinstance(value, tuple) else [value])]
+        assert sorted(map(id, flat)) == sorted(map(id, n.children(node)))
 
 
 def test_dispatch_tables_are_complete() -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from rules_engine import resolve as resolve_module
 from rules_engine.check import check
 from rules_engine.errors import Problem
 
 AS_OF = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+ROOT = Path(__file__).parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
 
 BASE = """\
 metrics:
@@ -256,3 +262,80 @@ def test_calendar_max_per_week(tmp_path: Path) -> None:
         ("f0.yaml", "calendar-cadence", 9, 37),
     ]
     assert "3 items in the week of 2026-11-23; at most 1 a week" in problems[0].message
+
+
+# -- repeated expressions ----------------------------------------------------------------
+
+REPEATED = FIXTURES / "repeated_expressions.yaml"
+NUMBER_KEY = FIXTURES / "schema" / "invalid" / "number_key.yaml"
+
+
+class Forgetful(dict):  # type: ignore[type-arg]
+    """A cache that keeps nothing: every expression parsed and typed afresh, as before caching."""
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+
+def test_repeated_expressions_are_reported_where_each_stands() -> None:
+    found = [(p.code, p.span.line, p.span.col) for p in check([REPEATED]).problems]
+    assert found == [
+        ("expr-unknown-name", 21, 38),
+        ("expr-type", 30, 12),
+        ("expr-unknown-name", 35, 12),  # events have no status: orders' check is not reused
+        ("expr-compare-none", 47, 20),
+        ("expr-compare-none", 49, 20),
+        ("expr-syntax", 53, 19),
+        ("expr-unsupported", 59, 13),
+        ("expr-unsupported", 61, 12),
+        ("expr-syntax", 63, 19),
+        ("expr-unsupported", 65, 13),
+        ("expr-unsupported", 66, 15),
+        ("expr-not-boolean", 68, 12),
+        ("expr-type", 72, 23),
+        ("expr-not-numeric", 96, 11),
+        ("expr-unknown-name", 109, 25),
+        ("expr-unknown-name", 113, 25),
+    ]
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        [REPEATED],
+        [ROOT / "rules"],
+        [FIXTURES / "spec_example.yaml"],
+        [FIXTURES / "schema" / "valid"],
+        # number_key.yaml left out: a segment id 123 breaks "did you mean" (a known bug)
+        sorted(set((FIXTURES / "schema" / "invalid").iterdir()) - {NUMBER_KEY}),
+    ],
+    ids=["repeated", "rules", "spec", "schema-valid", "schema-invalid"],
+)
+def test_parsing_and_typing_each_text_once_changes_nothing(
+    paths: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule set (every typed tree, node by node, with its spans) and the problems are those
+    of parsing and typing every occurrence afresh."""
+    cached = check(paths, as_of=AS_OF)
+    setup = resolve_module._Resolver.__init__
+
+    def forgetful(self: Any, *args: Any) -> None:
+        setup(self, *args)
+        self._texts, self._typed = Forgetful(), Forgetful()
+
+    monkeypatch.setattr(resolve_module._Resolver, "__init__", forgetful)
+    fresh = check(paths, as_of=AS_OF)
+    assert cached.problems == fresh.problems
+    assert _contents(cached.rules) == _contents(fresh.rules)
+
+
+def _contents(value: object) -> object:
+    """Every field of every object, node and span included (`==` of frozen dataclasses would
+    compare the same fields; this also shows where two rule sets differ)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return (type(value).__name__, [(k, _contents(v)) for k, v in vars(value).items()])
+    if isinstance(value, dict):
+        return [(_contents(k), _contents(v)) for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_contents(v) for v in value]
+    return value

@@ -10,14 +10,13 @@ columns to characters, so `city == "上海" and x > 5` points at `x`, not four c
 from __future__ import annotations
 
 import ast
-import warnings
+import typing
 from collections.abc import Callable
 from typing import Any
 
-from simpleeval import InvalidExpression, MultipleExpressions, SimpleEval
-
 from ..errors import Problem, Span
 from .nodes import (
+    NODE_CLASSES,
     Binary,
     BoolOp,
     Call,
@@ -280,21 +279,23 @@ def parse_expression(
     if not stripped:
         return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            statement = SimpleEval.parse(stripped)
+        # simpleeval's parser (`SimpleEval.parse`) is this parse of the stripped text, and its
+        # first statement; it warns about the others, and catching that warning cost as much as
+        # the parse, so the statements are counted here instead
+        statements = ast.parse(stripped).body
     except SyntaxError as exc:
         offset = lead + max((exc.offset or 1) - 1, 0)
         offset = min(offset, len(text))
         return None, [
             Problem(where(offset, offset), "expr-syntax", f"not a valid expression: {exc.msg}")
         ]
-    except InvalidExpression:
-        return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
     except (RecursionError, MemoryError, ValueError):
         return None, [Problem(where(0, 0), "expr-too-complex", "the expression nests too deeply")]
+    if not statements:  # only a comment
+        return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
+    statement = statements[0]
     builder = _Builder(stripped, lead, where, origin)
-    if any(issubclass(w.category, MultipleExpressions) for w in caught):
+    if len(statements) > 1:
         return None, [
             Problem(
                 where(lead, len(text)),
@@ -316,6 +317,44 @@ def parse_expression(
     except _Unsupported as exc:
         span = builder.span(exc.node) if exc.node is not None else where(0, len(text))
         return None, [Problem(span, exc.code, exc.message, exc.hint)]
+
+
+# Checking a rule set parses each distinct text once and places a copy of the tree at each other
+# occurrence (rules repeat their conditions). A tree parsed with `origin=(file, line, shift)` has
+# every span at `shift` + its offsets in the text; OFFSETS gives the offsets themselves.
+OFFSETS = ("", 0, 0)
+
+
+def anchored(node: Node, place: Locate, shift: int = 0) -> Node:
+    """A copy of a tree parsed on one line from column `shift` (typed or not), every span put
+    by `place`: the tree `parse_expression` gives with `locate=place`, or with the `origin`
+    that `place` does the arithmetic of."""
+    fields = node.__dict__.copy()
+    span = fields["span"]
+    fields["span"] = place(span.col - shift, span.end_col - shift)
+    for name in _CHILD_FIELDS[type(node)]:
+        child = fields[name]
+        if type(child) is tuple:
+            fields[name] = tuple([anchored(item, place, shift) for item in child])
+        else:
+            fields[name] = anchored(child, place, shift)
+    copy = object.__new__(type(node))
+    copy.__dict__.update(fields)  # a fresh object: writing past `frozen` is safe here
+    return copy
+
+
+def _holds_nodes(hint: Any) -> bool:
+    if isinstance(hint, type):
+        return issubclass(hint, Node)
+    args = typing.get_args(hint)
+    return typing.get_origin(hint) is tuple and args[-1] is Ellipsis and _holds_nodes(args[0])
+
+
+# the fields of each node class that hold sub-expressions (a node, or a tuple of nodes)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(name for name, hint in typing.get_type_hints(cls).items() if _holds_nodes(hint))
+    for cls in NODE_CLASSES
+}
 
 
 def literal_expression(value: bool | int | float | None, span: Span) -> Node:

@@ -11,7 +11,7 @@ stay quiet about it, so one mistake gives one message.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -433,6 +433,14 @@ def typecheck(node: Node, scope: Scope) -> tuple[Node | None, list[Problem]]:
         elif expect == "numeric" and kind not in NUMERIC:
             checker.error(typed, "expr-not-numeric", f"this must be a number, got {_words(typed)}")
     return typed, checker.problems
+
+
+def names_in_scope(names: Iterable[str], scope: Scope) -> tuple[tuple[str | None, str | None], ...]:
+    """What each name is in the scope (its kind and type). With the scope's context and expected
+    type, this is all of the scope that a check without problems reads: two expressions of one
+    text whose names are the same things get the same typed tree, apart from positions."""
+    checker = _Checker(scope)
+    return tuple(checker.resolve(name) for name in names)
 
 
 def referenced_names(node: Node) -> set[str]:
