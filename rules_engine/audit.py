@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 from collections import Counter
@@ -39,11 +40,17 @@ class StoreBusy(CampaignError):
 
 
 def rules_digest(files: Iterable[str | Path]) -> str:
-    """SHA-256 over the rule files: each file's path and bytes, in path order."""
+    """SHA-256 over the rule files: each file's path relative to the folder that holds them
+    all, and its bytes, in path order; the same files give the same digest however the
+    rules folder was named on the command line."""
+    paths = [Path(f).resolve() for f in files]
+    if not paths:
+        return hashlib.sha256().hexdigest()
+    root = Path(os.path.commonpath([p.parent for p in paths]))
     digest = hashlib.sha256()
-    for path in sorted(str(f) for f in files):
-        digest.update(path.encode() + b"\0")
-        digest.update(Path(path).read_bytes() + b"\0")
+    for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -741,11 +741,6 @@ def test_bad_as_of_exits_2_without_traceback(shop: Path, before: str) -> None:
 # -- what identifies a run ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="audit.rules_digest hashes each file's path as spelled on the command line, so "
-    "`campaign run rules` and `campaign run /abs/path/rules` record different digests",
-)
 def test_rules_digest_does_not_depend_on_how_the_rules_folder_is_spelled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
