@@ -39,17 +39,21 @@ class StoreBusy(CampaignError):
 # -- what identifies a run ------------------------------------------------------------------------
 
 
-def rules_digest(files: Iterable[str | Path]) -> str:
-    """SHA-256 over the rule files: each file's path relative to the folder that holds them
-    all, and its bytes, in path order; the same files give the same digest however the
-    rules folder was named on the command line."""
+def rule_names(files: Iterable[str | Path]) -> dict[str, Path]:
+    """Rule files by their path relative to the folder that holds them all, in path order:
+    the same however the rules folder was named on the command line."""
     paths = [Path(f).resolve() for f in files]
     if not paths:
-        return hashlib.sha256().hexdigest()
+        return {}
     root = Path(os.path.commonpath([p.parent for p in paths]))
+    return dict(sorted((p.relative_to(root).as_posix(), p) for p in paths))
+
+
+def rules_digest(files: Iterable[str | Path]) -> str:
+    """SHA-256 over the rule files: each file's relative name and bytes, in name order."""
     digest = hashlib.sha256()
-    for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+    for name, path in rule_names(files).items():
+        digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 

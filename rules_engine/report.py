@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from .audit import action_row, audit_row
+from .audit import action_row, audit_row, rule_names
 from .errors import Problem
 from .execute import (
     REASON_ORDER,
@@ -261,7 +261,7 @@ def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
     return {
         "format": "campaign-plan/1",
         "as_of": utc_text(plan.as_of),
-        "rules": {"files": sorted(rules.files), "digest": digest},
+        "rules": {"files": list(rule_names(rules.files)), "digest": digest},
         "customers": plan.customers,
         "segments": [{"id": k, "customers": v} for k, v in plan.segments.items()],
         "offers": [_offer_json(o) for o in offer_summaries(plan)],
