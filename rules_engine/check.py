@@ -64,13 +64,21 @@ def check(
 def _collector_paused() -> Iterator[None]:
     """Checking allocates a node per YAML value and per expression part, and keeps most of
     them; the cyclic garbage collector would scan them again and again (a fifth of the time on
-    large rule sets). It resumes, as it was, when the check is done."""
+    large rule sets). It resumes, as it was, when the check is done.
+
+    Resuming, it would first scan everything the check allocated, at once (a tenth of a large
+    check); instead that goes straight to the oldest generation (`freeze` then `unfreeze`), to be
+    scanned with it, if ever: nothing is left uncollected, only collected later. Not done when
+    the program keeps frozen objects of its own, which `unfreeze` would release."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

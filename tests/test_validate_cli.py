@@ -202,3 +202,19 @@ def test_check_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_check_leaves_nothing_frozen_and_what_the_program_froze_frozen(tmp_path: Path) -> None:
+    import gc
+
+    (tmp_path / "a.yaml").write_text("segments:\n  s: {where: 'True'}\n")
+    assert gc.get_freeze_count() == 0
+    check([tmp_path])
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()  # as a forking server does
+    try:
+        frozen = gc.get_freeze_count()
+        check([tmp_path])
+        assert gc.get_freeze_count() == frozen > 0
+    finally:
+        gc.unfreeze()
