@@ -125,7 +125,8 @@ class _Resolver:
         self.problems: list[Problem] = []
         self.entries = {section: self._gather(section) for section in SECTIONS}
         self.broken = {
-            section: {rule_id for doc in broken for rule_id in _mapping(doc.data, section)}
+            # ids as text: a rule the schema refused may have a number for an id (`123:`)
+            section: {str(rule_id) for doc in broken for rule_id in _mapping(doc.data, section)}
             for section in SECTIONS
         }
         self.schema = schema.with_declared(self._declared_store())

@@ -218,3 +218,12 @@ def test_check_leaves_nothing_frozen_and_what_the_program_froze_frozen(tmp_path:
         assert gc.get_freeze_count() == frozen > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_rule_with_a_number_for_an_id_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """`123:` fails the schema; an unknown name elsewhere must still get its suggestion."""
+    (tmp_path / "a.yaml").write_text("segments:\n  123: {where: x}\n")
+    (tmp_path / "b.yaml").write_text("segments:\n  lapsed:\n    where: contry == 'CN'\n")
+    code, output = validate(str(tmp_path))
+    assert code == 1, output
+    assert "unknown name `contry`" in output and "did you mean `country`?" in output

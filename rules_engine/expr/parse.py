@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import ast
 import typing
+import warnings
 from collections.abc import Callable
 from typing import Any
+
+from simpleeval import InvalidExpression, MultipleExpressions, SimpleEval
 
 from ..errors import Problem, Span
 from .nodes import (
@@ -279,23 +282,23 @@ def parse_expression(
     if not stripped:
         return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
     try:
-        # simpleeval's parser (`SimpleEval.parse`) is this parse of the stripped text, and its
-        # first statement; it warns about the others, and catching that warning cost as much as
-        # the parse, so the statements are counted here instead
-        statements = ast.parse(stripped).body
+        # the contract's parser; a check parses each distinct text once (resolve.py), so
+        # catching its warning about several statements is paid once per text
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            statement = SimpleEval.parse(stripped)
     except SyntaxError as exc:
         offset = lead + max((exc.offset or 1) - 1, 0)
         offset = min(offset, len(text))
         return None, [
             Problem(where(offset, offset), "expr-syntax", f"not a valid expression: {exc.msg}")
         ]
+    except InvalidExpression:
+        return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
     except (RecursionError, MemoryError, ValueError):
         return None, [Problem(where(0, 0), "expr-too-complex", "the expression nests too deeply")]
-    if not statements:  # only a comment
-        return None, [Problem(where(0, len(text)), "expr-syntax", "the expression is empty")]
-    statement = statements[0]
     builder = _Builder(stripped, lead, where, origin)
-    if len(statements) > 1:
+    if any(issubclass(w.category, MultipleExpressions) for w in caught):
         return None, [
             Problem(
                 where(lead, len(text)),
