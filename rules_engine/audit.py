@@ -220,6 +220,7 @@ def run(
             if (done := committed_run(conn, run_key)) is not None:
                 conn.execute("ROLLBACK")
                 return done
+            store.ensure_engine_indexes(conn)
             result = _decide_and_write(conn, rules, as_of, run_key, progress)
             if progress is not None:
                 progress("commit")

@@ -267,7 +267,9 @@ def read_history(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
 ) -> dict[int, list[Message]]:
     """Messages of the candidates that count against caps and min_gap: contacts sent in the
-    window, and earlier runs' actions sent in it or planned after it."""
+    window, and earlier runs' actions sent in it or planned after it. (CROSS JOIN keeps the
+    candidates as the outer loop: SQLite has no statistics for a temp table and would
+    otherwise scan every contact of the store.)"""
     window = _window(rules)
     if not window:
         return {}
@@ -275,12 +277,12 @@ def read_history(
     sent = epoch_of("k.sent_at")
     contacts = (
         f'SELECT k."customer_id", {sent}, k."channel", k."offer_id" '
-        f'FROM temp.candidates AS x JOIN "contacts" AS k ON k."customer_id" = x.customer_id '
+        f'FROM temp.candidates AS x CROSS JOIN "contacts" AS k ON k."customer_id" = x.customer_id '
         f"WHERE {sent} > ?1 AND {sent} <= ?2"
     )
     planned = (
         f'SELECT a."customer_id", {epoch_of("a.send_at")}, a."channel", a."offer_id" '
-        f'FROM temp.candidates AS x JOIN "actions" AS a ON a."customer_id" = x.customer_id '
+        f'FROM temp.candidates AS x CROSS JOIN "actions" AS a ON a."customer_id" = x.customer_id '
         f'JOIN "runs" AS r ON r."run_id" = a."run_id" '
         f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED}"
     )

@@ -133,6 +133,7 @@ CANONICAL_TABLES: tuple[TableSpec, ...] = (
             "rule_line:integer detail"
         ),
         pk=("run_id", "customer_id", "offer_id"),
+        indexes=(("customer_id",),),  # explain looks a customer's audit rows up
         written_by_engine=True,
     ),
     TableSpec(
@@ -332,6 +333,23 @@ def _ensure_table(db: sqlite_utils.Database, spec: TableSpec) -> list[str]:
             table.create_index(list(cols), unique=unique, if_not_exists=True)
             created.append(f"index {spec.name}({', '.join(cols)})")
     return created
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    """The name sqlite-utils gives an index, so that `init-store` and `run` agree."""
+    return f"idx_{table}_{'_'.join(columns)}"
+
+
+def ensure_engine_indexes(conn: sqlite3.Connection) -> None:
+    """The indexes of the tables the engine writes, on stores made before they existed."""
+    for spec in CANONICAL_TABLES:
+        if spec.written_by_engine:
+            for columns in spec.indexes:
+                quoted = ", ".join(f'"{c}"' for c in columns)
+                conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{index_name(spec.name, columns)}" '
+                    f'ON "{spec.name}" ({quoted})'
+                )
 
 
 def row_counts(path: str | Path) -> dict[str, int]:
