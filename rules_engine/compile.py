@@ -381,16 +381,27 @@ class _ValuesCompiler:
     def assign_layers(self) -> None:
         """Each rule in the first layer after the rules it uses; aggregates in layer 0. A
         window (`ntile`) gets a layer of windows only, so the sort it needs carries a narrow
-        row. Measured on the demo rules: one layer per depth beats writing rules inline into
-        each other (1.4 s against 2.0 s at 100,000 customers); SQLite re-evaluates inlined SQL
-        for every use."""
+        row. Metrics come before segments (unless a metric uses a segment), so every metric
+        is known when the decisions start. Measured on the demo rules: one layer per depth
+        beats writing rules inline into each other (1.4 s against 2.0 s at 100,000
+        customers); SQLite evaluates inlined SQL again for every use."""
         windows: dict[int, bool] = {0: False}  # layer → holds windows
+        on_segments: set[str] = set()
         for item in self.items.values():
-            window = uses_window(item.node)
-            layer = max((self.items[d].layer + 1 for d in item.deps), default=0)
-            while windows.setdefault(layer, window) != window:
-                layer += 1
-            item.layer = layer
+            if item.kind == "segment" or any(d in on_segments for d in item.deps):
+                on_segments.add(item.name)
+        first_segment_layer = 0
+        for phase in (False, True):
+            for item in self.items.values():
+                if (item.name in on_segments) is not phase:
+                    continue
+                window = uses_window(item.node)
+                least = first_segment_layer if phase else 0
+                layer = max([least, *(self.items[d].layer + 1 for d in item.deps)])
+                while windows.setdefault(layer, window) != window:
+                    layer += 1
+                item.layer = layer
+            first_segment_layer = max(windows) + 1
 
     # -- SQL of one item -------------------------------------------------------------------
 
@@ -490,9 +501,10 @@ class _ValuesCompiler:
             f"layer {layer}: create",
             f"CREATE TEMP TABLE {name} (customer_id INTEGER PRIMARY KEY{column_list})",
         )
+        metrics_only = all(item.kind == "metric" for item in members)
         yield Statement(
-            "segments",
-            f"layer {layer}: {len(members)} metric(s) and segment(s)",
+            "metrics" if metrics_only else "segments",
+            f"layer {layer}: " + _counted(members),
             f'INSERT INTO temp.{name} SELECT c."id"{select} FROM "customers" AS c'
             f"{''.join(joins)}{only}",
             tuple(ctx.params),
@@ -517,6 +529,12 @@ class _ValuesCompiler:
 
 
 _AGGREGATE_NAMES = ("count", "count_distinct", "sum", "avg", "min", "max", "first", "last", "mode")
+
+
+def _counted(items: list[_Item]) -> str:
+    metrics = sum(item.kind == "metric" for item in items)
+    parts = [f"{metrics} metric(s)" if metrics else "", f"{len(items) - metrics} segment(s)"]
+    return " and ".join(p for p in parts if p and not p.startswith("0 "))
 
 
 def _where_key(metric: Metric) -> tuple[Any, ...]:
