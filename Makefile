@@ -42,8 +42,11 @@ test: lint
 test-long: $(STAMP)
 	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/test_differential.py
 
+# Every benchmark (bench/run.py): validation of 500 rule files, then `campaign plan` on a
+# 1,000,000-customer demo store (built once into bench/cache/, ~3 min; the plan benchmark takes
+# ~15 min). `make bench BENCH_CUSTOMERS=100000` for a quick run; results in bench/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	BENCH_CUSTOMERS=$(BENCH_CUSTOMERS) BENCH_SAMPLE=$(BENCH_SAMPLE) $(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache
