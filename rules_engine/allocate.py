@@ -21,7 +21,7 @@ from .sendtime import SendTime, in_holdout, send_time, zone
 CHANNEL_REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """A message that counts against caps and min_gap.
 
@@ -36,7 +36,7 @@ class Message:
     offer_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A customer in an offer's audience, with what SQL found about each of its channels.
 
@@ -51,7 +51,7 @@ class Candidate:
     blocked: Mapping[str, str | None] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """One audit row: what happened to a customer for an offer, and why."""
 
@@ -65,7 +65,7 @@ class Decision:
     detail: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class OfferTotals:
     """Actions and spend an offer already has from earlier runs (they count for its life)."""
 

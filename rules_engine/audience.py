@@ -7,8 +7,8 @@ else this run allocates, so it is computed set-based over `customer_values` (com
 - `channel_state`: for every customer and channel with an address, the first static reason
   the channel cannot be used (`no_address`, `consent`, `entry`, `channel_exit`,
   `channel_lifecycle`, in the contract's order), and whether the channel's `exit` starts now;
-- `candidates`: the customers in at least one offer's audience (audience true, exclude not
-  true), with each offer's rank and whether the customer is in the offer's cooldown.
+- `members`: each offer's audience (audience true, exclude not true), with the customer's
+  rank and whether they are in the offer's cooldown; `candidates`: who is in any audience.
 
 The sequential rest (group slots, holdout, caps, send time, budget) is `allocate.py`.
 """
@@ -151,74 +151,119 @@ def _condition(expression: object, ctx: SqlContext, missing: str) -> str:
     return missing if node is None else compile_expression(node, ctx)
 
 
-@dataclass(frozen=True)
-class OfferColumns:
-    """Where `candidates` keeps an offer: in its audience, its rank, in its cooldown."""
-
-    offer: str
-    member: str
-    rank: str
-    cooldown: str
-
-
-def offer_columns(offers: Sequence[Offer]) -> list[OfferColumns]:
-    return [OfferColumns(o.id, f"o{i}", f"k{i}", f"d{i}") for i, o in enumerate(offers)]
-
-
 def candidate_statements(
     rules: RuleSet,
     offers: Sequence[Offer],
     as_of: datetime,
     customer: int | None = None,
 ) -> list[Statement]:
-    """The customers in at least one offer's audience, with rank and cooldown per offer."""
+    """Who is in each offer's audience (audience true, exclude not true), with rank and
+    cooldown: `members(offer, customer_id, rank, cooldown)`, one row per customer and offer
+    (offers by their position in `offers`), and `candidates(customer_id, timezone)`, the
+    customers in at least one audience.
+
+    The audience flags are computed once per customer (the subquery is a co-routine, not
+    flattened into the outer query); cooldowns come from one pass over contacts and earlier
+    actions into a keyed table, not from a lookup per customer and offer.
+    """
     ctx = value_context(rules, as_of)
-    inner, outer = [], []
-    columns = offer_columns(offers)
-    for offer, cols in zip(offers, columns, strict=True):
+    flags, ranks, members = [], [], []
+    for i, offer in enumerate(offers):
         audience = compile_expression(offer.audience.node, ctx)
         exclude = _condition(offer.exclude, ctx, "0")
-        inner.append(f"(({audience}) IS TRUE AND ({exclude}) IS NOT TRUE) AS {cols.member}")
-        inner.append(f"({_condition(offer.rank, ctx, 'NULL')}) AS {cols.rank}")
-        outer += [f"f.{cols.member}", f"f.{cols.rank}", _cooldown(offer, cols, ctx, as_of)]
+        flags.append(f"(({audience}) IS TRUE AND ({exclude}) IS NOT TRUE) AS o{i}")
+        ranks.append(f"({_condition(offer.rank, ctx, 'NULL')}) AS k{i}")
+        members.append(f"WHEN {i} THEN f.o{i}")
     has_timezone = "timezone" in rules.schema.columns("customers")
     timezone = 'c."timezone"' if has_timezone else "NULL"
     only = f' WHERE c."id" = {ctx.bind(customer)}' if customer is not None else ""
-    anyone = " OR ".join(f"f.{cols.member}" for cols in columns) or "0"
-    names = "".join(f", {c.member}, {c.rank}, {c.cooldown}" for c in columns)
+    rank = " ".join(f"WHEN {i} THEN f.k{i}" for i in range(len(offers))) or "WHEN 0 THEN NULL"
+    positions = ", ".join(f"({i})" for i in range(len(offers))) or "(NULL)"
+    select = (
+        f"SELECT positions.column1, f.customer_id, CASE positions.column1 {rank} END, "
+        "EXISTS (SELECT 1 FROM temp.cooldowns AS d "
+        "WHERE d.customer_id = f.customer_id AND d.offer = positions.column1) "
+        f'FROM (SELECT c."id" AS customer_id{"".join(", " + x for x in flags + ranks)} '
+        f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
+        f"{only} LIMIT -1) AS f CROSS JOIN (VALUES {positions}) AS positions "
+        f"WHERE CASE positions.column1 {' '.join(members) or 'WHEN 0 THEN 0'} END"
+    )
     return [
-        Statement("setup", "candidates: drop", "DROP TABLE IF EXISTS temp.candidates"),
+        *cooldown_statements(offers, as_of, customer),
+        Statement("setup", "members: drop", "DROP TABLE IF EXISTS temp.members"),
         Statement(
             "setup",
-            "candidates: create",
-            f"CREATE TEMP TABLE candidates (customer_id INTEGER PRIMARY KEY, timezone{names})",
+            "members: create",
+            "CREATE TEMP TABLE members (offer INTEGER, customer_id INTEGER, rank, cooldown, "
+            "PRIMARY KEY (offer, customer_id)) WITHOUT ROWID",
         ),
         Statement(
             "audiences",
             f"audiences of {len(offers)} offer(s)",
-            f"INSERT INTO temp.candidates SELECT f.customer_id, f.timezone"
-            f'{"".join(", " + o for o in outer)} FROM (SELECT c."id" AS customer_id, '
-            f"{timezone} AS timezone{''.join(', ' + i for i in inner)} "
-            f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
-            f"{only}) AS f WHERE {anyone}",
+            f"INSERT INTO temp.members {select}",
             tuple(ctx.params),
+        ),
+        Statement("setup", "candidates: drop", "DROP TABLE IF EXISTS temp.candidates"),
+        Statement(
+            "setup",
+            "candidates: create",
+            "CREATE TEMP TABLE candidates (customer_id INTEGER PRIMARY KEY, timezone)",
+        ),
+        Statement(
+            "audiences",
+            "customers in an audience",
+            f"INSERT INTO temp.candidates SELECT DISTINCT m.customer_id, {timezone} "
+            'FROM temp.members AS m JOIN "customers" AS c ON c."id" = m.customer_id '
+            "ORDER BY m.customer_id",
         ),
     ]
 
 
-def _cooldown(offer: Offer, cols: OfferColumns, ctx: SqlContext, as_of: datetime) -> str:
-    """A contact of the offer sent within the cooldown, or an earlier run's action of it sent
-    (or planned) after the cooldown's start."""
-    if offer.cooldown is None:
-        return "0"
-    start = ctx.bind(int((as_of - offer.cooldown).timestamp()))
-    now = ctx.bind(int(as_of.timestamp()))
-    me = ctx.bind(offer.id)
-    sent = epoch_of("k.sent_at")
-    return (
-        f"CASE WHEN f.{cols.member} THEN ("
-        f'EXISTS (SELECT 1 FROM "contacts" AS k WHERE k."customer_id" = f.customer_id '
-        f'AND k."offer_id" = {me} AND {sent} > {start} AND {sent} <= {now}) OR '
-        f'EXISTS (SELECT 1 FROM "actions" AS a WHERE a."customer_id" = f.customer_id '
-        f'AND a."offer_id" = {me} AND {epoch_of("a.send_at")} > {start})) ELSE 0 END'
+def cooldown_statements(
+    offers: Sequence[Offer], as_of: datetime, customer: int | None = None
+) -> list[Statement]:
+    """`cooldowns(customer_id, offer)`: the customers in each offer's cooldown (its position in
+    `offers`): a contact of the offer sent within the cooldown, or an earlier run's action of
+    it sent (or planned) after the cooldown's start."""
+    cooling = [(i, o) for i, o in enumerate(offers) if o.cooldown is not None]
+    statements = [
+        Statement("setup", "cooldowns: drop", "DROP TABLE IF EXISTS temp.cooldowns"),
+        Statement(
+            "setup",
+            "cooldowns: create",
+            "CREATE TEMP TABLE cooldowns (customer_id INTEGER, offer INTEGER, "
+            "PRIMARY KEY (customer_id, offer)) WITHOUT ROWID",
+        ),
+    ]
+    if not cooling:
+        return statements
+    ctx = SqlContext({}, as_of)
+    position = " ".join(f"WHEN {ctx.bind(o.id)} THEN {i}" for i, o in cooling)
+    starts = " ".join(
+        f"WHEN {ctx.bind(o.id)} THEN {ctx.bind(int((as_of - o.cooldown).timestamp()))}"
+        for _, o in cooling
+        if o.cooldown is not None
     )
+    ids = ", ".join(ctx.bind(o.id) for _, o in cooling)
+    now = ctx.bind(int(as_of.timestamp()))
+    sources = []
+    for table, alias, column, upper in (
+        ("contacts", "k", "sent_at", f" AND {epoch_of('k.sent_at')} <= {now}"),
+        ("actions", "a", "send_at", ""),
+    ):
+        only = f" AND {alias}.customer_id = {ctx.bind(customer)}" if customer is not None else ""
+        sent = epoch_of(f"{alias}.{column}")
+        sources.append(
+            f"SELECT {alias}.customer_id, CASE {alias}.offer_id {position} END "
+            f'FROM "{table}" AS {alias} WHERE {alias}.offer_id IN ({ids}){only} '
+            f"AND {sent} > CASE {alias}.offer_id {starts} END{upper}"
+        )
+    statements.append(
+        Statement(
+            "audiences",
+            "cooldowns",
+            f"INSERT OR IGNORE INTO temp.cooldowns {' UNION ALL '.join(sources)}",
+            tuple(ctx.params),
+        )
+    )
+    return statements

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import audience, store
@@ -30,7 +31,7 @@ from .sqlgen import epoch_of, quote
 Progress = Callable[[str], None]  # one line about what is being done now
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChannelExit:
     """A customer leaving a channel on this run (recorded in `channel_exits` by `run`)."""
 
@@ -217,31 +218,26 @@ def read_candidates(
 ) -> dict[str, list[Candidate]]:
     """Each offer's candidates, with the blocking reason of each of its channels."""
     channel_cols = audience.channel_columns(rules)
-    reasons = ", ".join(f"s.{c.reason}" for c in channel_cols) or "NULL"
-    blocked_of: dict[int, tuple[str | None, ...]] = {
-        row[0]: row[1:]
-        for row in conn.execute(
-            f"SELECT k.customer_id, {reasons} FROM temp.candidates AS k "
-            "JOIN temp.channel_state AS s ON s.customer_id = k.customer_id"
-        )
-    }
-    position = {c.channel: i for i, c in enumerate(channel_cols)}
-    found: dict[str, list[Candidate]] = {}
-    for offer, cols in zip(offers, audience.offer_columns(offers), strict=True):
-        usable = [(ch, position[ch]) for ch in offer.channels if ch in position]
-        shared: dict[tuple[str | None, ...], dict[str, str | None]] = {}  # one dict per pattern
-        found[offer.id] = candidates = []
-        sql = (
-            f"SELECT customer_id, timezone, {cols.rank}, {cols.cooldown} FROM temp.candidates "
-            f"WHERE {cols.member} ORDER BY customer_id"
-        )
-        for customer_id, timezone, rank, cooldown in conn.execute(sql):
-            pattern = blocked_of[customer_id]
-            blocked = shared.get(pattern)
-            if blocked is None:
-                blocked = shared[pattern] = {ch: pattern[i] for ch, i in usable}
-            rank_value = None if rank is None else float(rank)
-            candidates.append(Candidate(customer_id, rank_value, timezone, bool(cooldown), blocked))
+    reasons = "".join(f", s.{c.reason}" for c in channel_cols)
+    position = {c.channel: 5 + i for i, c in enumerate(channel_cols)}
+    usable = [[(ch, position[ch]) for ch in o.channels if ch in position] for o in offers]
+    found: dict[str, list[Candidate]] = {o.id: [] for o in offers}
+    lists = [found[o.id] for o in offers]
+    shared: dict[tuple[Any, ...], dict[str, str | None]] = {}  # one dict per reason pattern
+    sql = (
+        f"SELECT m.offer, m.customer_id, m.rank, m.cooldown, k.timezone{reasons} "
+        "FROM temp.members AS m JOIN temp.candidates AS k ON k.customer_id = m.customer_id "
+        "JOIN temp.channel_state AS s ON s.customer_id = m.customer_id "
+        "ORDER BY m.offer, m.customer_id"
+    )
+    for row in conn.execute(sql):
+        offer = row[0]
+        pattern = (offer, *row[5:])
+        blocked = shared.get(pattern)
+        if blocked is None:
+            blocked = shared[pattern] = {ch: row[i] for ch, i in usable[offer]}
+        rank = None if row[2] is None else float(row[2])
+        lists[offer].append(Candidate(row[1], rank, row[4], bool(row[3]), blocked))
     return found
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .model import Blackout, QuietHours
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendTime:
     """A send moment (aware, UTC) and whether quiet hours moved it; `at` None: blacked out."""
 

@@ -294,7 +294,8 @@ def test_generated_sql_never_scans_a_joined_table_per_customer(
             rows = conn.execute(f"EXPLAIN QUERY PLAN {statement.sql}", statement.params)
             scans: dict[int, list[str]] = {}
             for _, parent, _, detail in rows:
-                if detail.startswith("SCAN") and "CONSTANT ROW" not in detail:
+                constant = "CONSTANT ROW" in detail or detail == "SCAN positions"
+                if detail.startswith("SCAN") and not constant:  # positions: the offers' list
                     scans.setdefault(parent, []).append(detail)
             assert all(len(v) == 1 for v in scans.values()), (statement.label, scans)
         conn.execute(statement.sql, statement.params)
