@@ -135,40 +135,30 @@ class _Allocator:
         self.days: dict[tuple[str, datetime, str | None], tuple[str, date]] = {}
 
     def decide(self, offer: Offer, cand: Candidate) -> Decision:
-        cid = cand.customer_id
-
-        def suppressed(
-            reason: str, channel: str | None = None, detail: str | None = None
-        ) -> Decision:
-            return Decision(cid, offer.id, "suppressed", reason, channel, detail=detail)
-
+        cid, group = cand.customer_id, offer.group
         if cand.cooldown:
-            return suppressed("cooldown")
-        if offer.group is not None and (cid, offer.group) in self.state.slots:
-            return suppressed("group_taken", detail=f"group {offer.group}")
+            return Decision(cid, offer.id, "suppressed", "cooldown")
+        if group is not None and (cid, group) in self.state.slots:
+            return Decision(cid, offer.id, "suppressed", "group_taken", detail=f"group {group}")
         if offer.holdout and in_holdout(offer.id, cid, offer.holdout):
-            self._take_slot(offer, cid)
+            if group is not None:
+                self.state.slots.add((cid, group))
             return Decision(cid, offer.id, "holdout")
         channel, reason = self._choose_channel(offer, cand)
         if channel is None:
-            return suppressed(reason or "no_address", offer.channels[0] if offer.channels else None)
+            first = offer.channels[0] if offer.channels else None
+            return Decision(cid, offer.id, "suppressed", reason or "no_address", first)
         timing = self._send_time(offer, channel, cand)
-        if timing.at is None:
-            return suppressed("blackout", channel)
-        reason, detail = self._limits(offer, channel, cid, timing.at, cand.timezone)
+        at = timing.at
+        if at is None:
+            return Decision(cid, offer.id, "suppressed", "blackout", channel)
+        reason = self._limits(offer, channel, cid, at, cand.timezone)
         if reason is not None:
-            return suppressed(reason, channel, detail)
+            return Decision(cid, offer.id, "suppressed", reason, channel)
         cost = round(self.channels[channel].cost + offer.cost, 6)
-        self._book(offer, channel, cid, timing.at, cand.timezone, cost)
-        return Decision(
-            cid,
-            offer.id,
-            "action",
-            "quiet_hours" if timing.moved_by_quiet_hours else None,
-            channel,
-            timing.at,
-            cost,
-        )
+        self._book(offer, channel, cid, at, cand.timezone, cost)
+        moved = "quiet_hours" if timing.moved_by_quiet_hours else None
+        return Decision(cid, offer.id, "action", moved, channel, at, cost)
 
     # -- steps -------------------------------------------------------------------------
 
@@ -200,28 +190,34 @@ class _Allocator:
 
     def _limits(
         self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None
-    ) -> tuple[str | None, str | None]:
-        if offer.group not in self.limit_caps:
+    ) -> str | None:
+        """The first shared limit that fails, in the contract's order, or None."""
+        caps = self.limit_caps.get(offer.group)
+        if caps is None:
             own = [(c, start) for c, start in self.group_caps if c.group == offer.group]
-            self.limit_caps[offer.group] = self.global_caps + own
-        if self._over_caps(cid, self.limit_caps[offer.group]):
-            return "frequency_cap", None
+            caps = self.limit_caps[offer.group] = self.global_caps + own
+        if self._over_caps(cid, caps):
+            return "frequency_cap"
         gap = self.calendar.min_gap
-        if gap is not None and any(abs(m.at - at) < gap for m in self.state.history.get(cid, ())):
-            return "min_gap", None
-        capacity = self.channels[channel].capacity_per_day
+        if gap is not None:
+            for message in self.state.history.get(cid, ()):
+                if abs(message.at - at) < gap:
+                    return "min_gap"
+        spec = self.channels[channel]
         if (
-            capacity is not None
-            and self.state.capacity_used[self._day(channel, at, tz)] >= capacity
+            spec.capacity_per_day is not None
+            and self.state.capacity_used[self._day(channel, at, tz)] >= spec.capacity_per_day
         ):
-            return "capacity", None
-        totals = self.state.totals.setdefault(offer.id, OfferTotals())
+            return "capacity"
+        totals = self.state.totals.get(offer.id)
+        if totals is None:
+            totals = self.state.totals[offer.id] = OfferTotals()
         if offer.max_actions is not None and totals.actions >= offer.max_actions:
-            return "max_actions", None
-        cost = self.channels[channel].cost + offer.cost
-        if offer.budget is not None and totals.spend + cost > offer.budget.spendable + 1e-9:
-            return "budget", None
-        return None, None
+            return "max_actions"
+        budget = offer.budget
+        if budget is not None and totals.spend + spec.cost + offer.cost > budget.spendable + 1e-9:
+            return "budget"
+        return None
 
     def _over_caps(self, cid: int, caps: Iterable[tuple[FrequencyCap, datetime]]) -> bool:
         messages = self.state.history.get(cid)
