@@ -84,7 +84,7 @@ def value_context(rules: RuleSet, as_of: datetime) -> SqlContext:
 
 @dataclass(frozen=True)
 class ChannelColumns:
-    """Where `channel_state` keeps a channel: its blocking reason and its new-exit flag."""
+    """Where `channel_state` keeps a channel's blocking reason, and the exit query its flag."""
 
     channel: str
     reason: str
@@ -99,35 +99,37 @@ def channel_columns(rules: RuleSet) -> list[ChannelColumns]:
     return [ChannelColumns(c.id, f"r{i}", f"x{i}") for i, c in enumerate(address_channels(rules))]
 
 
+def _exit_in_force(channel: Channel, ctx: SqlContext, now: str) -> str:
+    return (
+        'EXISTS (SELECT 1 FROM "channel_exits" AS e WHERE e."customer_id" = c."id" '
+        f'AND e."channel" = {ctx.bind(channel.id)} '
+        f"AND {epoch_of('e.exited_at')} <= {now} "
+        f'AND (e."until" IS NULL OR {epoch_of("e.until")} > {now}))'
+    )
+
+
 def channel_state_statements(
     rules: RuleSet,
     as_of: datetime,
     lifecycle_exit: Sequence[str],
-    customer: int | None = None,
 ) -> list[Statement]:
+    """`channel_state`: for each customer in an audience (`candidates`) and each channel with
+    an address, the first reason the channel cannot be used, or NULL."""
     ctx = value_context(rules, as_of)
     now = ctx.bind(int(as_of.timestamp()))
     selects = []
     for channel, cols in zip(address_channels(rules), channel_columns(rules), strict=True):
-        in_force = (
-            'EXISTS (SELECT 1 FROM "channel_exits" AS e WHERE e."customer_id" = c."id" '
-            f'AND e."channel" = {ctx.bind(channel.id)} '
-            f"AND {epoch_of('e.exited_at')} <= {now} "
-            f'AND (e."until" IS NULL OR {epoch_of("e.until")} > {now}))'
-        )
         exit_now = _condition(channel.exit, ctx, "0")
         steps = [
             (f"c.{quote(channel.address or '')} IS NULL", "no_address"),
             (f"({_condition(channel.consent, ctx, '1')}) IS NOT TRUE", "consent"),
             (f"({_condition(channel.entry, ctx, '1')}) IS NOT TRUE", "entry"),
-            (f"({exit_now}) IS TRUE OR {in_force}", "channel_exit"),
+            (f"({exit_now}) IS TRUE OR {_exit_in_force(channel, ctx, now)}", "channel_exit"),
             (ctx.bind(int(channel.id in lifecycle_exit)), "channel_lifecycle"),
         ]
         cases = " ".join(f"WHEN {test} THEN {ctx.bind(reason)}" for test, reason in steps)
         selects.append(f"CASE {cases} END AS {cols.reason}")
-        selects.append(f"(({exit_now}) IS TRUE AND NOT {in_force}) AS {cols.exit}")
-    columns = "".join(f", {c.reason}, {c.exit}" for c in channel_columns(rules))
-    only = f' WHERE c."id" = {ctx.bind(customer)}' if customer is not None else ""
+    columns = "".join(f", {c.reason}" for c in channel_columns(rules))
     return [
         Statement("setup", "channel_state: drop", "DROP TABLE IF EXISTS temp.channel_state"),
         Statement(
@@ -137,13 +139,40 @@ def channel_state_statements(
         ),
         Statement(
             "channels",
-            f"channel state of {len(selects) // 2} channel(s)",
+            f"channel state of {len(selects)} channel(s)",
             f'INSERT INTO temp.channel_state SELECT c."id"{"".join(", " + s for s in selects)} '
-            f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
-            f"{only}",
+            'FROM temp.candidates AS k CROSS JOIN "customers" AS c ON c."id" = k.customer_id '
+            'JOIN temp.customer_values AS v ON v.customer_id = c."id"',
             tuple(ctx.params),
         ),
     ]
+
+
+def exit_query(rules: RuleSet, as_of: datetime) -> Statement | None:
+    """Customers for whom some channel's `exit` holds now and no exit of it is in force: the
+    exits a run records. Only those rows come back."""
+    ctx = value_context(rules, as_of)
+    now = ctx.bind(int(as_of.timestamp()))
+    flags, tests = [], []
+    for channel, cols in zip(address_channels(rules), channel_columns(rules), strict=True):
+        if channel.exit is None:
+            flags.append(f"0 AS {cols.exit}")
+            continue
+        exit_now = compile_expression(channel.exit.node, ctx)
+        flags.append(
+            f"(({exit_now}) IS TRUE AND NOT {_exit_in_force(channel, ctx, now)}) AS {cols.exit}"
+        )
+        tests.append(f"({exit_now}) IS TRUE")
+    if not tests:
+        return None
+    return Statement(
+        "exits",
+        "channel exits",
+        f'SELECT c."id", {", ".join(flags)} FROM "customers" AS c '
+        f'JOIN temp.customer_values AS v ON v.customer_id = c."id" WHERE {" OR ".join(tests)} '
+        'ORDER BY c."id"',
+        tuple(ctx.params),
+    )
 
 
 def _condition(expression: object, ctx: SqlContext, missing: str) -> str:

@@ -62,6 +62,18 @@ class ValueColumn:
 class ValuesProgram:
     statements: tuple[Statement, ...]
     columns: tuple[ValueColumn, ...]
+    layers: dict[str, int] = field(default_factory=dict)  # metric or segment → its layer
+
+    @property
+    def segments(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == "segment"]
+
+    def tables(self) -> dict[str, list[str]]:
+        """Each layer's temp table and the metrics and segments it holds."""
+        found: dict[str, list[str]] = {}
+        for name, layer in sorted(self.layers.items(), key=lambda item: item[1]):
+            found.setdefault(f"temp.{quote(f'cv_layer_{layer}')}", []).append(name)
+        return found
 
 
 def calendar_offset(rules: RuleSet, as_of: datetime) -> int:
@@ -360,7 +372,8 @@ class _ValuesCompiler:
         )
         statements.append(Statement("setup", "drop view", "DROP VIEW IF EXISTS customer_values"))
         statements.append(self.view(columns))
-        return ValuesProgram(tuple(statements), columns)
+        layers = {item.name: item.layer for item in self.items.values()}
+        return ValuesProgram(tuple(statements), columns, layers)
 
     def items_in_rule_order(self) -> list[_Item]:
         order = [*self.rules.metrics, *self.rules.segments]

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from . import audience, store
 from .allocate import Candidate, Decision, Message, OfferTotals, allocate
-from .compile import Statement, ValueColumn, compile_values
+from .compile import Statement, ValueColumn, ValuesProgram, compile_values
 from .model import Offer, RuleSet
 from .reference import LifecycleState, state_of
 from .sendtime import zone
@@ -157,8 +157,8 @@ def plan(
         lifecycle = channel_lifecycle(conn, rules, as_of)
     in_exit = [name for name, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
-    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit))
     stages.run(conn, audience.candidate_statements(rules, offers, as_of))
+    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit))
     with stages.stage("history", "earlier contacts and runs"):
         candidates = read_candidates(conn, rules, offers)
         history = read_history(conn, rules, as_of)
@@ -177,7 +177,8 @@ def plan(
         )
     with stages.stage("exits"):
         exits = read_exits(conn, rules, as_of)
-        customers, segments = count_segments(conn, rules)
+    with stages.stage("segments", "counts"):
+        customers, segments = count_segments(conn, program)
     return Plan(
         rules,
         as_of,
@@ -327,14 +328,12 @@ def read_totals(conn: sqlite3.Connection) -> dict[str, OfferTotals]:
 
 
 def read_exits(conn: sqlite3.Connection, rules: RuleSet, as_of: datetime) -> list[ChannelExit]:
-    columns = audience.channel_columns(rules)
-    if not columns:
+    query = audience.exit_query(rules, as_of)
+    if query is None:
         return []
-    flags = ", ".join(c.exit for c in columns)
-    anyone = " OR ".join(c.exit for c in columns)
-    sql = f"SELECT customer_id, {flags} FROM temp.channel_state WHERE {anyone} ORDER BY 1"
+    columns = audience.channel_columns(rules)
     exits = []
-    for row in conn.execute(sql):
+    for row in conn.execute(query.sql, query.params):
         for cols, flag in zip(columns, row[1:], strict=True):
             if flag:
                 channel = rules.channels[cols.channel]
@@ -344,11 +343,17 @@ def read_exits(conn: sqlite3.Connection, rules: RuleSet, as_of: datetime) -> lis
     return exits
 
 
-def count_segments(conn: sqlite3.Connection, rules: RuleSet) -> tuple[int, dict[str, int]]:
-    names = list(rules.segments)
-    sums = "".join(f", coalesce(sum({quote(n)}), 0)" for n in names)
-    row = conn.execute(f"SELECT count(*){sums} FROM temp.customer_values").fetchone()
-    return row[0], dict(zip(names, row[1:], strict=True))
+def count_segments(conn: sqlite3.Connection, program: ValuesProgram) -> tuple[int, dict[str, int]]:
+    """Customers, and members of each segment, read from each layer's own table."""
+    counts: dict[str, int] = {}
+    for table, names in program.tables().items():
+        segments = [n for n in names if n in program.segments]
+        if segments:
+            sums = ", ".join(f"coalesce(sum({quote(n)}), 0)" for n in segments)
+            row = conn.execute(f"SELECT {sums} FROM {table}").fetchone()
+            counts.update(zip(segments, row, strict=True))
+    (customers,) = conn.execute('SELECT count(*) FROM temp."cv_layer_0"').fetchone()
+    return customers, {name: counts[name] for name in program.segments}
 
 
 def _instant(epoch: int) -> datetime:

@@ -167,8 +167,10 @@ def explain(
     lifecycle = channel_lifecycle(conn, rules, as_of)
     in_exit = [c for c, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
-    _run(conn, audience.channel_state_statements(rules, as_of, in_exit, customer_id))
     _run(conn, audience.candidate_statements(rules, offers, as_of, customer_id))
+    # channel states are computed for audience members; explain shows them for anyone
+    conn.execute("INSERT OR IGNORE INTO temp.candidates (customer_id) VALUES (?)", (customer_id,))
+    _run(conn, audience.channel_state_statements(rules, as_of, in_exit))
     sql_blocked = _sql_channels(conn, rules)
     exits_in_force = _exits_in_force(conn, customer_id, as_of)
     blocked = {}

@@ -247,8 +247,8 @@ def check_channels_and_audiences(
 ) -> None:
     offers = offers_in_play(rules, AS_OF)
     for statements in (
-        audience.channel_state_statements(rules, AS_OF, []),
         audience.candidate_statements(rules, offers, AS_OF),
+        audience.channel_state_statements(rules, AS_OF, []),
     ):
         for statement in statements:
             conn.execute(statement.sql, statement.params)
@@ -266,6 +266,9 @@ def check_channels_and_audiences(
     for cid, values in python.items():
         env = Environment(values, AS_OF, rules.calendar.timezone)
         for channel in audience.address_channels(rules):
+            if cid not in sql_state:  # channel states are kept for audience members only
+                assert not any(cid in found for found in members.values()), cid
+                continue
             expected = channel_blocked(channel, env, exit_in_force=False, lifecycle_exit=False)
             assert sql_state[cid][channel.id] == expected, (cid, channel.id)
         for offer in offers:
@@ -287,8 +290,8 @@ def test_generated_sql_never_scans_a_joined_table_per_customer(
     for statement in statements:
         conn.execute(statement.sql, statement.params)
     offers = offers_in_play(rules, AS_OF)
-    statements += audience.channel_state_statements(rules, AS_OF, [])
     statements += audience.candidate_statements(rules, offers, AS_OF)
+    statements += audience.channel_state_statements(rules, AS_OF, [])
     for statement in statements:
         if statement.sql.startswith("INSERT"):
             rows = conn.execute(f"EXPLAIN QUERY PLAN {statement.sql}", statement.params)

@@ -131,6 +131,16 @@ def test_channel_exit_now_is_planned_as_an_exit(tmp_path: Path) -> None:
     assert exit_.until is not None and (exit_.until - exit_.exited_at).days == 30
 
 
+def test_exits_are_recorded_for_customers_outside_every_audience(tmp_path: Path) -> None:
+    def change(rules: dict[str, Any]) -> None:
+        rules["channels"]["email"]["exit"] = 'country == "US"'
+        offer(rules, audience='country == "CN"')
+
+    plan = plan_of(tmp_path, change, customers=[{**ALICE, "country": "US"}])
+    assert plan.audit == []
+    assert [(e.customer_id, e.channel, e.until) for e in plan.exits] == [(1, "email", None)]
+
+
 def test_channel_exit_in_force_from_an_earlier_run(tmp_path: Path) -> None:
     earlier = {
         "customer_id": 1,
