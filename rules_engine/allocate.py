@@ -94,18 +94,25 @@ def allocate(
     totals: Mapping[str, OfferTotals] | None = None,
 ) -> list[Decision]:
     """Decide every candidate of every offer, in the contract's order; one Decision each."""
-    state = _State(
-        history={cid: list(msgs) for cid, msgs in (history or {}).items()},
-        groups={offer.id: offer.group for offer in offers},
-        capacity_used=defaultdict(int, capacity_used or {}),
-        totals={k: OfferTotals(v.actions, v.spend) for k, v in (totals or {}).items()},
+    allocator = Allocator(
+        offers,
+        channels=channels,
+        calendar=calendar,
+        as_of=as_of,
+        history=history,
+        capacity_used=capacity_used,
+        totals=totals,
     )
-    allocator = _Allocator(channels, calendar, as_of, state)
     decisions: list[Decision] = []
-    for offer in sorted(offers, key=lambda o: (-o.priority, o.id)):
+    for offer in in_allocation_order(offers):
         ordered = sorted(candidates.get(offer.id, ()), key=_allocation_order)
         decisions += (allocator.decide(offer, cand) for cand in ordered)
     return decisions
+
+
+def in_allocation_order(offers: Sequence[Offer]) -> list[Offer]:
+    """Priority high first, then id."""
+    return sorted(offers, key=lambda o: (-o.priority, o.id))
 
 
 def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
@@ -113,8 +120,35 @@ def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
     return (cand.rank is None, -(cand.rank or 0.0), cand.customer_id)
 
 
-class _Allocator:
+class Allocator:
+    """The state of one run's allocation: feed it each offer's candidates in allocation order
+    (offers by `in_allocation_order`, customers by rank, missing last, then id)."""
+
     def __init__(
+        self,
+        offers: Sequence[Offer],
+        *,
+        channels: Mapping[str, Channel],
+        calendar: Calendar,
+        as_of: datetime,
+        history: Mapping[int, Sequence[Message]] | None = None,
+        capacity_used: Mapping[tuple[str, date], int] | None = None,
+        totals: Mapping[str, OfferTotals] | None = None,
+    ) -> None:
+        # the customers' message lists are shared, not copied: this run's messages are
+        # appended to them as they are allocated
+        state = _State(
+            history={
+                cid: msgs if isinstance(msgs, list) else list(msgs)
+                for cid, msgs in (history or {}).items()
+            },
+            groups={offer.id: offer.group for offer in offers},
+            capacity_used=defaultdict(int, capacity_used or {}),
+            totals={k: OfferTotals(v.actions, v.spend) for k, v in (totals or {}).items()},
+        )
+        self._setup(channels, calendar, as_of, state)
+
+    def _setup(
         self, channels: Mapping[str, Channel], calendar: Calendar, as_of: datetime, state: _State
     ) -> None:
         self.channels = channels

@@ -277,6 +277,16 @@ class _AggregateCompiler:
             return ""
         return f" AND {alias}.customer_id = {ctx.bind(self.customer)}"
 
+    def drops(self) -> list[Statement]:
+        names = [table.temp for table in self.tables.values()]
+        names += [
+            f"temp.{quote(a.pick)}"
+            for table in self.tables.values()
+            for a in table.aggregates.values()
+            if a.pick is not None
+        ]
+        return [Statement("setup", f"drop {name}", f"DROP TABLE {name}") for name in names]
+
     def statements(self) -> Iterator[Statement]:
         for table in self.tables.values():
             columns = [(a.column, a.sql) for a in table.aggregates.values() if a.sql]
@@ -372,6 +382,7 @@ class _ValuesCompiler:
         )
         statements.append(Statement("setup", "drop view", "DROP VIEW IF EXISTS customer_values"))
         statements.append(self.view(columns))
+        statements += self.aggregates.drops()  # layer 0 has read them: give the memory back
         layers = {item.name: item.layer for item in self.items.values()}
         return ValuesProgram(tuple(statements), columns, layers)
 

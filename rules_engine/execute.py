@@ -21,7 +21,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import audience, store
-from .allocate import Candidate, Decision, Message, OfferTotals, allocate
+from .allocate import (
+    Allocator,
+    Candidate,
+    Decision,
+    Message,
+    OfferTotals,
+    in_allocation_order,
+)
 from .compile import Statement, ValueColumn, ValuesProgram, compile_values
 from .model import Offer, RuleSet
 from .reference import LifecycleState, state_of
@@ -160,14 +167,13 @@ def plan(
     stages.run(conn, audience.candidate_statements(rules, offers, as_of))
     stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit))
     with stages.stage("history", "earlier contacts and runs"):
-        candidates = read_candidates(conn, rules, offers)
         history = read_history(conn, rules, as_of)
         capacity = read_capacity(conn, rules, as_of)
         earlier = read_totals(conn)
-    with stages.stage("allocation", f"{sum(map(len, candidates.values())):,} candidates"):
-        decisions = allocate(
+    decisions: list[Decision] = []
+    with stages.stage("allocation", "offers in priority order"):
+        allocator = Allocator(
             offers,
-            candidates,
             channels=rules.channels,
             calendar=rules.calendar,
             as_of=as_of,
@@ -175,6 +181,10 @@ def plan(
             capacity_used=capacity,
             totals=earlier,
         )
+        for offer in in_allocation_order(offers):
+            decisions += (
+                allocator.decide(offer, c) for c in candidates_of(conn, rules, offers, offer)
+            )
     with stages.stage("exits"):
         exits = read_exits(conn, rules, as_of)
     with stages.stage("segments", "counts"):
@@ -217,29 +227,34 @@ def channel_lifecycle(
 def read_candidates(
     conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]
 ) -> dict[str, list[Candidate]]:
-    """Each offer's candidates, with the blocking reason of each of its channels."""
+    """Each offer's candidates in allocation order (for explain and tests)."""
+    return {o.id: list(candidates_of(conn, rules, offers, o)) for o in offers}
+
+
+def candidates_of(
+    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer], offer: Offer
+) -> Iterator[Candidate]:
+    """One offer's candidates in allocation order (rank high first, missing last, then
+    customer id), with the blocking reason of each of the offer's channels; streamed, so a
+    million candidates never sit in memory at once."""
     channel_cols = audience.channel_columns(rules)
+    position = {c.channel: 4 + i for i, c in enumerate(channel_cols)}
+    usable = [(ch, position[ch]) for ch in offer.channels if ch in position]
     reasons = "".join(f", s.{c.reason}" for c in channel_cols)
-    position = {c.channel: 5 + i for i, c in enumerate(channel_cols)}
-    usable = [[(ch, position[ch]) for ch in o.channels if ch in position] for o in offers]
-    found: dict[str, list[Candidate]] = {o.id: [] for o in offers}
-    lists = [found[o.id] for o in offers]
     shared: dict[tuple[Any, ...], dict[str, str | None]] = {}  # one dict per reason pattern
     sql = (
-        f"SELECT m.offer, m.customer_id, m.rank, m.cooldown, k.timezone{reasons} "
-        "FROM temp.members AS m JOIN temp.candidates AS k ON k.customer_id = m.customer_id "
+        f"SELECT m.customer_id, m.rank, m.cooldown, k.timezone{reasons} FROM temp.members AS m "
+        "JOIN temp.candidates AS k ON k.customer_id = m.customer_id "
         "JOIN temp.channel_state AS s ON s.customer_id = m.customer_id "
-        "ORDER BY m.offer, m.customer_id"
+        "WHERE m.offer = ? ORDER BY m.rank IS NULL, m.rank DESC, m.customer_id"
     )
-    for row in conn.execute(sql):
-        offer = row[0]
-        pattern = (offer, *row[5:])
+    for row in conn.execute(sql, (offers.index(offer),)):
+        pattern = row[4:]
         blocked = shared.get(pattern)
         if blocked is None:
-            blocked = shared[pattern] = {ch: row[i] for ch, i in usable[offer]}
-        rank = None if row[2] is None else float(row[2])
-        lists[offer].append(Candidate(row[1], rank, row[4], bool(row[3]), blocked))
-    return found
+            blocked = shared[pattern] = {ch: row[i] for ch, i in usable}
+        rank = None if row[1] is None else float(row[1])
+        yield Candidate(row[0], rank, row[3], bool(row[2]), blocked)
 
 
 def _window(rules: RuleSet) -> timedelta:
