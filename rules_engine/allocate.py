@@ -254,25 +254,28 @@ class Allocator:
         return None
 
     def _over_caps(self, cid: int, caps: Iterable[tuple[FrequencyCap, datetime]]) -> bool:
+        """Whether any cap is full: its messages after the window's start, counted by the
+        cap's kind (a group's offers, every channel, or one channel)."""
         messages = self.state.history.get(cid)
         if not messages:
             return False
+        groups = self.state.groups
         for cap, start in caps:
-            count = 0
-            for message in messages:
-                if message.at > start and self._cap_counts(cap, message):
-                    count += 1
+            if cap.group is not None:
+                group = cap.group
+                count = sum(
+                    1
+                    for m in messages
+                    if m.at > start and m.offer_id is not None and groups.get(m.offer_id) == group
+                )
+            elif cap.channel == "*":
+                count = sum(1 for m in messages if m.at > start)
+            else:
+                channel = cap.channel
+                count = sum(1 for m in messages if m.at > start and m.channel == channel)
             if count >= cap.max:
                 return True
         return False
-
-    def _cap_counts(self, cap: FrequencyCap, message: Message) -> bool:
-        if cap.group is not None:
-            return (
-                message.offer_id is not None
-                and self.state.groups.get(message.offer_id) == cap.group
-            )
-        return cap.channel == "*" or cap.channel == message.channel
 
     def _day(self, channel: str, at: datetime, tz: str | None) -> tuple[str, date]:
         key = (channel, at, tz)
