@@ -416,92 +416,124 @@ def compare_with_baseline(
             differences.append(f"{name}: {n:,} customer(s) with another reason, e.g. {ids}")
     found["compared"]["channels"] = len(tests)
 
-    # audiences, cooldown and rank per offer in play
+    # every customer in an audience has its channels decided
+    missing = conn.execute(
+        "SELECT count(*) FROM temp.candidates AS k WHERE NOT EXISTS "
+        "(SELECT 1 FROM temp.channel_state AS s WHERE s.customer_id = k.customer_id)"
+    ).fetchone()[0]
+    if missing:
+        differences.append(f"channel_state: {missing:,} candidate(s) without a row")
+    found["channel_rows"] = row[0]
+
+    # audiences, cooldown and rank per offer in play, in one long form on both sides
+    engine_members(conn, offers)
     base_candidates = columns("b_candidates")
-    ids = (
-        "FROM (SELECT customer_id FROM temp.candidates UNION "
-        "SELECT customer_id FROM temp.b_candidates) AS i "
-        "LEFT JOIN temp.candidates AS e USING (customer_id) "
-        "LEFT JOIN temp.b_candidates AS b USING (customer_id)"
+    conn.execute("DROP TABLE IF EXISTS temp.bench_base_members")
+    conn.execute(
+        "CREATE TEMP TABLE bench_base_members (offer_id TEXT, customer_id INTEGER, rank, "
+        "cooldown, PRIMARY KEY (offer_id, customer_id)) WITHOUT ROWID"
     )
-    tests = []
-    for offer, cols in zip(offers, audience.offer_columns(offers), strict=True):
+    for offer in offers:
         if f"in_{offer.id}" not in base_candidates:
             differences.append(f"offer {offer.id}: not in the hand-written SQL")
             continue
-        member = f"coalesce(e.{cols.member}, 0)"
-        tests.append((f"audience of {offer.id}", f"{member} <> coalesce(b.in_{offer.id}, 0)"))
-        tests.append(
-            (
-                f"cooldown of {offer.id}",
-                f"({member} AND coalesce(e.{cols.cooldown}, 0) <> coalesce(b.cool_{offer.id}, 0))",
-            )
+        conn.execute(
+            f"INSERT INTO temp.bench_base_members SELECT ?, customer_id, rank_{offer.id}, "
+            f"cool_{offer.id} FROM temp.b_candidates WHERE in_{offer.id}",
+            (offer.id,),
         )
-        differs = _numeric_differs(f"e.{cols.rank}", f"b.rank_{offer.id}")
-        tests.append((f"rank of {offer.id}", f"({member} AND {differs})"))
-    # the group choice the engine's candidates imply, against baseline A's arbitration
-    groups: dict[str, list[tuple[Any, Any]]] = {}
-    for offer, cols in sorted(
-        zip(offers, audience.offer_columns(offers), strict=True),
-        key=lambda pair: (-pair[0].priority, pair[0].id),
-    ):
-        groups.setdefault(offer.group or f"offer:{offer.id}", []).append((offer, cols))
-    base_choice = columns("b_choice")
-    for group, members in groups.items():
-        if group not in base_choice:
-            differences.append(f"group {group}: not in the hand-written SQL")
-            continue
-        cases = " ".join(
-            f"WHEN e.{c.member} AND NOT e.{c.cooldown} THEN '{o.id}'" for o, c in members
-        )
-        tests.append(
-            (
-                f"choice in group {group}",
-                f'(CASE {cases} END) IS NOT (SELECT g."{group}" FROM temp.b_choice AS g '
-                "WHERE g.customer_id = i.customer_id)",
-            )
-        )
-    row = conn.execute(
-        f"SELECT count(*), {', '.join(f'sum({t})' for _, t in tests)} {ids}"
-    ).fetchone()
-    for (name, test), n in zip(tests, row[1:], strict=True):
-        if n:
-            examples = _examples(conn, f"SELECT i.customer_id {ids} WHERE {test}")
-            differences.append(f"{name}: {n:,} customer(s) differ, e.g. {examples}")
-    found["compared"]["offers"] = sum(1 for name, _ in tests if name.startswith("audience"))
-    found["compared"]["groups"] = sum(1 for name, _ in tests if name.startswith("choice"))
+    pairs = (
+        "temp.bench_members AS e JOIN temp.bench_base_members AS b USING (offer_id, customer_id)"
+    )
+    tests = {
+        "audience of {} (engine only)": "FROM temp.bench_members AS e WHERE NOT EXISTS (SELECT 1 "
+        "FROM temp.bench_base_members AS b WHERE b.offer_id = e.offer_id "
+        "AND b.customer_id = e.customer_id)",
+        "audience of {} (hand-written only)": "FROM temp.bench_base_members AS e WHERE NOT EXISTS "
+        "(SELECT 1 FROM temp.bench_members AS b WHERE b.offer_id = e.offer_id "
+        "AND b.customer_id = e.customer_id)",
+        "cooldown of {}": f"FROM {pairs} WHERE e.cooldown IS NOT b.cooldown",
+        "rank of {}": f"FROM {pairs} WHERE {_numeric_differs('e.rank', 'b.rank')}",
+    }
+    for name, where in tests.items():
+        for offer_id, n in conn.execute(f"SELECT e.offer_id, count(*) {where} GROUP BY 1"):
+            ids = _examples(conn, f"SELECT e.customer_id {where} AND e.offer_id = '{offer_id}'")
+            differences.append(f"{name.format(offer_id)}: {n:,} customer(s), e.g. {ids}")
+    found["compared"]["offers"] = len(offers)
     found["candidates"] = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()[0]
+    found["memberships"] = conn.execute("SELECT count(*) FROM temp.bench_members").fetchone()[0]
 
-    # the engine's allocation: per customer and group, the first decision not in cooldown is
-    # the offer that had the group's slot first (then held out, acted on or suppressed)
+    # the group choice: the highest priority offer (then id) in audience and not in cooldown,
+    # as the engine's audiences imply it, as its allocation took it (per customer and group,
+    # the first decision that is not `cooldown`), and as the hand-written SQL chose it
     group_of = {o.id: o.group or f"offer:{o.id}" for o in offers}
-    engine_first: dict[tuple[int, str], str] = {}
+    order = {o.id: i for i, o in enumerate(sorted(offers, key=lambda o: (-o.priority, o.id)))}
+    implied: dict[tuple[int, str], str] = {}
+    for offer_id, customer_id in conn.execute(
+        "SELECT offer_id, customer_id FROM temp.bench_members WHERE NOT cooldown"
+    ):
+        key = (customer_id, group_of[offer_id])
+        if key not in implied or order[offer_id] < order[implied[key]]:
+            implied[key] = offer_id
+    allocated: dict[tuple[int, str], str] = {}
     for d in plan.decisions:
         key = (d.customer_id, group_of[d.offer_id])
-        if d.reason != "cooldown" and key not in engine_first:
-            engine_first[key] = d.offer_id
+        if d.reason != "cooldown" and key not in allocated:
+            allocated[key] = d.offer_id
+    groups = sorted(set(group_of.values()))
+    base_choice = columns("b_choice")
     known = [g for g in groups if g in base_choice]
+    differences += [f"group {g}: not in the hand-written SQL" for g in groups if g not in known]
     base_first: dict[tuple[int, str], str] = {}
-    for row in conn.execute(
-        f"SELECT customer_id, {', '.join(f'{chr(34)}{g}{chr(34)}' for g in known)} "
-        "FROM temp.b_choice"
-    ):
+    names = ", ".join(f'"{g}"' for g in known)
+    for row in conn.execute(f"SELECT customer_id, {names} FROM temp.b_choice"):
         for group, offer_id in zip(known, row[1:], strict=True):
             if offer_id is not None:
                 base_first[(row[0], group)] = offer_id
-    wrong = sorted(
-        k
-        for k in engine_first.keys() | base_first.keys()
-        if engine_first.get(k) != base_first.get(k)
-    )
-    if wrong:
-        examples = [(k[0], k[1], engine_first.get(k), base_first.get(k)) for k in wrong[:5]]
-        differences.append(
-            f"allocation: {len(wrong):,} (customer, group) first decisions differ from the "
-            f"hand-written choice, e.g. (customer, group, engine, hand-written) {examples}"
+    for label, engine in (("implied by the audiences", implied), ("allocated", allocated)):
+        wrong = sorted(
+            k for k in engine.keys() | base_first.keys() if engine.get(k) != base_first.get(k)
         )
+        if wrong:
+            examples = [(k[0], k[1], engine.get(k), base_first.get(k)) for k in wrong[:5]]
+            differences.append(
+                f"group choice {label}: {len(wrong):,} (customer, group) pairs differ from the "
+                f"hand-written choice, e.g. (customer, group, engine, hand-written) {examples}"
+            )
+    found["compared"]["groups"] = len(known)
     found["group_choices"] = len(base_first)
     return found
+
+
+def engine_members(conn: sqlite3.Connection, offers: list[Any]) -> None:
+    """`temp.bench_members(offer_id, customer_id, rank, cooldown)`: each offer's audience as the
+    engine left it, whichever layout its temp tables have: `members` (one row per offer and
+    customer, offers by position) since 133fcf6, one wide `candidates` row before."""
+    conn.execute("DROP TABLE IF EXISTS temp.bench_members")
+    conn.execute(
+        "CREATE TEMP TABLE bench_members (offer_id TEXT, customer_id INTEGER, rank, cooldown, "
+        "PRIMARY KEY (offer_id, customer_id)) WITHOUT ROWID"
+    )
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_temp_master")}
+    if "members" in tables:
+        conn.execute("DROP TABLE IF EXISTS temp.bench_offer_ids")
+        conn.execute("CREATE TEMP TABLE bench_offer_ids (position INTEGER PRIMARY KEY, id TEXT)")
+        conn.executemany(
+            "INSERT INTO temp.bench_offer_ids VALUES (?, ?)", enumerate(o.id for o in offers)
+        )
+        conn.execute(
+            "INSERT INTO temp.bench_members SELECT p.id, m.customer_id, m.rank, m.cooldown "
+            "FROM temp.members AS m JOIN temp.bench_offer_ids AS p ON p.position = m.offer"
+        )
+        return
+    from rules_engine import audience
+
+    for offer, cols in zip(offers, audience.offer_columns(offers), strict=True):
+        conn.execute(
+            f"INSERT INTO temp.bench_members SELECT ?, customer_id, {cols.rank}, "
+            f"{cols.cooldown} FROM temp.candidates WHERE {cols.member}",
+            (offer.id,),
+        )
 
 
 def python_form(value: Any, kind: str | None) -> Any:
@@ -528,7 +560,12 @@ def python_form(value: Any, kind: str | None) -> Any:
 
 
 def per_row_python(
-    conn: sqlite3.Connection, rules: Any, offers: list[Any], as_of: Any, sample: int
+    conn: sqlite3.Connection,
+    rules: Any,
+    offers: list[Any],
+    as_of: Any,
+    sample: int,
+    exits: set[tuple[int, str]],
 ) -> dict[str, Any]:
     """Baseline B: each sampled customer's decisions in Python, one customer at a time."""
     from rules_engine import audience
@@ -673,32 +710,29 @@ def per_row_python(
     channel_cols = audience.channel_columns(rules)
     for row in conn.execute(
         "SELECT customer_id, "
-        + ", ".join(f"{c.reason}, {c.exit}" for c in channel_cols)
+        + ", ".join(c.reason for c in channel_cols)
         + f" FROM temp.channel_state WHERE customer_id % {step} = 0"
     ):
         mine = results[row[0]]
         for i, cols in enumerate(channel_cols):
-            if mine["blocked"][cols.channel] != row[1 + 2 * i]:
+            if mine["blocked"][cols.channel] != row[1 + i]:
                 note(f"channel {cols.channel}", row[0])
-            starts = (
-                cols.channel in mine["exiting"] and (row[0], cols.channel) not in exits_in_force
-            )
-            if starts != bool(row[2 + 2 * i]):
-                note(f"exit of {cols.channel}", row[0])
-    offer_cols = audience.offer_columns(offers)
-    engine_members: dict[int, dict[str, tuple[bool, Any]]] = {}
-    for row in conn.execute(
-        "SELECT customer_id, "
-        + ", ".join(f"{c.member}, {c.cooldown}, {c.rank}" for c in offer_cols)
-        + f" FROM temp.candidates WHERE customer_id % {step} = 0"
-    ):
-        engine_members[row[0]] = {
-            offer.id: (bool(row[2 + 3 * i]), row[3 + 3 * i])
-            for i, offer in enumerate(offers)
-            if row[1 + 3 * i]
-        }
     for cid, mine in results.items():
-        theirs = engine_members.get(cid, {})
+        for channel in mine["exiting"]:
+            if (cid, channel) not in exits_in_force and (cid, channel) not in exits:
+                note(f"exit of {channel} (not in the plan)", cid)
+    for cid, channel in exits:
+        if cid % step == 0 and channel not in results[cid]["exiting"]:
+            note(f"exit of {channel} (only in the plan)", cid)
+    engine_members(conn, offers)
+    engine: dict[int, dict[str, tuple[bool, Any]]] = {}
+    for offer_id, cid, rank, cooldown in conn.execute(
+        "SELECT offer_id, customer_id, rank, cooldown FROM temp.bench_members "
+        f"WHERE customer_id % {step} = 0"
+    ):
+        engine.setdefault(cid, {})[offer_id] = (bool(cooldown), rank)
+    for cid, mine in results.items():
+        theirs = engine.get(cid, {})
         for offer in offers:
             a, b = mine["members"].get(offer.id), theirs.get(offer.id)
             if (a is None) != (b is None):
@@ -747,8 +781,9 @@ def child_check(db: str, out: str, sample: int) -> None:
         'SELECT min(customer_id) FROM temp.b_choice WHERE "winback" IS NOT NULL'
     ).fetchone()[0]
     found["explain_customer"] = explain_id
+    exits = {(e.customer_id, e.channel) for e in plan.exits}
     del plan
-    found["python"] = per_row_python(conn, rules, offers, as_of, sample)
+    found["python"] = per_row_python(conn, rules, offers, as_of, sample, exits)
     conn.close()
     Path(out).write_text(json.dumps(found, default=str))
 
@@ -1018,10 +1053,12 @@ def main() -> int:
     else:
         c = check["compared"]
         print(
-            f"engine vs hand-written SQL: {c['metrics']} metrics, {c['segments']} segments and "
-            f"{c['channels']} channels for every customer; {c['offers']} offers' audiences, "
-            f"cooldowns and ranks; choice in {c['groups']} groups ({check['group_choices']:,} "
-            f"customer-group choices) against the engine's candidates and its allocation"
+            f"engine vs hand-written SQL: {c['metrics']} metrics and {c['segments']} segments "
+            f"of every customer; {c['channels']} channels' reasons for the "
+            f"{check['channel_rows']:,} customers the engine decided channels for; audience, "
+            f"cooldown and rank in {c['offers']} offers ({check['memberships']:,} memberships); "
+            f"choice in {c['groups']} groups ({check['group_choices']:,} customer-group pairs), "
+            "as the audiences imply it and as the allocation took it"
         )
         for line in check["differences"]:
             print(f"  DIFFERENCE {line}")
