@@ -299,10 +299,14 @@ def read_history(
         f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED}"
     )
     history: dict[int, list[Message]] = defaultdict(list)
+    names: dict[Any, Any] = {}  # one string per channel and offer, not one per row
     for sql in (contacts, planned):
         for customer_id, at, channel, offer_id in conn.execute(sql, (start, now)):
             if at is not None:
-                history[customer_id].append(Message(_instant(at), channel, offer_id))
+                message = Message(
+                    at, names.setdefault(channel, channel), names.setdefault(offer_id, offer_id)
+                )
+                history[customer_id].append(message)
     return history
 
 

@@ -33,6 +33,10 @@ CHANNELS = {
 CALENDAR = Calendar(timezone="Asia/Shanghai")
 
 
+def sent(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
 def offer(**changes: Any) -> Offer:
     base = Offer("winback", SPAN, TRUE, ("email", "sms"), "tpl", priority=50, cost=1.0)
     return replace(base, **changes)
@@ -100,7 +104,7 @@ def test_channel_frequency_cap_moves_to_next_channel() -> None:
     calendar = replace(
         CALENDAR, frequency_caps=(FrequencyCap(SPAN, 1, timedelta(days=7), "email"),)
     )
-    history = {1: [Message(AS_OF - timedelta(days=2), "email", None)]}
+    history = {1: [Message(sent(AS_OF - timedelta(days=2)), "email", None)]}
     [d] = decide([offer()], {"winback": [Candidate(1)]}, calendar=calendar, history=history)
     assert (d.outcome, d.channel) == ("action", "sms")
 
@@ -109,12 +113,12 @@ def test_global_cap_counts_contacts_in_window_only() -> None:
     calendar = replace(CALENDAR, frequency_caps=(FrequencyCap(SPAN, 2, timedelta(days=7), "*"),))
     history = {
         1: [
-            Message(AS_OF - timedelta(days=1), "sms", None),
-            Message(AS_OF - timedelta(days=3), "email", None),
+            Message(sent(AS_OF - timedelta(days=1)), "sms", None),
+            Message(sent(AS_OF - timedelta(days=3)), "email", None),
         ],
         2: [
-            Message(AS_OF - timedelta(days=1), "sms", None),
-            Message(AS_OF - timedelta(days=8), "email", None),
+            Message(sent(AS_OF - timedelta(days=1)), "sms", None),
+            Message(sent(AS_OF - timedelta(days=8)), "email", None),
         ],
     }
     decisions = decide(
@@ -128,8 +132,8 @@ def test_group_cap_counts_only_the_groups_offers() -> None:
         CALENDAR, frequency_caps=(FrequencyCap(SPAN, 1, timedelta(days=30), group="g"),)
     )
     history = {
-        1: [Message(AS_OF - timedelta(days=3), "email", "other")],
-        2: [Message(AS_OF - timedelta(days=3), "email", "winback")],
+        1: [Message(sent(AS_OF - timedelta(days=3)), "email", "other")],
+        2: [Message(sent(AS_OF - timedelta(days=3)), "email", "winback")],
     }
     o = offer(group="g")
     decisions = decide(
@@ -150,7 +154,7 @@ def test_this_runs_actions_count_against_caps() -> None:
 
 def test_min_gap_looks_both_ways_from_the_send_time() -> None:
     calendar = replace(CALENDAR, min_gap=timedelta(hours=24))
-    history = {1: [Message(AS_OF + timedelta(hours=20), "sms", None)]}
+    history = {1: [Message(sent(AS_OF + timedelta(hours=20)), "sms", None)]}
     [d] = decide([offer()], {"winback": [Candidate(1)]}, calendar=calendar, history=history)
     assert d.reason == "min_gap"
 
