@@ -170,7 +170,7 @@ class Allocator:
         self.group_caps = [(c, start) for c, start in caps if c.group is not None]
         # a send time depends only on the offer, the channel and the customer's zone; the
         # local day only on the channel, the moment and the zone: both repeat a lot
-        self.send_times: dict[tuple[str, str, str | None], SendTime] = {}
+        self.send_times: dict[tuple[str, str, str | None], tuple[SendTime, int]] = {}
         self.days: dict[tuple[str, datetime, str | None], tuple[str, date]] = {}
 
     def decide(self, offer: Offer, cand: Candidate) -> Decision:
@@ -187,15 +187,15 @@ class Allocator:
         if channel is None:
             first = offer.channels[0] if offer.channels else None
             return Decision(cid, offer.id, "suppressed", reason or "no_address", first)
-        timing = self._send_time(offer, channel, cand)
+        timing, epoch = self._send_time(offer, channel, cand)
         at = timing.at
         if at is None:
             return Decision(cid, offer.id, "suppressed", "blackout", channel)
-        reason = self._limits(offer, channel, cid, at, cand.timezone, int(at.timestamp()))
+        reason = self._limits(offer, channel, cid, at, cand.timezone, epoch)
         if reason is not None:
             return Decision(cid, offer.id, "suppressed", reason, channel)
         cost = round(self.channels[channel].cost + offer.cost, 6)
-        self._book(offer, channel, cid, at, cand.timezone, cost)
+        self._book(offer, channel, cid, at, cand.timezone, cost, epoch)
         moved = "quiet_hours" if timing.moved_by_quiet_hours else None
         return Decision(cid, offer.id, "action", moved, channel, at, cost)
 
@@ -212,10 +212,12 @@ class Allocator:
             first_reason = first_reason or reason
         return None, first_reason
 
-    def _send_time(self, offer: Offer, channel: str, cand: Candidate) -> SendTime:
+    def _send_time(self, offer: Offer, channel: str, cand: Candidate) -> tuple[SendTime, int]:
+        """The send time, and it in epoch seconds (0 when blacked out)."""
         key = (offer.id, channel, cand.timezone)
-        if key not in self.send_times:
-            self.send_times[key] = send_time(
+        found = self.send_times.get(key)
+        if found is None:
+            timing = send_time(
                 self.as_of,
                 channel=channel,
                 customer_zone=zone(cand.timezone, self.calendar.timezone),
@@ -225,7 +227,9 @@ class Allocator:
                 blackouts=self.calendar.blackouts,
                 until=offer.window.until if offer.window else None,
             )
-        return self.send_times[key]
+            epoch = int(timing.at.timestamp()) if timing.at is not None else 0
+            found = self.send_times[key] = (timing, epoch)
+        return found
 
     def _limits(
         self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None, epoch: int
@@ -293,10 +297,17 @@ class Allocator:
             self.state.slots.add((cid, offer.group))
 
     def _book(
-        self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None, cost: float
+        self,
+        offer: Offer,
+        channel: str,
+        cid: int,
+        at: datetime,
+        tz: str | None,
+        cost: float,
+        epoch: int,
     ) -> None:
         self._take_slot(offer, cid)
-        message = Message(int(at.timestamp()), channel, offer.id)
+        message = Message(epoch, channel, offer.id)
         self.state.history.setdefault(cid, []).append(message)
         self.state.capacity_used[self._day(channel, at, tz)] += 1
         totals = self.state.totals.setdefault(offer.id, OfferTotals())

@@ -196,27 +196,37 @@ def candidate_statements(
     actions into a keyed table, not from a lookup per customer and offer.
     """
     ctx = value_context(rules, as_of)
-    flags, ranks, members = [], [], []
+    flags, ranks = [], []
     for i, offer in enumerate(offers):
         audience = compile_expression(offer.audience.node, ctx)
         exclude = _condition(offer.exclude, ctx, "0")
-        flags.append(f"(({audience}) IS TRUE AND ({exclude}) IS NOT TRUE) AS o{i}")
+        bit = 1 << i % 60
+        flags.append(
+            f"(CASE WHEN ({audience}) IS TRUE AND ({exclude}) IS NOT TRUE THEN {bit} ELSE 0 END)"
+        )
         ranks.append(f"({_condition(offer.rank, ctx, 'NULL')}) AS k{i}")
-        members.append(f"WHEN {i} THEN f.o{i}")
+    # each customer's audiences as bits of a few integers (60 offers each), then one row per
+    # bit that is set: cheaper than testing every offer's flag per customer
+    words = [
+        " + ".join(flags[start : start + 60]) + f" AS m{start // 60}"
+        for start in range(0, len(flags), 60)
+    ] or ["0 AS m0"]
     has_timezone = "timezone" in rules.schema.columns("customers")
-    timezone = 'c."timezone"' if has_timezone else "NULL"
     only = f' WHERE c."id" = {ctx.bind(customer)}' if customer is not None else ""
     rank = " ".join(f"WHEN {i} THEN f.k{i}" for i in range(len(offers))) or "WHEN 0 THEN NULL"
-    positions = ", ".join(f"({i})" for i in range(len(offers))) or "(NULL)"
+    positions = ", ".join(f"({i}, {i // 60}, {1 << i % 60})" for i in range(len(offers)))
+    word = " ".join(f"WHEN {w} THEN f.m{w}" for w in range(len(words)))
+    anyone = " OR ".join(f"f.m{w} != 0" for w in range(len(words)))
     select = (
         f"SELECT positions.column1, f.customer_id, CASE positions.column1 {rank} END, "
         "EXISTS (SELECT 1 FROM temp.cooldowns AS d "
         "WHERE d.customer_id = f.customer_id AND d.offer = positions.column1) "
-        f'FROM (SELECT c."id" AS customer_id{"".join(", " + x for x in flags + ranks)} '
+        f'FROM (SELECT c."id" AS customer_id{"".join(", " + x for x in words + ranks)} '
         f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
-        f"{only} LIMIT -1) AS f CROSS JOIN (VALUES {positions}) AS positions "
-        f"WHERE CASE positions.column1 {' '.join(members) or 'WHEN 0 THEN 0'} END"
+        f"{only} LIMIT -1) AS f CROSS JOIN (VALUES {positions or '(0, 0, 0)'}) AS positions "
+        f"WHERE ({anyone}) AND (CASE positions.column2 {word} END) & positions.column3"
     )
+    timezone = 'c."timezone"' if has_timezone else "NULL"
     return [
         *cooldown_statements(offers, as_of, customer),
         Statement("setup", "members: drop", "DROP TABLE IF EXISTS temp.members"),

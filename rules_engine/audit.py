@@ -204,7 +204,7 @@ def run(
     run_key: str,
     *,
     wait: float = 60.0,
-    cache_mb: int = 512,
+    cache_mb: int = 256,
     progress: Progress | None = None,
 ) -> RunResult:
     """Decide and commit one run, or nothing; a key that already committed changes nothing."""

@@ -183,7 +183,7 @@ DB = click.option(
 QUIET = click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 CACHE = click.option(
     "--cache-mb",
-    default=512,
+    default=256,
     show_default=True,
     type=click.IntRange(16, 65536),
     help="SQLite page cache while planning; more is faster on large stores.",

@@ -137,7 +137,7 @@ def explain_store(
     customer_id: int,
     *,
     population: bool = False,
-    cache_mb: int = 512,
+    cache_mb: int = 256,
 ) -> Explanation:
     """`campaign explain`: the store opened read-only, one customer explained."""
     with store.closing_read_only(path) as conn:
