@@ -226,11 +226,12 @@ def resident_mb() -> float:
 
 
 def memory_after(marks: list[tuple[str, float]]) -> dict[str, float]:
-    """RSS when each stage ended: at the first mark of a later stage (or the end)."""
+    """RSS when each stage first ended: at the next mark of another stage (or the end). A
+    stage that comes back later (segment counts at the end of a plan) keeps its first."""
     found: dict[str, float] = {}
     for (stage, _), (later, rss) in itertools.pairwise(marks):
         if later != stage:
-            found[stage] = rss
+            found.setdefault(stage, rss)
     return found
 
 
