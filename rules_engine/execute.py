@@ -282,23 +282,32 @@ def read_history(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
 ) -> dict[int, list[Message]]:
     """Messages of the candidates that count against caps and min_gap: contacts sent in the
-    window, and earlier runs' actions sent in it or planned after it. (CROSS JOIN keeps the
-    candidates as the outer loop: SQLite has no statistics for a temp table and would
-    otherwise scan every contact of the store.)"""
+    window, and earlier runs' actions sent in it or planned after it.
+
+    SQLite has no statistics for temp tables, so the join order is ours: a few candidates
+    (explain) look their messages up by index; many (a whole store's plan) read the
+    messages once and keep the candidates' (one scan beats half a million lookups)."""
     window = _window(rules)
     if not window:
         return {}
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
+    (candidates,) = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()
+    (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
+
+    def joined(table: str, alias: str) -> str:
+        pair = f'{alias}."customer_id" = x.customer_id'
+        if candidates * 20 < customers:
+            return f'temp.candidates AS x CROSS JOIN "{table}" AS {alias} ON {pair}'
+        return f'"{table}" AS {alias} CROSS JOIN temp.candidates AS x ON {pair}'
+
     sent = epoch_of("k.sent_at")
     contacts = (
-        f'SELECT k."customer_id", {sent}, k."channel", k."offer_id" '
-        f'FROM temp.candidates AS x CROSS JOIN "contacts" AS k ON k."customer_id" = x.customer_id '
+        f'SELECT k."customer_id", {sent}, k."channel", k."offer_id" FROM {joined("contacts", "k")} '
         f"WHERE {sent} > ?1 AND {sent} <= ?2"
     )
     planned = (
         f'SELECT a."customer_id", {epoch_of("a.send_at")}, a."channel", a."offer_id" '
-        f'FROM temp.candidates AS x CROSS JOIN "actions" AS a ON a."customer_id" = x.customer_id '
-        f'JOIN "runs" AS r ON r."run_id" = a."run_id" '
+        f'FROM {joined("actions", "a")} JOIN "runs" AS r ON r."run_id" = a."run_id" '
         f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED}"
     )
     history: dict[int, list[Message]] = defaultdict(list)
