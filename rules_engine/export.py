@@ -44,10 +44,17 @@ def replacing(path: str | Path) -> Iterator[IO[str]]:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             yield out
+        os.chmod(temporary, 0o666 & ~_umask())  # as a plainly created file (mkstemp: 0600)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_rows(path: str | Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

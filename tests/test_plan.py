@@ -459,3 +459,14 @@ def test_plan_failures_are_messages_not_tracebacks(
     assert result.exit_code == code, result.output
     assert words in result.output
     assert "Traceback" not in result.output
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    from rules_engine.export import replacing
+
+    target = tmp_path / "actions.csv"
+    with replacing(target) as out:
+        out.write("x\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
