@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from .model import Calendar, Channel, Offer
+from .model import Calendar, Channel, FrequencyCap, Offer
 from .sendtime import SendTime, in_holdout, send_time, zone
 
 # Reasons, in the order the contract checks them.
@@ -158,20 +158,16 @@ class Allocator:
         self.state = state
         self.calendar_zone = ZoneInfo(calendar.timezone)
         now = int(as_of.timestamp())
-        # each cap with its window's start, in epoch seconds; every window ends at as-of, and
-        # this run's actions all fall inside it, so a customer's count per cap is computed
-        # once from their history and then only grows
-        self.caps = [(cap, now - int(cap.per.total_seconds())) for cap in calendar.frequency_caps]
+        # each cap with its window's start, in epoch seconds
+        caps = [(cap, now - int(cap.per.total_seconds())) for cap in calendar.frequency_caps]
         gap = calendar.min_gap
         self.min_gap = int(gap.total_seconds()) if gap is not None else None
-        indexed = list(enumerate(calendar.frequency_caps))
         self.channel_caps = {
-            name: [i for i, c in indexed if c.channel == name] for name in channels
+            name: [(c, start) for c, start in caps if c.channel == name] for name in channels
         }
-        self.global_caps = [i for i, c in indexed if c.channel == "*"]
-        self.group_caps = [(i, c.group) for i, c in indexed if c.group is not None]
-        self.limit_caps: dict[str | None, list[int]] = {}
-        self.counts: dict[int, list[int]] = {}  # customer → messages counted by each cap
+        self.limit_caps: dict[str | None, list[tuple[FrequencyCap, int]]] = {}
+        self.global_caps = [(c, start) for c, start in caps if c.channel == "*"]
+        self.group_caps = [(c, start) for c, start in caps if c.group is not None]
         # a send time depends only on the offer, the channel and the customer's zone; the
         # local day only on the channel, the moment and the zone: both repeat a lot
         self.send_times: dict[tuple[str, str, str | None], tuple[SendTime, int]] = {}
@@ -241,7 +237,7 @@ class Allocator:
         """The first shared limit that fails, in the contract's order, or None."""
         caps = self.limit_caps.get(offer.group)
         if caps is None:
-            own = [i for i, group in self.group_caps if group == offer.group]
+            own = [(c, start) for c, start in self.group_caps if c.group == offer.group]
             caps = self.limit_caps[offer.group] = self.global_caps + own
         if self._over_caps(cid, caps):
             return "frequency_cap"
@@ -266,32 +262,29 @@ class Allocator:
             return "budget"
         return None
 
-    def _over_caps(self, cid: int, caps: Iterable[int]) -> bool:
-        """Whether any of these caps (by position) is full for the customer."""
-        counts = self.counts.get(cid)
-        if counts is None:
-            messages = self.state.history.get(cid)
-            if not messages:
-                return False
-            counts = self.counts[cid] = [0] * len(self.caps)
-            for message in messages:
-                self._count(counts, message)
-        caps_ = self.caps
-        return any(counts[i] >= caps_[i][0].max for i in caps)
-
-    def _count(self, counts: list[int], message: Message) -> None:
-        """Add a message to each cap it counts for: sent after the window's start, and of the
+    def _over_caps(self, cid: int, caps: Iterable[tuple[FrequencyCap, int]]) -> bool:
+        """Whether any cap is full: its messages after the window's start, counted by the
         cap's kind (a group's offers, every channel, or one channel)."""
+        messages = self.state.history.get(cid)
+        if not messages:
+            return False
         groups = self.state.groups
-        for i, (cap, start) in enumerate(self.caps):
-            if message.at <= start:
-                continue
+        for cap, start in caps:
             if cap.group is not None:
-                counted = message.offer_id is not None and groups.get(message.offer_id) == cap.group
+                group = cap.group
+                count = sum(
+                    1
+                    for m in messages
+                    if m.at > start and m.offer_id is not None and groups.get(m.offer_id) == group
+                )
+            elif cap.channel == "*":
+                count = sum(1 for m in messages if m.at > start)
             else:
-                counted = cap.channel == "*" or cap.channel == message.channel
-            if counted:
-                counts[i] += 1
+                channel = cap.channel
+                count = sum(1 for m in messages if m.at > start and m.channel == channel)
+            if count >= cap.max:
+                return True
+        return False
 
     def _day(self, channel: str, at: datetime, tz: str | None) -> tuple[str, date]:
         key = (channel, at, tz)
@@ -316,9 +309,6 @@ class Allocator:
         self._take_slot(offer, cid)
         message = Message(epoch, channel, offer.id)
         self.state.history.setdefault(cid, []).append(message)
-        counts = self.counts.get(cid)
-        if counts is not None:
-            self._count(counts, message)
         self.state.capacity_used[self._day(channel, at, tz)] += 1
         totals = self.state.totals.setdefault(offer.id, OfferTotals())
         totals.actions += 1
