@@ -264,26 +264,24 @@ class Allocator:
 
     def _over_caps(self, cid: int, caps: Iterable[tuple[FrequencyCap, int]]) -> bool:
         """Whether any cap is full: its messages after the window's start, counted by the
-        cap's kind (a group's offers, every channel, or one channel)."""
+        cap's kind (a group's offers, every channel, or one channel), until it is full."""
         messages = self.state.history.get(cid)
         if not messages:
             return False
         groups = self.state.groups
         for cap, start in caps:
-            if cap.group is not None:
-                group = cap.group
-                count = sum(
-                    1
-                    for m in messages
-                    if m.at > start and m.offer_id is not None and groups.get(m.offer_id) == group
-                )
-            elif cap.channel == "*":
-                count = sum(1 for m in messages if m.at > start)
-            else:
-                channel = cap.channel
-                count = sum(1 for m in messages if m.at > start and m.channel == channel)
-            if count >= cap.max:
-                return True
+            room, group, channel = cap.max, cap.group, cap.channel
+            for m in messages:
+                if m.at <= start:
+                    continue
+                if group is not None:
+                    if m.offer_id is None or groups.get(m.offer_id) != group:
+                        continue
+                elif channel != "*" and m.channel != channel:
+                    continue
+                room -= 1
+                if room <= 0:
+                    return True
         return False
 
     def _day(self, channel: str, at: datetime, tz: str | None) -> tuple[str, date]:
