@@ -230,6 +230,14 @@ def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> R
     return result.rules
 
 
+def _checked_at(
+    rules: tuple[Path, ...], db_path: Path, as_of: str | None
+) -> tuple[datetime, RuleSet]:
+    """The run's as-of instant and the rules checked for it (every command that plans)."""
+    moment = _as_of(as_of)
+    return moment, _checked_rules(rules, db_path, moment)
+
+
 def _as_of(text: str | None) -> datetime:
     from .times import parse_as_of
 
@@ -263,8 +271,7 @@ def plan_command(
     from .export import replacing
     from .report import plan_json, plan_text
 
-    moment = _as_of(as_of)
-    checked = _checked_rules(rules, db_path, moment)
+    moment, checked = _checked_at(rules, db_path, as_of)
     if json_path is not None and not json_path.parent.is_dir():
         raise InputFailure(f"{json_path}: the folder {json_path.parent} does not exist")
     with _library_errors(db_path):
@@ -320,8 +327,7 @@ def run_command(
     from .export import export_actions, format_of
     from .report import plan_text
 
-    moment = _as_of(as_of)
-    checked = _checked_rules(rules, db_path, moment)
+    moment, checked = _checked_at(rules, db_path, as_of)
     with _library_errors(db_path):
         if export_path is not None:
             format_of(export_path)
@@ -382,8 +388,7 @@ def metrics_command(
     """Every customer's metrics and segments (0/1), in rule-file order, as CSV or JSONL."""
     from .execute import values_store
 
-    moment = _as_of(as_of)
-    checked = _checked_rules(rules, db_path, moment)
+    moment, checked = _checked_at(rules, db_path, as_of)
     with _library_errors(db_path):
         n = values_store(
             db_path, checked, moment, out_path, cache_mb=cache_mb, progress=_progress(quiet)
@@ -416,8 +421,7 @@ def explain_command(
     from .explain import explain_store
     from .report import explanation_json, explanation_text
 
-    moment = _as_of(as_of)
-    checked = _checked_rules(rules, db_path, moment)
+    moment, checked = _checked_at(rules, db_path, as_of)
     with _library_errors(db_path):
         found = explain_store(db_path, checked, moment, customer_id, population=population)
     click.echo(explanation_json(found) if fmt == "json" else explanation_text(found, checked))
