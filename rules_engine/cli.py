@@ -214,11 +214,13 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 
 
 def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> RuleSet:
-    """The rule set checked against the store's schema; every problem shown, then exit."""
+    """The rule set checked against the store's schema; every problem shown, then exit. The
+    store must have every canonical table first: the engine reads them all."""
     from .check import DEFAULT_RULES, check
     from .report import TextReporter
 
     with _library_errors(db_path):
+        store.ensure_complete(db_path)
         result = check(rules or DEFAULT_RULES, db=db_path, as_of=as_of)
     if result.errors:
         sources = {doc.path: doc.text for doc in result.documents}

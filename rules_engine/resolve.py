@@ -457,6 +457,10 @@ class _Resolver:
         columns = self.schema.columns(table)
         span = entry.doc.span(entry.path("metrics", "from"))
         if not columns:
+            if table in RELATED_TABLES:  # canonical, but this store lacks it
+                hint = "add the canonical tables to the store with `campaign init-store STORE`"
+                self.report(span, "unknown-table", f"the store has no `{table}` table", hint)
+                return False
             related = [t for t in self.schema.tables if "customer_id" in self.schema.columns(t)]
             self.unknown(span, "table", table, related or RELATED_TABLES)
             self.problems[-1] = Problem(

@@ -263,6 +263,22 @@ def missing_canonical(conn: sqlite3.Connection) -> dict[str, list[str]]:
     return missing
 
 
+def ensure_complete(path: str | Path) -> None:
+    """Refuse stores that lack canonical tables or columns: plan and run read them all."""
+    with closing_read_only(path) as conn:
+        ensure_is_store(conn, path)
+        missing = missing_canonical(conn)
+    if missing:
+        parts = [
+            f"{table} ({', '.join(cols)})" if cols else f"{table} (the whole table)"
+            for table, cols in missing.items()
+        ]
+        raise StoreError(
+            f"{path}: the store lacks what the engine reads: {'; '.join(parts)}; add it with "
+            f"`campaign init-store {path}` (existing rows are kept)"
+        )
+
+
 def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
     """Refuse databases that are not campaign stores (no `customers` table with an `id`)."""
     present = _table_columns(conn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -443,6 +444,7 @@ ROOT = Path(__file__).parents[1]
         (["{tmp}/nowhere", "--db", "{tmp}/store.db"], 2, "nowhere"),
         (["{tmp}/bad", "--db", "{tmp}/store.db"], 1, "unknown name"),
         (["--db", "{tmp}/store.db", "--json", "{tmp}/no/such/dir/p.json"], 2, "does not exist"),
+        (["--db", "{tmp}/partial.db"], 2, "campaign init-store"),
     ],
 )
 def test_plan_failures_are_messages_not_tracebacks(
@@ -450,6 +452,8 @@ def test_plan_failures_are_messages_not_tracebacks(
 ) -> None:
     store_with(tmp_path / "store.db", customers=[ALICE])
     (tmp_path / "text.db").write_text("not a database")
+    with sqlite3.connect(tmp_path / "partial.db") as partial:
+        partial.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT)")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "r.yaml").write_text("segments:\n  s:\n    where: contry == 'CN'\n")
     filled = [a.replace("{tmp}", str(tmp_path)) for a in args]

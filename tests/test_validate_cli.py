@@ -227,3 +227,16 @@ def test_a_rule_with_a_number_for_an_id_is_reported_not_a_crash(tmp_path: Path) 
     code, output = validate(str(tmp_path))
     assert code == 1, output
     assert "unknown name `contry`" in output and "did you mean `country`?" in output
+
+
+def test_a_store_without_a_canonical_table_says_how_to_add_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "partial.db") as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT)")
+    rule = "metrics:\n  n:\n    from: orders\n    value: count()\n"
+    (tmp_path / "m.yaml").write_text(rule)
+    code, output = validate(str(tmp_path / "m.yaml"), "--db", str(tmp_path / "partial.db"))
+    assert code == 1
+    assert "the store has no `orders` table" in output and "campaign init-store" in output
+    assert "did you mean `orders`" not in output
