@@ -29,7 +29,7 @@ from .allocate import (
     OfferTotals,
     in_allocation_order,
 )
-from .compile import Statement, ValueColumn, ValuesProgram, compile_values
+from .compile import Statement, ValuesProgram, compile_values
 from .model import Offer, RuleSet
 from .reference import LifecycleState, state_of
 from .sendtime import zone
@@ -56,7 +56,6 @@ class Plan:
     rules: RuleSet
     as_of: datetime
     customers: int
-    columns: tuple[ValueColumn, ...]
     segments: dict[str, int]
     offers_in_play: tuple[str, ...]
     lifecycle: dict[str, LifecycleState]
@@ -196,7 +195,6 @@ def plan(
         rules,
         as_of,
         customers,
-        program.columns,
         segments,
         tuple(o.id for o in offers),
         lifecycle,
