@@ -1,4 +1,6 @@
-"""Allocation: the contract's decision order, applied to candidates SQL has already found.
+"""Allocation, one candidate at a time: the contract's decision order, applied to candidates
+SQL has already found. `explain` decides one customer with it, and it is the reference that
+`allocate_arrays` (which the planner uses) is held to.
 
 Everything that is a property of one customer (audience, exclude, cooldown, address, consent,
 entry, channel exits, rank) is computed set-based in SQL. What remains is inherently
@@ -93,6 +95,7 @@ def allocate(
     history: Mapping[int, Sequence[Message]] | None = None,
     capacity_used: Mapping[tuple[str, date], int] | None = None,
     totals: Mapping[str, OfferTotals] | None = None,
+    groups: Mapping[str, str | None] | None = None,
 ) -> list[Decision]:
     """Decide every candidate of every offer, in the contract's order; one Decision each."""
     allocator = Allocator(
@@ -103,6 +106,7 @@ def allocate(
         history=history,
         capacity_used=capacity_used,
         totals=totals,
+        groups=groups,
     )
     decisions: list[Decision] = []
     for offer in in_allocation_order(offers):
@@ -135,7 +139,10 @@ class Allocator:
         history: Mapping[int, Sequence[Message]] | None = None,
         capacity_used: Mapping[tuple[str, date], int] | None = None,
         totals: Mapping[str, OfferTotals] | None = None,
+        groups: Mapping[str, str | None] | None = None,
     ) -> None:
+        """`groups`: every offer's group, for group caps to count messages of offers not in
+        play (default: the groups of `offers`)."""
         # the customers' message lists are shared, not copied: this run's messages are
         # appended to them as they are allocated
         state = _State(
@@ -143,7 +150,7 @@ class Allocator:
                 cid: msgs if isinstance(msgs, list) else list(msgs)
                 for cid, msgs in (history or {}).items()
             },
-            groups={offer.id: offer.group for offer in offers},
+            groups=dict(groups) if groups is not None else {o.id: o.group for o in offers},
             capacity_used=defaultdict(int, capacity_used or {}),
             totals={k: OfferTotals(v.actions, v.spend) for k, v in (totals or {}).items()},
         )

@@ -16,18 +16,24 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from . import audience, store
-from .allocate import (
-    Allocator,
-    Candidate,
-    Decision,
-    Message,
-    OfferTotals,
-    in_allocation_order,
+from .allocate import Candidate, Decision, Message, OfferTotals, in_allocation_order
+from .allocate_arrays import (
+    ACTION,
+    HOLDOUT,
+    REASON_CODE,
+    REASONS,
+    ArrayAllocator,
+    Audiences,
+    History,
+    OfferDecisions,
 )
 from .compile import Statement, ValuesProgram, compile_values
 from .model import Offer, RuleSet
@@ -59,15 +65,21 @@ class Plan:
     segments: dict[str, int]
     offers_in_play: tuple[str, ...]
     lifecycle: dict[str, LifecycleState]
-    decisions: list[Decision]
+    by_offer: list[OfferDecisions]  # in allocation order
     exits: list[ChannelExit]
     earlier: dict[str, OfferTotals]  # each offer's actions and spend from earlier runs
     timings: dict[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def decisions(self) -> list[Decision]:
+        """Every decision, in allocation order (made on first use: a million of them take
+        a while, and the plan's tables need only `by_offer`)."""
+        return [d for offer in self.by_offer for d in offer.rows()]
+
     @property
     def actions(self) -> list[Decision]:
         """The action list: one per (customer, offer), sorted by customer id then offer id."""
-        found = [d for d in self.decisions if d.outcome == "action"]
+        found = [d for offer in self.by_offer for d in offer.rows() if d.outcome == "action"]
         return sorted(found, key=lambda d: (d.customer_id, d.offer_id))
 
     @property
@@ -168,25 +180,24 @@ def plan(
     offers = offers_in_play(rules, as_of)
     stages.run(conn, audience.candidate_statements(rules, offers, as_of))
     stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit))
+    with stages.stage("allocation", "offers in priority order"):
+        audiences = read_audiences(conn, rules, offers)
     with stages.stage("history", "earlier contacts and runs"):
-        history = read_history(conn, rules, as_of)
+        history = read_messages(conn, rules, as_of, audiences)
         capacity = read_capacity(conn, rules, as_of)
         earlier = read_totals(conn)
-    decisions: list[Decision] = []
-    with stages.stage("allocation", "offers in priority order"):
-        allocator = Allocator(
-            offers,
+    with stages.stage("allocation", announce=False):
+        allocator = ArrayAllocator(
             channels=rules.channels,
             calendar=rules.calendar,
             as_of=as_of,
+            audiences=audiences,
             history=history,
+            groups={o.id: o.group for o in rules.offers.values()},
             capacity_used=capacity,
             totals=earlier,
         )
-        for offer in in_allocation_order(offers):
-            decisions += (
-                allocator.decide(offer, c) for c in candidates_of(conn, rules, offers, offer)
-            )
+        decided = [allocator.decide(offer) for offer in in_allocation_order(offers)]
     with stages.stage("exits"):
         exits = read_exits(conn, rules, as_of)
     with stages.stage("segments", "counts"):
@@ -198,7 +209,7 @@ def plan(
         segments,
         tuple(o.id for o in offers),
         lifecycle,
-        decisions,
+        decided,
         exits,
         earlier,
         stages.timings,
@@ -276,19 +287,20 @@ _UNMATCHED = (
 )
 
 
-def read_history(
+def _history_queries(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
-) -> dict[int, list[Message]]:
-    """Messages of the candidates that count against caps and min_gap: contacts sent in the
-    window, and earlier runs' actions sent in it or planned after it.
+) -> tuple[list[str], tuple[int, int]]:
+    """Messages of the candidates that count against caps and min_gap, as
+    `(customer_id, epoch, channel, offer_id)` rows: contacts sent in the window, and earlier
+    runs' actions sent in it or planned after it. No queries when no cap or min_gap looks back.
 
     SQLite has no statistics for temp tables, so the join order is ours: a few candidates
     (explain) look their messages up by index; many (a whole store's plan) read the
     messages once and keep the candidates' (one scan beats half a million lookups)."""
     window = _window(rules)
-    if not window:
-        return {}
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
+    if not window:
+        return [], (start, now)
     (candidates,) = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()
     (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
 
@@ -308,16 +320,90 @@ def read_history(
         f'FROM {joined("actions", "a")} JOIN "runs" AS r ON r."run_id" = a."run_id" '
         f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED}"
     )
+    return [contacts, planned], (start, now)
+
+
+def read_history(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+) -> dict[int, list[Message]]:
+    """The candidates' messages that count against caps and min_gap, per customer (for
+    explain and the one-at-a-time allocator)."""
+    queries, params = _history_queries(conn, rules, as_of)
     history: dict[int, list[Message]] = defaultdict(list)
     names: dict[Any, Any] = {}  # one string per channel and offer, not one per row
-    for sql in (contacts, planned):
-        for customer_id, at, channel, offer_id in conn.execute(sql, (start, now)):
+    for sql in queries:
+        for customer_id, at, channel, offer_id in conn.execute(sql, params):
             if at is not None:
                 message = Message(
                     at, names.setdefault(channel, channel), names.setdefault(offer_id, offer_id)
                 )
                 history[customer_id].append(message)
     return history
+
+
+def read_messages(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, audiences: Audiences
+) -> History:
+    """The same messages as `read_history`, as arrays by position in the audiences."""
+    queries, params = _history_queries(conn, rules, as_of)
+    rows = [row for sql in queries for row in conn.execute(sql, params) if row[1] is not None]
+    kinds: dict[tuple[str, str | None], int] = {}
+    who, at, channels, offers = zip(*rows, strict=True) if rows else ((), (), (), ())
+    return History(
+        np.searchsorted(audiences.customer_ids, np.array(who, dtype=np.int64)),
+        np.array(at, dtype=np.int64),
+        np.array(
+            [kinds.setdefault(k, len(kinds)) for k in zip(channels, offers, strict=True)],
+            dtype=np.int32,
+        ),
+        list(kinds),
+    )
+
+
+def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]) -> Audiences:
+    """`candidates`, `channel_state` and `members` as arrays; each offer's members in
+    allocation order (rank high first, missing last, then customer id)."""
+    columns = audience.channel_columns(rules)
+    codes = ", ".join(
+        f"CASE s.{c.reason} "
+        + " ".join(f"WHEN '{r}' THEN {REASON_CODE[r]}" for r in audience.REASONS)
+        + " ELSE 0 END"
+        for c in columns
+    )
+    rows = conn.execute(
+        f"SELECT k.customer_id, k.timezone{', ' + codes if codes else ''} "
+        "FROM temp.candidates AS k LEFT JOIN temp.channel_state AS s "
+        "ON s.customer_id = k.customer_id ORDER BY k.customer_id"
+    ).fetchall()
+    found = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(columns))]
+    zone_code: dict[Any, int] = {}
+    zones = [zone_code.setdefault(z, len(zone_code)) for z in found[1]]
+    result = Audiences(
+        np.array(found[0], dtype=np.int64),
+        np.array(zones, dtype=np.int32),
+        list(zone_code),
+        {c.channel: np.array(found[2 + i], dtype=np.int8) for i, c in enumerate(columns)},
+    )
+    members = conn.execute(
+        "SELECT offer, customer_id, rank IS NULL, coalesce(rank, 0), cooldown != 0 "
+        "FROM temp.members"
+    ).fetchall()
+    offer, cid, missing, rank, cooldown = (
+        np.array(column, dtype=kind)
+        for column, kind in zip(
+            zip(*members, strict=True) if members else [()] * 5,
+            (np.int64, np.int64, bool, np.float64, bool),
+            strict=True,
+        )
+    )
+    order = np.lexsort((cid, -rank, missing, offer))
+    offer, cid, cooldown = offer[order], cid[order], cooldown[order]
+    bounds = np.searchsorted(offer, np.arange(len(offers) + 1))
+    who = np.searchsorted(result.customer_ids, cid)
+    for i, o in enumerate(offers):
+        result.members[o.id] = who[bounds[i] : bounds[i + 1]]
+        result.cooldown[o.id] = cooldown[bounds[i] : bounds[i + 1]]
+    return result
 
 
 def read_capacity(
@@ -435,27 +521,26 @@ REASON_ORDER = (
 
 def offer_summaries(plan: Plan) -> list[OfferSummary]:
     """Offers in play, in allocation order (priority, then id)."""
-    by_offer: dict[str, list[Decision]] = defaultdict(list)
-    for d in plan.decisions:
-        by_offer[d.offer_id].append(d)
     found = []
-    offers = [plan.rules.offers[o] for o in plan.offers_in_play]
-    for offer in sorted(offers, key=lambda o: (-o.priority, o.id)):
-        decisions = by_offer.get(offer.id, [])
-        reasons = Counter(d.reason for d in decisions if d.outcome == "suppressed")
-        actions = [d for d in decisions if d.outcome == "action"]
+    for decided in plan.by_offer:
+        offer = decided.offer
+        outcomes = np.bincount(decided.outcomes, minlength=3)
+        suppressed = decided.reasons[decided.outcomes != ACTION]
+        reasons = np.bincount(suppressed, minlength=len(REASONS)).tolist()
+        acting = decided.outcomes == ACTION
+        costs = decided.costs
         before = plan.earlier.get(offer.id, OfferTotals())
         found.append(
             OfferSummary(
                 offer.id,
                 offer.priority,
                 offer.group,
-                len(decisions),
-                len(actions),
-                sum(d.outcome == "holdout" for d in decisions),
-                {r: reasons[r] for r in REASON_ORDER if reasons[r]},
-                sum(d.reason == "quiet_hours" for d in actions),
-                round(sum(d.cost for d in actions), 2),
+                len(decided),
+                int(outcomes[ACTION]),
+                int(outcomes[HOLDOUT]),
+                {r: reasons[REASON_CODE[r]] for r in REASON_ORDER if reasons[REASON_CODE[r]]},
+                int(np.count_nonzero(decided.reasons[acting] == REASON_CODE["quiet_hours"])),
+                round(sum(costs[c] for c in decided.channels[acting].tolist()), 2),
                 round(offer.budget.spendable, 2) if offer.budget else None,
                 round(before.spend, 2),
                 before.actions,
@@ -475,11 +560,13 @@ class ChannelSummary:
 
 def channel_summaries(plan: Plan) -> list[ChannelSummary]:
     """Every channel, in rule-file order: this run's messages and exits, its lifecycle."""
-    actions = Counter(d.channel for d in plan.decisions if d.outcome == "action")
-    cost: dict[str | None, float] = defaultdict(float)
-    for d in plan.decisions:
-        if d.outcome == "action":
-            cost[d.channel] += plan.rules.channels[d.channel or ""].cost
+    names = list(plan.rules.channels)
+    actions: Counter[str] = Counter()
+    cost: dict[str, float] = defaultdict(float)
+    for decided in plan.by_offer:
+        for channel in decided.channels[decided.outcomes == ACTION].tolist():
+            actions[names[channel]] += 1
+            cost[names[channel]] += plan.rules.channels[names[channel]].cost
     exits = Counter(e.channel for e in plan.exits)
     return [
         ChannelSummary(
@@ -489,5 +576,5 @@ def channel_summaries(plan: Plan) -> list[ChannelSummary]:
             exits[name],
             plan.lifecycle.get(name),
         )
-        for name in plan.rules.channels
+        for name in names
     ]

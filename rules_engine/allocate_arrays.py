@@ -1,0 +1,462 @@
+"""Allocation over arrays: the contract's decision order for a whole store at once.
+
+A customer is in an offer's audience once, so within one offer nothing a candidate books can
+change another candidate's cooldown, group slot, holdout, channel, caps or min_gap: those
+depend only on the customer and on what earlier offers booked, and are computed here per
+offer as array operations. Only the shared limits (capacity per channel and local day,
+max_actions, budget) depend on who came first within an offer; they run as a plain loop over
+the candidates that get that far, a small share of the audience.
+
+`allocate.Allocator` decides the same one candidate at a time; explain uses it, and the tests
+hold the two to the same decisions on any input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from .allocate import Candidate, Decision, Message, OfferTotals, in_allocation_order
+from .model import Calendar, Channel, FrequencyCap, Offer
+from .sendtime import SendTime, send_time, zone
+
+# Reason codes: 0 is no reason; then the contract's reasons, in its order.
+REASONS: tuple[str | None, ...] = (
+    None,
+    "quiet_hours",
+    "cooldown",
+    "group_taken",
+    "no_address",
+    "consent",
+    "entry",
+    "channel_exit",
+    "channel_lifecycle",
+    "frequency_cap",
+    "blackout",
+    "min_gap",
+    "capacity",
+    "max_actions",
+    "budget",
+)
+REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
+OUTCOMES = ("action", "holdout", "suppressed")
+ACTION, HOLDOUT, SUPPRESSED = range(3)
+_TIME_SPAN = 1 << 31  # seconds a customer's message times may span in one min_gap key
+
+
+@dataclass
+class Audiences:
+    """What SQL found, as arrays: the customers in any audience (`customer_ids`, ascending)
+    with their zone and each address channel's first blocking reason, and each offer's members
+    in allocation order, as positions in `customer_ids`."""
+
+    customer_ids: np.ndarray  # int64
+    zones: np.ndarray  # int32, index into zone_names
+    zone_names: list[str | None]
+    blocked: dict[str, np.ndarray]  # channel → int8 reason code per customer (0: usable)
+    members: dict[str, np.ndarray] = field(default_factory=dict)  # offer → positions
+    cooldown: dict[str, np.ndarray] = field(default_factory=dict)  # offer → bool per member
+
+
+@dataclass
+class History:
+    """Messages that count against caps and min_gap, by position in `Audiences.customer_ids`."""
+
+    who: np.ndarray  # int64
+    at: np.ndarray  # int64, epoch seconds
+    kind: np.ndarray  # int32, index into `kinds`
+    kinds: list[tuple[str, str | None]]  # (channel, offer) of messages, each once
+
+
+@dataclass
+class OfferDecisions:
+    """One offer's decisions in allocation order, as columns."""
+
+    offer: Offer
+    customer_ids: np.ndarray  # int64
+    outcomes: np.ndarray  # int8, index into OUTCOMES
+    reasons: np.ndarray  # int8, index into REASONS
+    channels: np.ndarray  # int16, index into `channel_names`, -1 for none
+    timings: np.ndarray  # int32, index into `send_times`, -1 for none
+    channel_names: Sequence[str]
+    send_times: Sequence[SendTime]
+    costs: Sequence[float]  # an action's cost per channel, by channel index
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    def rows(self) -> Iterator[Decision]:
+        offer, group = self.offer.id, self.offer.group
+        detail = f"group {group}"
+        names, times, costs = self.channel_names, self.send_times, self.costs
+        columns = zip(
+            self.customer_ids.tolist(),
+            self.outcomes.tolist(),
+            self.reasons.tolist(),
+            self.channels.tolist(),
+            self.timings.tolist(),
+            strict=True,
+        )
+        for cid, outcome, reason, channel, timing in columns:
+            if outcome == ACTION:
+                at = times[timing].at
+                yield Decision(
+                    cid, offer, "action", REASONS[reason], names[channel], at, costs[channel]
+                )
+            elif outcome == HOLDOUT:
+                yield Decision(cid, offer, "holdout")
+            else:
+                name = names[channel] if channel >= 0 else None
+                why = REASONS[reason]
+                yield Decision(
+                    cid,
+                    offer,
+                    "suppressed",
+                    why,
+                    name,
+                    detail=detail if why == "group_taken" else None,
+                )
+
+
+def allocate(
+    offers: Sequence[Offer],
+    candidates: Mapping[str, Sequence[Candidate]],
+    *,
+    channels: Mapping[str, Channel],
+    calendar: Calendar,
+    as_of: datetime,
+    history: Mapping[int, Sequence[Message]] | None = None,
+    capacity_used: Mapping[tuple[str, date], int] | None = None,
+    totals: Mapping[str, OfferTotals] | None = None,
+    groups: Mapping[str, str | None] | None = None,
+) -> list[Decision]:
+    """`allocate.allocate`'s inputs and answer, decided over arrays."""
+    audiences, messages = arrays_of(offers, candidates, history or {})
+    allocator = ArrayAllocator(
+        channels=channels,
+        calendar=calendar,
+        as_of=as_of,
+        audiences=audiences,
+        history=messages,
+        groups=groups if groups is not None else {o.id: o.group for o in offers},
+        capacity_used=capacity_used,
+        totals=totals,
+    )
+    return [d for offer in in_allocation_order(offers) for d in allocator.decide(offer).rows()]
+
+
+def arrays_of(
+    offers: Sequence[Offer],
+    candidates: Mapping[str, Sequence[Candidate]],
+    history: Mapping[int, Sequence[Message]],
+) -> tuple[Audiences, History]:
+    """Per-candidate inputs as arrays. A customer's zone and channels are the customer's own:
+    they must be the same in every offer the customer is a candidate of."""
+    customers: dict[int, Candidate] = {}
+    for offer in offers:
+        for cand in candidates.get(offer.id, ()):
+            seen = customers.setdefault(cand.customer_id, cand)
+            if (seen.timezone, dict(seen.blocked)) != (cand.timezone, dict(cand.blocked)):
+                raise ValueError(f"customer {cand.customer_id}: zone or channels differ by offer")
+    ids = sorted(customers)
+    position = {cid: i for i, cid in enumerate(ids)}
+    zone_names = sorted({customers[c].timezone for c in ids}, key=lambda z: (z is None, z or ""))
+    zone_code = {name: i for i, name in enumerate(zone_names)}
+    names = sorted({ch for c in customers.values() for ch in c.blocked})
+    audiences = Audiences(
+        np.array(ids, dtype=np.int64),
+        np.array([zone_code[customers[c].timezone] for c in ids], dtype=np.int32),
+        zone_names,
+        {
+            ch: np.array([REASON_CODE[customers[c].blocked.get(ch)] for c in ids], dtype=np.int8)
+            for ch in names
+        },
+    )
+    for offer in offers:
+        ordered = sorted(candidates.get(offer.id, ()), key=_allocation_order)
+        audiences.members[offer.id] = np.array(
+            [position[c.customer_id] for c in ordered], dtype=np.int64
+        )
+        audiences.cooldown[offer.id] = np.array([c.cooldown for c in ordered], dtype=bool)
+    kept = [(position[cid], m) for cid, msgs in history.items() if cid in position for m in msgs]
+    kinds: dict[tuple[str, str | None], int] = {}
+    messages = History(
+        np.array([w for w, _ in kept], dtype=np.int64),
+        np.array([m.at for _, m in kept], dtype=np.int64),
+        np.array([kinds.setdefault((m.channel, m.offer_id), len(kinds)) for _, m in kept]),
+        list(kinds),
+    )
+    return audiences, messages
+
+
+def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
+    return (cand.rank is None, -(cand.rank or 0.0), cand.customer_id)
+
+
+def holdout_mask(offer_id: str, customer_ids: np.ndarray, holdout: float) -> np.ndarray:
+    """SPEC's published control-group formula (`sendtime.holdout_bucket`), for many at once."""
+    sha256, prefix, bound = hashlib.sha256, f"{offer_id}:", holdout * 10000
+    return np.fromiter(
+        (
+            int.from_bytes(sha256(f"{prefix}{cid}".encode()).digest()[:8], "big") % 10000 < bound
+            for cid in customer_ids.tolist()
+        ),
+        dtype=bool,
+        count=len(customer_ids),
+    )
+
+
+@dataclass
+class _Cap:
+    """A frequency cap, and each customer's messages that count against it so far."""
+
+    cap: FrequencyCap
+    start: int  # the window's start, epoch seconds: messages after it count
+    used: np.ndarray  # int32 per customer
+    full_at: int  # messages at which the cap is full
+
+    def counts(self, channel: str, group: str | None) -> bool:
+        """Whether a message on `channel` from an offer of `group` counts (as
+        `allocate.Allocator._over_caps`: a group cap by group, else by channel or every one)."""
+        if self.cap.group is not None:
+            return group == self.cap.group
+        return self.cap.channel == "*" or channel == self.cap.channel
+
+
+class ArrayAllocator:
+    """One run's allocation state over arrays: call `decide` for each offer in allocation
+    order (`allocate.in_allocation_order`)."""
+
+    def __init__(
+        self,
+        *,
+        channels: Mapping[str, Channel],
+        calendar: Calendar,
+        as_of: datetime,
+        audiences: Audiences,
+        history: History,
+        groups: Mapping[str, str | None],
+        capacity_used: Mapping[tuple[str, date], int] | None = None,
+        totals: Mapping[str, OfferTotals] | None = None,
+    ) -> None:
+        self.channels = channels
+        self.channel_names = list(channels)
+        self.channel_index = {name: i for i, name in enumerate(self.channel_names)}
+        self.calendar = calendar
+        self.calendar_zone = ZoneInfo(calendar.timezone)
+        self.as_of = as_of
+        self.audiences = audiences
+        self.groups = groups
+        self.capacity_used: dict[tuple[str, date], int] = defaultdict(int, capacity_used or {})
+        self.totals = {k: OfferTotals(v.actions, v.spend) for k, v in (totals or {}).items()}
+        self.slots: dict[str, np.ndarray] = {}  # group → taken, per customer
+        self.send_times: list[SendTime] = []
+        self._timing_index: dict[tuple[str, str, int], int] = {}
+        self._timing_epoch: list[int] = []
+        self._timing_day: list[date] = []
+        size = len(audiences.customer_ids)
+        now = int(as_of.timestamp())
+        self.caps: list[_Cap] = []
+        for cap in calendar.frequency_caps:
+            item = _Cap(cap, now - int(cap.per.total_seconds()), np.zeros(size, np.int32), 0)
+            item.full_at = max(cap.max, 1)
+            kinds = [item.counts(ch, groups.get(o) if o else None) for ch, o in history.kinds]
+            counted = np.array(kinds, dtype=bool)[history.kind] & (history.at > item.start)
+            item.used += np.bincount(history.who[counted], minlength=size).astype(np.int32)
+            self.caps.append(item)
+        gap = calendar.min_gap
+        self.min_gap = int(gap.total_seconds()) if gap is not None else None
+        # min_gap looks up each customer's message times in one sorted array of keys
+        # position × span + (time − base); times outside the span are clamped to its ends
+        self._base = min(int(history.at.min()) if len(history.at) else now, now)
+        self._base -= (self.min_gap or 0) + 1
+        self._times = np.sort(self._keys(history.who, history.at))
+
+    def _keys(self, who: np.ndarray, at: np.ndarray) -> np.ndarray:
+        offset = np.clip(at - self._base, 0, _TIME_SPAN - 1)
+        return who.astype(np.int64) * _TIME_SPAN + offset
+
+    def decide(self, offer: Offer) -> OfferDecisions:
+        aud = self.audiences
+        who = aud.members.get(offer.id, np.zeros(0, np.int64))
+        n = len(who)
+        outcomes = np.full(n, SUPPRESSED, np.int8)
+        reasons = np.zeros(n, np.int8)
+        chosen = np.full(n, -1, np.int16)
+        timings = np.full(n, -1, np.int32)
+        open_ = np.ones(n, bool)  # not decided yet
+
+        def settle(mask: np.ndarray, reason: str) -> None:
+            reasons[mask] = REASON_CODE[reason]
+            open_[mask] = False
+
+        settle(aud.cooldown.get(offer.id, np.zeros(n, bool)), "cooldown")
+        group = offer.group
+        slots = None
+        if group is not None:
+            slots = self.slots.setdefault(group, np.zeros(len(aud.customer_ids), bool))
+            settle(open_ & slots[who], "group_taken")
+        if offer.holdout:
+            at = np.flatnonzero(open_)
+            held = at[holdout_mask(offer.id, aud.customer_ids[who[at]], offer.holdout)]
+            outcomes[held] = HOLDOUT
+            open_[held] = False
+            if slots is not None:
+                slots[who[held]] = True
+
+        # the channel: the first usable one, else the first channel's reason
+        first_reason = np.zeros(n, np.int8)
+        for name in offer.channels:
+            reason = aud.blocked.get(name, np.zeros(len(aud.customer_ids), np.int8))[who].copy()
+            usable = reason == 0
+            for cap in self.caps:
+                if cap.cap.channel == name:
+                    full = usable & (cap.used[who] >= cap.full_at)
+                    reason[full] = REASON_CODE["frequency_cap"]
+                    usable &= ~full
+            take = open_ & usable & (chosen < 0)
+            chosen[take] = self.channel_index[name]
+            late = open_ & (chosen < 0) & (first_reason == 0)
+            first_reason[late] = reason[late]
+        none = open_ & (chosen < 0)
+        reasons[none] = np.where(
+            first_reason[none] > 0, first_reason[none], REASON_CODE["no_address"]
+        )
+        if offer.channels:
+            chosen[none] = self.channel_index[offer.channels[0]]
+        open_ &= ~none
+
+        # the send time, per channel and zone
+        at = np.flatnonzero(open_)
+        epochs = np.zeros(n, np.int64)
+        if len(at):
+            zones = aud.zones[who[at]]
+            pairs = chosen[at].astype(np.int64) * len(aud.zone_names) + zones
+            kinds, inverse = np.unique(pairs, return_inverse=True)
+            index = np.array(
+                [
+                    self._timing(
+                        offer,
+                        self.channel_names[k // len(aud.zone_names)],
+                        int(k % len(aud.zone_names)),
+                    )
+                    for k in kinds.tolist()
+                ],
+                dtype=np.int32,
+            )
+            timings[at] = index[inverse]
+            epochs[at] = np.array(self._timing_epoch, dtype=np.int64)[timings[at]]
+            blacked = np.zeros(n, bool)
+            blacked[at] = np.array([self.send_times[i].at is None for i in index.tolist()])[inverse]
+            settle(blacked, "blackout")
+
+        # caps over every channel and the offer's group, then min_gap
+        for cap in self.caps:
+            if cap.cap.channel == "*" or (cap.cap.group is not None and cap.cap.group == group):
+                settle(open_ & (cap.used[who] >= cap.full_at), "frequency_cap")
+        if self.min_gap is not None:
+            at = np.flatnonzero(open_)
+            if len(at) and len(self._times):
+                base = who[at].astype(np.int64) * _TIME_SPAN
+                low = base + np.clip(epochs[at] - self.min_gap - self._base, 0, _TIME_SPAN - 1)
+                high = base + np.clip(epochs[at] + self.min_gap - self._base, 0, _TIME_SPAN - 1)
+                after = np.searchsorted(self._times, low, side="right")
+                near = np.zeros(n, bool)
+                found = after < len(self._times)
+                near[at[found]] = self._times[after[found]] < high[found]
+                settle(near, "min_gap")
+
+        booked = self._shared_limits(offer, np.flatnonzero(open_), chosen, timings, reasons)
+        outcomes[booked] = ACTION
+        moved = np.array([t.moved_by_quiet_hours for t in self.send_times], dtype=bool)
+        reasons[booked] = np.where(moved[timings[booked]], REASON_CODE["quiet_hours"], 0)
+        self._book(offer, who[booked], chosen[booked], epochs[booked])
+        costs = [round(self.channels[c].cost + offer.cost, 6) for c in self.channel_names]
+        return OfferDecisions(
+            offer,
+            aud.customer_ids[who],
+            outcomes,
+            reasons,
+            chosen,
+            timings,
+            self.channel_names,
+            self.send_times,
+            costs,
+        )
+
+    def _timing(self, offer: Offer, channel: str, zone_code: int) -> int:
+        key = (offer.id, channel, zone_code)
+        found = self._timing_index.get(key)
+        if found is None:
+            name = self.audiences.zone_names[zone_code]
+            customer_zone = zone(name, self.calendar.timezone)
+            timing = send_time(
+                self.as_of,
+                channel=channel,
+                customer_zone=customer_zone,
+                calendar_zone=self.calendar_zone,
+                preferred=offer.send_at,
+                quiet=self.channels[channel].quiet_hours,
+                blackouts=self.calendar.blackouts,
+                until=offer.window.until if offer.window else None,
+            )
+            found = self._timing_index[key] = len(self.send_times)
+            self.send_times.append(timing)
+            at = timing.at
+            self._timing_epoch.append(int(at.timestamp()) if at is not None else 0)
+            self._timing_day.append(at.astimezone(customer_zone).date() if at else date.min)
+        return found
+
+    def _shared_limits(
+        self,
+        offer: Offer,
+        open_: np.ndarray,
+        chosen: np.ndarray,
+        timings: np.ndarray,
+        reasons: np.ndarray,
+    ) -> np.ndarray:
+        """Capacity, max_actions and budget, in allocation order; the positions booked."""
+        totals = self.totals.setdefault(offer.id, OfferTotals())
+        used = self.capacity_used
+        booked = []
+        codes = (REASON_CODE["capacity"], REASON_CODE["max_actions"], REASON_CODE["budget"])
+        for i, channel, timing in zip(
+            open_.tolist(), chosen[open_].tolist(), timings[open_].tolist(), strict=True
+        ):
+            name = self.channel_names[channel]
+            spec = self.channels[name]
+            day = (name, self._timing_day[timing])
+            if spec.capacity_per_day is not None and used[day] >= spec.capacity_per_day:
+                reasons[i] = codes[0]
+            elif offer.max_actions is not None and totals.actions >= offer.max_actions:
+                reasons[i] = codes[1]
+            elif (
+                offer.budget is not None
+                and totals.spend + spec.cost + offer.cost > offer.budget.spendable + 1e-9
+            ):
+                reasons[i] = codes[2]
+            else:
+                used[day] += 1
+                totals.actions += 1
+                totals.spend += round(spec.cost + offer.cost, 6)
+                booked.append(i)
+        return np.array(booked, dtype=np.int64)
+
+    def _book(self, offer: Offer, who: np.ndarray, chosen: np.ndarray, epochs: np.ndarray) -> None:
+        if offer.group is not None and len(who):
+            self.slots[offer.group][who] = True
+        for cap in self.caps:
+            counts = np.array(
+                [cap.counts(name, offer.group) for name in self.channel_names], dtype=bool
+            )
+            counted = counts[chosen] & (epochs > cap.start)
+            cap.used[who[counted]] += 1
+        if self.min_gap is not None and len(who):
+            keys = np.sort(self._keys(who, epochs))
+            self._times = np.insert(self._times, np.searchsorted(self._times, keys), keys)
