@@ -189,7 +189,10 @@ def arrays_of(
     messages = History(
         np.array([w for w, _ in kept], dtype=np.int64),
         np.array([m.at for _, m in kept], dtype=np.int64),
-        np.array([kinds.setdefault((m.channel, m.offer_id), len(kinds)) for _, m in kept]),
+        np.array(
+            [kinds.setdefault((m.channel, m.offer_id), len(kinds)) for _, m in kept],
+            dtype=np.int32,
+        ),
         list(kinds),
     )
     return audiences, messages
@@ -200,16 +203,12 @@ def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
 
 
 def holdout_mask(offer_id: str, customer_ids: np.ndarray, holdout: float) -> np.ndarray:
-    """SPEC's published control-group formula (`sendtime.holdout_bucket`), for many at once."""
-    sha256, prefix, bound = hashlib.sha256, f"{offer_id}:", holdout * 10000
-    return np.fromiter(
-        (
-            int.from_bytes(sha256(f"{prefix}{cid}".encode()).digest()[:8], "big") % 10000 < bound
-            for cid in customer_ids.tolist()
-        ),
-        dtype=bool,
-        count=len(customer_ids),
-    )
+    """SPEC's published control-group formula (`sendtime.holdout_bucket`), for many at once:
+    the digests' first 8 bytes read as big-endian integers by numpy."""
+    sha256, prefix = hashlib.sha256, offer_id.encode() + b":"
+    digests = b"".join([sha256(b"%s%d" % (prefix, cid)).digest() for cid in customer_ids.tolist()])
+    first = np.frombuffer(digests, dtype=">u8").reshape(-1, 4)[:, 0] if digests else np.zeros(0)
+    return (first % 10000) < holdout * 10000
 
 
 @dataclass
@@ -273,10 +272,12 @@ class ArrayAllocator:
         gap = calendar.min_gap
         self.min_gap = int(gap.total_seconds()) if gap is not None else None
         # min_gap looks up each customer's message times in one sorted array of keys
-        # position × span + (time − base); times outside the span are clamped to its ends
-        self._base = min(int(history.at.min()) if len(history.at) else now, now)
-        self._base -= (self.min_gap or 0) + 1
-        self._times = np.sort(self._keys(history.who, history.at))
+        # position × span + (time − base). Sends are at as-of or later, so a message more
+        # than min_gap before as-of cannot matter: the base is there, and 68 years after it
+        # times are clamped.
+        self._base = now - (self.min_gap or 0) - 1
+        recent = history.at > self._base
+        self._times = np.sort(self._keys(history.who[recent], history.at[recent]))
 
     def _keys(self, who: np.ndarray, at: np.ndarray) -> np.ndarray:
         offset = np.clip(at - self._base, 0, _TIME_SPAN - 1)
@@ -451,10 +452,9 @@ class ArrayAllocator:
     def _book(self, offer: Offer, who: np.ndarray, chosen: np.ndarray, epochs: np.ndarray) -> None:
         if offer.group is not None and len(who):
             self.slots[offer.group][who] = True
+        group = self.groups.get(offer.id)  # as the reference counts this run's messages
         for cap in self.caps:
-            counts = np.array(
-                [cap.counts(name, offer.group) for name in self.channel_names], dtype=bool
-            )
+            counts = np.array([cap.counts(name, group) for name in self.channel_names], dtype=bool)
             counted = counts[chosen] & (epochs > cap.start)
             cap.used[who[counted]] += 1
         if self.min_gap is not None and len(who):

@@ -218,9 +218,10 @@ def candidate_statements(
     word = " ".join(f"WHEN {w} THEN f.m{w}" for w in range(len(words)))
     anyone = " OR ".join(f"f.m{w} != 0" for w in range(len(words)))
     select = (
-        f"SELECT positions.column1, f.customer_id, CASE positions.column1 {rank} END, "
+        f"SELECT positions.column1 AS offer, f.customer_id AS customer_id, "
+        f"CASE positions.column1 {rank} END AS rank, "
         "EXISTS (SELECT 1 FROM temp.cooldowns AS d "
-        "WHERE d.customer_id = f.customer_id AND d.offer = positions.column1) "
+        "WHERE d.customer_id = f.customer_id AND d.offer = positions.column1) AS cooldown "
         f'FROM (SELECT c."id" AS customer_id{"".join(", " + x for x in words + ranks)} '
         f'FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
         f"{only} LIMIT -1) AS f CROSS JOIN (VALUES {positions or '(0, 0, 0)'}) AS positions "
@@ -233,8 +234,7 @@ def candidate_statements(
         Statement(
             "setup",
             "members: create",
-            "CREATE TEMP TABLE members (offer INTEGER, customer_id INTEGER, rank, cooldown, "
-            "PRIMARY KEY (offer, customer_id)) WITHOUT ROWID",
+            "CREATE TEMP TABLE members (offer INTEGER, customer_id INTEGER, rank, cooldown)",
         ),
         Statement(
             "audiences",

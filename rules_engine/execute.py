@@ -9,6 +9,7 @@ read-only connection, `run` (audit.py) inside its write transaction.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import time
 from collections import Counter, defaultdict
@@ -362,44 +363,61 @@ def read_messages(
 
 def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]) -> Audiences:
     """`candidates`, `channel_state` and `members` as arrays; each offer's members in
-    allocation order (rank high first, missing last, then customer id)."""
+    allocation order (rank high first, missing last, then customer id).
+
+    Python builds an object for every value SQLite returns, so few values cross: each
+    customer's channel reasons packed 4 bits a channel into integers (SQLite's `<<` and `|`
+    bind equally tight: each shift is in parentheses), the zone a code."""
     columns = audience.channel_columns(rules)
-    codes = ", ".join(
-        f"CASE s.{c.reason} "
-        + " ".join(f"WHEN '{r}' THEN {REASON_CODE[r]}" for r in audience.REASONS)
-        + " ELSE 0 END"
-        for c in columns
-    )
-    rows = conn.execute(
-        f"SELECT k.customer_id, k.timezone{', ' + codes if codes else ''} "
-        "FROM temp.candidates AS k LEFT JOIN temp.channel_state AS s "
-        "ON s.customer_id = k.customer_id ORDER BY k.customer_id"
-    ).fetchall()
-    found = list(zip(*rows, strict=True)) if rows else [() for _ in range(2 + len(columns))]
+    words = [columns[i : i + 15] for i in range(0, len(columns), 15)]  # 15 channels a word
+    packed = [
+        " | ".join(
+            f"((CASE s.{c.reason} "
+            + " ".join(f"WHEN '{r}' THEN {REASON_CODE[r]}" for r in audience.REASONS)
+            + f" ELSE 0 END) << {4 * i})"
+            for i, c in enumerate(word)
+        )
+        for word in words
+    ]
+    width = 1 + len(packed)
+    values = np.fromiter(
+        itertools.chain.from_iterable(
+            conn.execute(
+                f"SELECT k.customer_id{''.join(', ' + p for p in packed)} "
+                "FROM temp.candidates AS k LEFT JOIN temp.channel_state AS s "
+                "ON s.customer_id = k.customer_id ORDER BY k.customer_id"
+            )
+        ),
+        dtype=np.int64,
+    ).reshape(-1, width)
     zone_code: dict[Any, int] = {}
-    zones = [zone_code.setdefault(z, len(zone_code)) for z in found[1]]
+    zones = [
+        zone_code.setdefault(z, len(zone_code))
+        for (z,) in conn.execute("SELECT timezone FROM temp.candidates ORDER BY customer_id")
+    ]
+    blocked = {}
+    for w, word in enumerate(words):
+        for i, c in enumerate(word):
+            blocked[c.channel] = ((values[:, 1 + w] >> (4 * i)) & 15).astype(np.int8)
     result = Audiences(
-        np.array(found[0], dtype=np.int64),
+        np.ascontiguousarray(values[:, 0]),
         np.array(zones, dtype=np.int32),
         list(zone_code),
-        {c.channel: np.array(found[2 + i], dtype=np.int8) for i, c in enumerate(columns)},
+        blocked,
     )
-    members = conn.execute(
-        "SELECT offer, customer_id, rank IS NULL, coalesce(rank, 0), cooldown != 0 "
-        "FROM temp.members"
-    ).fetchall()
-    offer, cid, missing, rank, cooldown = (
-        np.array(column, dtype=kind)
-        for column, kind in zip(
-            zip(*members, strict=True) if members else [()] * 5,
-            (np.int64, np.int64, bool, np.float64, bool),
-            strict=True,
-        )
+    members = np.fromiter(
+        conn.execute(
+            "SELECT offer * 4 + (rank IS NULL) * 2 + (cooldown != 0), customer_id, "
+            "coalesce(rank, 0) FROM temp.members"
+        ),
+        dtype=[("flags", np.int64), ("customer_id", np.int64), ("rank", np.float64)],
     )
-    order = np.lexsort((cid, -rank, missing, offer))
-    offer, cid, cooldown = offer[order], cid[order], cooldown[order]
-    bounds = np.searchsorted(offer, np.arange(len(offers) + 1))
+    flags, cid = members["flags"], members["customer_id"]
+    order = np.lexsort((cid, -members["rank"], flags & 2, flags >> 2))
+    flags, cid = flags[order], cid[order]
+    bounds = np.searchsorted(flags >> 2, np.arange(len(offers) + 1))
     who = np.searchsorted(result.customer_ids, cid)
+    cooldown = (flags & 1).astype(bool)
     for i, o in enumerate(offers):
         result.members[o.id] = who[bounds[i] : bounds[i + 1]]
         result.cooldown[o.id] = cooldown[bounds[i] : bounds[i + 1]]
