@@ -22,7 +22,7 @@ from datetime import datetime
 from .compile import Statement, calendar_offset, customer_names
 from .expr.nodes import Call
 from .model import Channel, Offer, RuleSet
-from .sqlgen import SqlContext, compile_expression, epoch_of, quote
+from .sqlgen import SqlContext, compile_expression, day_before, epoch_of, not_dated_before, quote
 
 REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
 
@@ -285,17 +285,20 @@ def cooldown_statements(
     )
     ids = ", ".join(ctx.bind(o.id) for _, o in cooling)
     now = ctx.bind(int(as_of.timestamp()))
+    longest = max(o.cooldown for _, o in cooling if o.cooldown is not None)
+    earliest = ctx.bind(day_before(as_of - longest))
     sources = []
     for table, alias, column, upper in (
         ("contacts", "k", "sent_at", f" AND {epoch_of('k.sent_at')} <= {now}"),
         ("actions", "a", "send_at", ""),
     ):
         only = f" AND {alias}.customer_id = {ctx.bind(customer)}" if customer is not None else ""
-        sent = epoch_of(f"{alias}.{column}")
+        text = f"{alias}.{column}"
         sources.append(
             f"SELECT {alias}.customer_id, CASE {alias}.offer_id {position} END "
             f'FROM "{table}" AS {alias} WHERE {alias}.offer_id IN ({ids}){only} '
-            f"AND {sent} > CASE {alias}.offer_id {starts} END{upper}"
+            f"AND {not_dated_before(text, earliest)} "
+            f"AND {epoch_of(text)} > CASE {alias}.offer_id {starts} END{upper}"
         )
     statements.append(
         Statement(

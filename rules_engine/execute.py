@@ -40,7 +40,7 @@ from .compile import Statement, ValuesProgram, compile_values
 from .model import Offer, RuleSet
 from .reference import LifecycleState, state_of
 from .sendtime import zone
-from .sqlgen import epoch_of, quote
+from .sqlgen import day_before, epoch_of, not_dated_before, quote
 
 Progress = Callable[[str], None]  # one line about what is being done now
 
@@ -290,7 +290,7 @@ _UNMATCHED = (
 
 def _history_queries(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
-) -> tuple[list[str], tuple[int, int]]:
+) -> tuple[list[str], tuple[int, int, str]]:
     """Messages of the candidates that count against caps and min_gap, as
     `(customer_id, epoch, channel, offer_id)` rows: contacts sent in the window, and earlier
     runs' actions sent in it or planned after it. No queries when no cap or min_gap looks back.
@@ -301,7 +301,7 @@ def _history_queries(
     window = _window(rules)
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
     if not window:
-        return [], (start, now)
+        return [], (start, now, "")
     (candidates,) = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()
     (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
 
@@ -314,14 +314,15 @@ def _history_queries(
     sent = epoch_of("k.sent_at")
     contacts = (
         f'SELECT k."customer_id", {sent}, k."channel", k."offer_id" FROM {joined("contacts", "k")} '
-        f"WHERE {sent} > ?1 AND {sent} <= ?2"
+        f"WHERE {not_dated_before('k.sent_at', '?3')} AND {sent} > ?1 AND {sent} <= ?2"
     )
     planned = (
         f'SELECT a."customer_id", {epoch_of("a.send_at")}, a."channel", a."offer_id" '
         f'FROM {joined("actions", "a")} JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED}"
+        f"WHERE {not_dated_before('a.send_at', '?3')} AND {epoch_of('a.send_at')} > ?1 "
+        f"AND {_UNMATCHED}"
     )
-    return [contacts, planned], (start, now)
+    return [contacts, planned], (start, now, day_before(as_of - window))
 
 
 def read_history(
@@ -438,14 +439,17 @@ def read_capacity(
     sql = (
         f'SELECT k."channel", {tz}, {sent}, count(*) FROM "contacts" AS k '
         f'JOIN "customers" AS c ON c."id" = k."customer_id" '
-        f"WHERE {sent} > ?1 AND {sent} <= ?2 GROUP BY 1, 2, 3 UNION ALL "
+        f"WHERE {not_dated_before('k.sent_at', '?3')} AND {sent} > ?1 AND {sent} <= ?2 "
+        "GROUP BY 1, 2, 3 UNION ALL "
         f'SELECT a."channel", {tz}, {epoch_of("a.send_at")}, count(*) FROM "actions" AS a '
         f'JOIN "runs" AS r ON r."run_id" = a."run_id" '
         f'JOIN "customers" AS c ON c."id" = a."customer_id" '
-        f"WHERE {epoch_of('a.send_at')} > ?1 AND {_UNMATCHED} GROUP BY 1, 2, 3"
+        f"WHERE {not_dated_before('a.send_at', '?3')} AND {epoch_of('a.send_at')} > ?1 "
+        f"AND {_UNMATCHED} GROUP BY 1, 2, 3"
     )
     used: dict[tuple[str, date], int] = Counter()
-    for channel, timezone, at, count in conn.execute(sql, (start, now)):
+    params = (start, now, day_before(as_of - timedelta(days=2)))
+    for channel, timezone, at, count in conn.execute(sql, params):
         if at is None:
             continue
         local = _instant(at).astimezone(zone(timezone, rules.calendar.timezone)).date()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .expr.nodes import (
@@ -49,6 +49,23 @@ def epoch_of(text_sql: str) -> str:
     if sqlite3.sqlite_version_info >= (3, 38):
         return f"unixepoch({text_sql})"
     return f"CAST(strftime('%s', {text_sql}) AS INTEGER)"
+
+
+# ISO-8601 text that starts with a calendar date
+DATED = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+
+
+def not_dated_before(text_sql: str, day_sql: str) -> str:
+    """False only for ISO-8601 text whose date is before `day_sql` (`YYYY-MM-DD` text): a
+    plain text comparison that spares parsing most rows outside a recent window. Text
+    dated two days before an instant is before it whatever the offset; anything else
+    (another spelling, not text) is left to the exact test that must follow."""
+    return f"NOT ({text_sql} < {day_sql} AND {text_sql} GLOB {DATED})"
+
+
+def day_before(moment: datetime) -> str:
+    """The `YYYY-MM-DD` date two days before an instant, for `not_dated_before`."""
+    return (moment.astimezone(UTC) - timedelta(days=2)).date().isoformat()
 
 
 CallHook = Callable[["Call", "SqlContext"], "str | None"]  # None: compile as a row function
