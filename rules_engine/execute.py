@@ -368,7 +368,8 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
 
     Python builds an object for every value SQLite returns, so few values cross: each
     customer's channel reasons packed 4 bits a channel into integers (SQLite's `<<` and `|`
-    bind equally tight: each shift is in parentheses), the zone a code."""
+    bind equally tight: each shift is in parentheses), the zone a code by its position among
+    the candidates' zones."""
     columns = audience.channel_columns(rules)
     words = [columns[i : i + 15] for i in range(0, len(columns), 15)]  # 15 channels a word
     packed = [
@@ -380,30 +381,31 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
         )
         for word in words
     ]
-    width = 1 + len(packed)
+    zone_names = [z for (z,) in conn.execute("SELECT DISTINCT timezone FROM temp.candidates")]
+    named = [(i, z) for i, z in enumerate(zone_names) if z is not None]
+    unnamed = zone_names.index(None) if None in zone_names else 0
+    zone = " ".join(f"WHEN ?{n} THEN {i}" for n, (i, _) in enumerate(named, start=1))
+    zone = f"CASE k.timezone {zone} ELSE {unnamed} END" if named else str(unnamed)
+    width = 2 + len(packed)
     values = np.fromiter(
         itertools.chain.from_iterable(
             conn.execute(
-                f"SELECT k.customer_id{''.join(', ' + p for p in packed)} "
+                f"SELECT k.customer_id, {zone}{''.join(', ' + p for p in packed)} "
                 "FROM temp.candidates AS k LEFT JOIN temp.channel_state AS s "
-                "ON s.customer_id = k.customer_id ORDER BY k.customer_id"
+                "ON s.customer_id = k.customer_id ORDER BY k.customer_id",
+                [z for _, z in named],
             )
         ),
         dtype=np.int64,
     ).reshape(-1, width)
-    zone_code: dict[Any, int] = {}
-    zones = [
-        zone_code.setdefault(z, len(zone_code))
-        for (z,) in conn.execute("SELECT timezone FROM temp.candidates ORDER BY customer_id")
-    ]
     blocked = {}
     for w, word in enumerate(words):
         for i, c in enumerate(word):
-            blocked[c.channel] = ((values[:, 1 + w] >> (4 * i)) & 15).astype(np.int8)
+            blocked[c.channel] = ((values[:, 2 + w] >> (4 * i)) & 15).astype(np.int8)
     result = Audiences(
         np.ascontiguousarray(values[:, 0]),
-        np.array(zones, dtype=np.int32),
-        list(zone_code),
+        values[:, 1].astype(np.int32),
+        zone_names,
         blocked,
     )
     members = np.fromiter(
