@@ -289,11 +289,12 @@ _UNMATCHED = (
 
 
 def _history_queries(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, kind: str = "channel, offer_id"
 ) -> tuple[list[str], tuple[int, int, str]]:
     """Messages of the candidates that count against caps and min_gap, as
-    `(customer_id, epoch, channel, offer_id)` rows: contacts sent in the window, and earlier
-    runs' actions sent in it or planned after it. No queries when no cap or min_gap looks back.
+    `(customer_id, epoch, kind)` rows, `kind` SQL over `channel` and `offer_id`: contacts
+    sent in the window, and earlier runs' actions sent in it or planned after it. No
+    queries when no cap or min_gap looks back. Each time is parsed once, in a co-routine.
 
     SQLite has no statistics for temp tables, so the join order is ours: a few candidates
     (explain) look their messages up by index; many (a whole store's plan) read the
@@ -311,18 +312,21 @@ def _history_queries(
             return f'temp.candidates AS x CROSS JOIN "{table}" AS {alias} ON {pair}'
         return f'"{table}" AS {alias} CROSS JOIN temp.candidates AS x ON {pair}'
 
-    sent = epoch_of("k.sent_at")
-    contacts = (
-        f'SELECT k."customer_id", {sent}, k."channel", k."offer_id" FROM {joined("contacts", "k")} '
-        f"WHERE {not_dated_before('k.sent_at', '?3')} AND {sent} > ?1 AND {sent} <= ?2"
+    def parsed_once(sql: str) -> str:
+        return f"SELECT customer_id, t, {kind} FROM ({sql} LIMIT -1) WHERE t > ?1"
+
+    contacts = parsed_once(
+        f'SELECT k."customer_id" AS customer_id, {epoch_of("k.sent_at")} AS t, '
+        f'k."channel" AS channel, k."offer_id" AS offer_id FROM {joined("contacts", "k")} '
+        f"WHERE {not_dated_before('k.sent_at', '?3')}"
     )
-    planned = (
-        f'SELECT a."customer_id", {epoch_of("a.send_at")}, a."channel", a."offer_id" '
+    planned = parsed_once(
+        f'SELECT a."customer_id" AS customer_id, {epoch_of("a.send_at")} AS t, '
+        f'a."channel" AS channel, a."offer_id" AS offer_id '
         f'FROM {joined("actions", "a")} JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        f"WHERE {not_dated_before('a.send_at', '?3')} AND {epoch_of('a.send_at')} > ?1 "
-        f"AND {_UNMATCHED}"
+        f"WHERE {not_dated_before('a.send_at', '?3')} AND {_UNMATCHED}"
     )
-    return [contacts, planned], (start, now, day_before(as_of - window))
+    return [f"{contacts} AND t <= ?2", planned], (start, now, day_before(as_of - window))
 
 
 def read_history(
@@ -335,31 +339,50 @@ def read_history(
     names: dict[Any, Any] = {}  # one string per channel and offer, not one per row
     for sql in queries:
         for customer_id, at, channel, offer_id in conn.execute(sql, params):
-            if at is not None:
-                message = Message(
-                    at, names.setdefault(channel, channel), names.setdefault(offer_id, offer_id)
-                )
-                history[customer_id].append(message)
+            message = Message(
+                at, names.setdefault(channel, channel), names.setdefault(offer_id, offer_id)
+            )
+            history[customer_id].append(message)
     return history
 
 
 def read_messages(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, audiences: Audiences
 ) -> History:
-    """The same messages as `read_history`, as arrays by position in the audiences."""
-    queries, params = _history_queries(conn, rules, as_of)
-    rows = [row for sql in queries for row in conn.execute(sql, params) if row[1] is not None]
-    kinds: dict[tuple[str, str | None], int] = {}
-    who, at, channels, offers = zip(*rows, strict=True) if rows else ((), (), (), ())
-    return History(
-        np.searchsorted(audiences.customer_ids, np.array(who, dtype=np.int64)),
-        np.array(at, dtype=np.int64),
-        np.array(
-            [kinds.setdefault(k, len(kinds)) for k in zip(channels, offers, strict=True)],
-            dtype=np.int32,
+    """The same messages as `read_history`, as arrays by position in the audiences; their
+    channel and offer as one code SQLite computes (a channel no rule names is "", an offer
+    no rule names None: neither can match a cap)."""
+    channels = list(dict.fromkeys([*rules.channels, *_cap_channels(rules)]))
+    offers = list(rules.offers)
+    size = len(offers) + 1
+    params: list[Any] = []
+
+    def code(column: str, names: list[str]) -> str:
+        cases = []
+        for i, name in enumerate(names):
+            params.append(name)
+            cases.append(f"WHEN ?{3 + len(params)} THEN {i}")
+        return f"CASE {column} {' '.join(cases)} ELSE {len(names)} END" if cases else "0"
+
+    kind = f"{code('channel', channels)} * {size} + {code('offer_id', offers)}"
+    queries, window = _history_queries(conn, rules, as_of, kind)
+    found = np.fromiter(
+        itertools.chain.from_iterable(
+            row for sql in queries for row in conn.execute(sql, (*window, *params))
         ),
-        list(kinds),
+        dtype=np.int64,
+    ).reshape(-1, 3)
+    kinds = [(c, o) for c in [*channels, ""] for o in [*offers, None]]
+    return History(
+        np.searchsorted(audiences.customer_ids, found[:, 0]),
+        np.ascontiguousarray(found[:, 1]),
+        found[:, 2].astype(np.int32),
+        kinds,
     )
+
+
+def _cap_channels(rules: RuleSet) -> list[str]:
+    return [c.channel for c in rules.calendar.frequency_caps if c.channel not in (None, "*")]
 
 
 def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]) -> Audiences:
