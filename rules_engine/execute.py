@@ -453,30 +453,39 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
 def read_capacity(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
 ) -> dict[tuple[str, date], int]:
-    """Messages already sent or planned per channel and customer-local day, from the day
-    before as-of on (capacity is per local day; earlier days cannot matter)."""
-    if not any(c.capacity_per_day for c in rules.channels.values()):
+    """Messages of channels with a capacity, already sent or planned, per channel and
+    customer-local day, from two days before as-of on (capacity is per local day; earlier
+    days cannot matter). Each time is parsed once, in a co-routine."""
+    limited = [c.id for c in rules.channels.values() if c.capacity_per_day is not None]
+    if not limited:
         return {}
     start, now = int((as_of - timedelta(days=2)).timestamp()), int(as_of.timestamp())
     has_timezone = "timezone" in rules.schema.columns("customers")
     tz = 'c."timezone"' if has_timezone else "NULL"
-    sent = epoch_of("k.sent_at")
-    sql = (
-        f'SELECT k."channel", {tz}, {sent}, count(*) FROM "contacts" AS k '
-        f'JOIN "customers" AS c ON c."id" = k."customer_id" '
-        f"WHERE {not_dated_before('k.sent_at', '?3')} AND {sent} > ?1 AND {sent} <= ?2 "
-        "GROUP BY 1, 2, 3 UNION ALL "
-        f'SELECT a."channel", {tz}, {epoch_of("a.send_at")}, count(*) FROM "actions" AS a '
-        f'JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        f'JOIN "customers" AS c ON c."id" = a."customer_id" '
-        f"WHERE {not_dated_before('a.send_at', '?3')} AND {epoch_of('a.send_at')} > ?1 "
-        f"AND {_UNMATCHED} GROUP BY 1, 2, 3"
+    channels = ", ".join(f"?{4 + i}" for i in range(len(limited)))
+
+    def per_day(alias: str, column: str, joins: str, where: str, upper: str) -> str:
+        text = f"{alias}.{quote(column)}"
+        return (
+            f'SELECT channel, tz, t, count(*) FROM (SELECT {alias}."channel" AS channel, '
+            f"{tz} AS tz, {epoch_of(text)} AS t FROM {joins} "
+            f'JOIN "customers" AS c ON c."id" = {alias}."customer_id" '
+            f'WHERE {alias}."channel" IN ({channels}) AND {not_dated_before(text, "?3")}'
+            f"{where} LIMIT -1) WHERE t > ?1{upper} GROUP BY 1, 2, 3"
+        )
+
+    contacts = per_day("k", "sent_at", '"contacts" AS k', "", " AND t <= ?2")
+    planned = per_day(
+        "a",
+        "send_at",
+        '"actions" AS a JOIN "runs" AS r ON r."run_id" = a."run_id"',
+        f" AND {_UNMATCHED}",
+        "",
     )
+    sql = f"{contacts} UNION ALL {planned}"
     used: dict[tuple[str, date], int] = Counter()
-    params = (start, now, day_before(as_of - timedelta(days=2)))
+    params = (start, now, day_before(as_of - timedelta(days=2)), *limited)
     for channel, timezone, at, count in conn.execute(sql, params):
-        if at is None:
-            continue
         local = _instant(at).astimezone(zone(timezone, rules.calendar.timezone)).date()
         used[(channel, local)] += count
     return dict(used)
