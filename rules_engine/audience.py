@@ -289,16 +289,17 @@ def cooldown_statements(
     earliest = ctx.bind(day_before(as_of - longest))
     sources = []
     for table, alias, column, upper in (
-        ("contacts", "k", "sent_at", f" AND {epoch_of('k.sent_at')} <= {now}"),
+        ("contacts", "k", "sent_at", f" AND t <= {now}"),
         ("actions", "a", "send_at", ""),
     ):
         only = f" AND {alias}.customer_id = {ctx.bind(customer)}" if customer is not None else ""
         text = f"{alias}.{column}"
-        sources.append(
-            f"SELECT {alias}.customer_id, CASE {alias}.offer_id {position} END "
+        sources.append(  # each time parsed once, in a co-routine
+            f"SELECT customer_id, offer FROM (SELECT {alias}.customer_id AS customer_id, "
+            f"CASE {alias}.offer_id {position} END AS offer, {epoch_of(text)} AS t, "
+            f"CASE {alias}.offer_id {starts} END AS since "
             f'FROM "{table}" AS {alias} WHERE {alias}.offer_id IN ({ids}){only} '
-            f"AND {not_dated_before(text, earliest)} "
-            f"AND {epoch_of(text)} > CASE {alias}.offer_id {starts} END{upper}"
+            f"AND {not_dated_before(text, earliest)} LIMIT -1) WHERE t > since{upper}"
         )
     statements.append(
         Statement(
