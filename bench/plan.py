@@ -511,7 +511,8 @@ def compare_with_baseline(
 def engine_members(conn: sqlite3.Connection, offers: list[Any]) -> None:
     """`temp.bench_members(offer_id, customer_id, rank, cooldown)`: each offer's audience as the
     engine left it, whichever layout its temp tables have: `members` (one row per offer and
-    customer, offers by position) since 133fcf6, one wide `candidates` row before."""
+    customer, offers by position) since 133fcf6, one wide `candidates` row before; the
+    cooldown in `members` until it moved to `cooldowns` alone."""
     conn.execute("DROP TABLE IF EXISTS temp.bench_members")
     conn.execute(
         "CREATE TEMP TABLE bench_members (offer_id TEXT, customer_id INTEGER, rank, cooldown, "
@@ -519,14 +520,21 @@ def engine_members(conn: sqlite3.Connection, offers: list[Any]) -> None:
     )
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_temp_master")}
     if "members" in tables:
+        columns = {row[1] for row in conn.execute("PRAGMA temp.table_info(members)")}
         conn.execute("DROP TABLE IF EXISTS temp.bench_offer_ids")
         conn.execute("CREATE TEMP TABLE bench_offer_ids (position INTEGER PRIMARY KEY, id TEXT)")
         conn.executemany(
             "INSERT INTO temp.bench_offer_ids VALUES (?, ?)", enumerate(o.id for o in offers)
         )
         conn.execute(
-            "INSERT INTO temp.bench_members SELECT p.id, m.customer_id, m.rank, m.cooldown "
-            "FROM temp.members AS m JOIN temp.bench_offer_ids AS p ON p.position = m.offer"
+            "INSERT INTO temp.bench_members SELECT p.id, m.customer_id, m.rank, "
+            + (
+                "EXISTS (SELECT 1 FROM temp.cooldowns AS d WHERE d.customer_id = m.customer_id "
+                "AND d.offer = m.offer) "
+                if "cooldown" not in columns
+                else "m.cooldown "
+            )
+            + "FROM temp.members AS m JOIN temp.bench_offer_ids AS p ON p.position = m.offer"
         )
         return
     from rules_engine import audience

@@ -256,7 +256,9 @@ def candidates_of(
     reasons = "".join(f", s.{c.reason}" for c in channel_cols)
     shared: dict[tuple[Any, ...], dict[str, str | None]] = {}  # one dict per reason pattern
     sql = (
-        f"SELECT m.customer_id, m.rank, m.cooldown, k.timezone{reasons} FROM temp.members AS m "
+        "SELECT m.customer_id, m.rank, EXISTS (SELECT 1 FROM temp.cooldowns AS d "
+        "WHERE d.customer_id = m.customer_id AND d.offer = m.offer), "
+        f"k.timezone{reasons} FROM temp.members AS m "
         "JOIN temp.candidates AS k ON k.customer_id = m.customer_id "
         "JOIN temp.channel_state AS s ON s.customer_id = m.customer_id "
         "WHERE m.offer = ? ORDER BY m.rank IS NULL, m.rank DESC, m.customer_id"
@@ -433,20 +435,25 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
     )
     members = np.fromiter(
         conn.execute(
-            "SELECT offer * 4 + (rank IS NULL) * 2 + (cooldown != 0), customer_id, "
-            "coalesce(rank, 0) FROM temp.members"
+            "SELECT offer * 2 + (rank IS NULL), customer_id, coalesce(rank, 0) FROM temp.members"
         ),
         dtype=[("flags", np.int64), ("customer_id", np.int64), ("rank", np.float64)],
     )
     flags, cid = members["flags"], members["customer_id"]
-    order = np.lexsort((cid, -members["rank"], flags & 2, flags >> 2))
-    flags, cid = flags[order], cid[order]
-    bounds = np.searchsorted(flags >> 2, np.arange(len(offers) + 1))
+    order = np.lexsort((cid, -members["rank"], flags & 1, flags >> 1))
+    offer, cid = flags[order] >> 1, cid[order]
+    bounds = np.searchsorted(offer, np.arange(len(offers) + 1))
     who = np.searchsorted(result.customer_ids, cid)
-    cooldown = (flags & 1).astype(bool)
+    cooling = np.fromiter(
+        itertools.chain.from_iterable(
+            conn.execute("SELECT offer, customer_id FROM temp.cooldowns")
+        ),
+        dtype=np.int64,
+    ).reshape(-1, 2)
     for i, o in enumerate(offers):
         result.members[o.id] = who[bounds[i] : bounds[i + 1]]
-        result.cooldown[o.id] = cooldown[bounds[i] : bounds[i + 1]]
+        cooling_now = cooling[cooling[:, 0] == i, 1]
+        result.cooldown[o.id] = np.isin(cid[bounds[i] : bounds[i + 1]], cooling_now)
     return result
 
 
