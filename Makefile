@@ -38,9 +38,11 @@ fmt: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The SQL/Python differential property test with many more examples (minutes, not seconds).
+# The property tests with many more examples (minutes, not seconds): SQL against Python, and
+# the allocation over arrays against the one-candidate-at-a-time allocator.
 test-long: $(STAMP)
 	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/test_differential.py
+	ALLOCATE_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_allocate_arrays.py
 
 # Every benchmark (bench/run.py): validation of 500 rule files, then `campaign plan` on a
 # 1,000,000-customer demo store (built once into bench/cache/, ~3 min; the plan benchmark takes

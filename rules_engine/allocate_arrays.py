@@ -91,6 +91,19 @@ class OfferDecisions:
     def __len__(self) -> int:
         return len(self.customer_ids)
 
+    def outcomes_counted(self) -> dict[str, int]:
+        counts = np.bincount(self.outcomes, minlength=len(OUTCOMES)).tolist()
+        return dict(zip(OUTCOMES, counts, strict=True))
+
+    def reasons_counted(self) -> dict[str | None, int]:
+        """Suppressed customers per reason; `quiet_hours` counts actions moved by them."""
+        counts = np.bincount(self.reasons, minlength=len(REASONS)).tolist()
+        return {reason: n for reason, n in zip(REASONS, counts, strict=True) if n}
+
+    def action_channels(self) -> list[str]:
+        """The channel of each action, in allocation order."""
+        return [self.channel_names[c] for c in self.channels[self.outcomes == ACTION].tolist()]
+
     def rows(self) -> Iterator[Decision]:
         offer, group = self.offer.id, self.offer.group
         detail = f"group {group}"
@@ -280,8 +293,9 @@ class ArrayAllocator:
         self._times = np.sort(self._keys(history.who[recent], history.at[recent]))
 
     def _keys(self, who: np.ndarray, at: np.ndarray) -> np.ndarray:
-        offset = np.clip(at - self._base, 0, _TIME_SPAN - 1)
-        return who.astype(np.int64) * _TIME_SPAN + offset
+        offset: np.ndarray = np.clip(at - self._base, 0, _TIME_SPAN - 1)
+        keys: np.ndarray = who.astype(np.int64) * _TIME_SPAN + offset
+        return keys
 
     def decide(self, offer: Offer) -> OfferDecisions:
         aud = self.audiences

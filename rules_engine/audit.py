@@ -23,7 +23,6 @@ from typing import Any
 
 from . import store
 from .allocate import Decision
-from .allocate_arrays import OUTCOMES
 from .errors import CampaignError, StoreError
 from .execute import Plan, Progress, prepare
 from .execute import plan as make_plan
@@ -158,7 +157,7 @@ def audit_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]
 def counts(plan: Plan) -> dict[str, int]:
     outcomes: Counter[str] = Counter()
     for decided in plan.by_offer:
-        outcomes.update(OUTCOMES[o] for o in decided.outcomes.tolist())
+        outcomes.update(decided.outcomes_counted())
     return {
         "customers": plan.customers,
         "actions": outcomes["action"],

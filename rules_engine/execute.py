@@ -19,28 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from . import audience, store
 from .allocate import Candidate, Decision, Message, OfferTotals, in_allocation_order
-from .allocate_arrays import (
-    ACTION,
-    HOLDOUT,
-    REASON_CODE,
-    REASONS,
-    ArrayAllocator,
-    Audiences,
-    History,
-    OfferDecisions,
-)
 from .compile import Statement, ValuesProgram, compile_values
 from .model import Offer, RuleSet
 from .reference import LifecycleState, state_of
 from .sendtime import zone
 from .sqlgen import day_before, epoch_of, not_dated_before, quote
+
+if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
+    from .allocate_arrays import Audiences, History, OfferDecisions
 
 Progress = Callable[[str], None]  # one line about what is being done now
 
@@ -188,6 +179,8 @@ def plan(
         capacity = read_capacity(conn, rules, as_of)
         earlier = read_totals(conn)
     with stages.stage("allocation", announce=False):
+        from .allocate_arrays import ArrayAllocator
+
         allocator = ArrayAllocator(
             channels=rules.channels,
             calendar=rules.calendar,
@@ -354,6 +347,10 @@ def read_messages(
     """The same messages as `read_history`, as arrays by position in the audiences; their
     channel and offer as one code SQLite computes (a channel no rule names is "", an offer
     no rule names None: neither can match a cap)."""
+    import numpy as np
+
+    from .allocate_arrays import History
+
     channels = list(dict.fromkeys([*rules.channels, *_cap_channels(rules)]))
     offers = list(rules.offers)
     size = len(offers) + 1
@@ -395,6 +392,10 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
     customer's channel reasons packed 4 bits a channel into integers (SQLite's `<<` and `|`
     bind equally tight: each shift is in parentheses), the zone a code by its position among
     the candidates' zones."""
+    import numpy as np
+
+    from .allocate_arrays import REASON_CODE, Audiences
+
     columns = audience.channel_columns(rules)
     words = [columns[i : i + 15] for i in range(0, len(columns), 15)]  # 15 channels a word
     packed = [
@@ -587,11 +588,11 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
     found = []
     for decided in plan.by_offer:
         offer = decided.offer
-        outcomes = np.bincount(decided.outcomes, minlength=3)
-        suppressed = decided.reasons[decided.outcomes != ACTION]
-        reasons = np.bincount(suppressed, minlength=len(REASONS)).tolist()
-        acting = decided.outcomes == ACTION
-        costs = decided.costs
+        outcomes = decided.outcomes_counted()
+        reasons = decided.reasons_counted()
+        costs = {
+            name: round(plan.rules.channels[name].cost + offer.cost, 6) for name in offer.channels
+        }
         before = plan.earlier.get(offer.id, OfferTotals())
         found.append(
             OfferSummary(
@@ -599,11 +600,11 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
                 offer.priority,
                 offer.group,
                 len(decided),
-                int(outcomes[ACTION]),
-                int(outcomes[HOLDOUT]),
-                {r: reasons[REASON_CODE[r]] for r in REASON_ORDER if reasons[REASON_CODE[r]]},
-                int(np.count_nonzero(decided.reasons[acting] == REASON_CODE["quiet_hours"])),
-                round(sum(costs[c] for c in decided.channels[acting].tolist()), 2),
+                outcomes["action"],
+                outcomes["holdout"],
+                {r: reasons[r] for r in REASON_ORDER if reasons.get(r)},
+                reasons.get("quiet_hours", 0),
+                round(sum(costs[c] for c in decided.action_channels()), 2),
                 round(offer.budget.spendable, 2) if offer.budget else None,
                 round(before.spend, 2),
                 before.actions,
@@ -623,13 +624,12 @@ class ChannelSummary:
 
 def channel_summaries(plan: Plan) -> list[ChannelSummary]:
     """Every channel, in rule-file order: this run's messages and exits, its lifecycle."""
-    names = list(plan.rules.channels)
     actions: Counter[str] = Counter()
     cost: dict[str, float] = defaultdict(float)
     for decided in plan.by_offer:
-        for channel in decided.channels[decided.outcomes == ACTION].tolist():
-            actions[names[channel]] += 1
-            cost[names[channel]] += plan.rules.channels[names[channel]].cost
+        for name in decided.action_channels():
+            actions[name] += 1
+            cost[name] += plan.rules.channels[name].cost
     exits = Counter(e.channel for e in plan.exits)
     return [
         ChannelSummary(
@@ -639,5 +639,5 @@ def channel_summaries(plan: Plan) -> list[ChannelSummary]:
             exits[name],
             plan.lifecycle.get(name),
         )
-        for name in names
+        for name in plan.rules.channels
     ]
