@@ -574,13 +574,16 @@ class _ValuesCompiler:
         return depth
 
     def view(self, columns: tuple[ValueColumn, ...]) -> Statement:
+        """Every layer has a row for every customer, so a LEFT JOIN finds what a join would;
+        SQLite leaves out a LEFT JOIN on a key whose columns a query does not read, so a
+        statement reading two layers through the view joins two, not all of them."""
         layers = sorted({item.layer for item in self.items.values()} | {0})
         selects = "".join(
             f", v{self.items[col.name].layer}.{quote(col.name)} AS {quote(col.name)}"
             for col in columns
         )
         joins = "".join(
-            f" JOIN temp.{quote(f'cv_layer_{n}')} AS v{n} ON v{n}.customer_id = v0.customer_id"
+            f" LEFT JOIN temp.{quote(f'cv_layer_{n}')} AS v{n} ON v{n}.customer_id = v0.customer_id"
             for n in layers[1:]
         )
         return Statement(
