@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .compile import Statement, calendar_offset, customer_names
 from .expr.nodes import Call
@@ -228,6 +228,7 @@ def candidate_statements(
     )
     timezone = 'c."timezone"' if has_timezone else "NULL"
     return [
+        *sent_statements(rules, offers, as_of, customer),
         *cooldown_statements(offers, as_of, customer),
         Statement("setup", "members: drop", "DROP TABLE IF EXISTS temp.members"),
         Statement(
@@ -257,12 +258,56 @@ def candidate_statements(
     ]
 
 
+def lookback(rules: RuleSet, offers: Sequence[Offer]) -> timedelta:
+    """How far back any decision looks at contacts: caps, min_gap, the offers' cooldowns, and
+    the two days capacity reads (a customer-local day starts up to 14 hours before UTC's)."""
+    spans = [cap.per for cap in rules.calendar.frequency_caps]
+    spans += [o.cooldown for o in offers if o.cooldown is not None]
+    if rules.calendar.min_gap is not None:
+        spans.append(rules.calendar.min_gap)
+    if any(c.capacity_per_day is not None for c in rules.channels.values()):
+        spans.append(timedelta(days=2))
+    return max(spans, default=timedelta(0))
+
+
+def sent_statements(
+    rules: RuleSet, offers: Sequence[Offer], as_of: datetime, customer: int | None = None
+) -> list[Statement]:
+    """`sent(customer_id, channel, offer_id, t)`: the contacts sent within `lookback` before
+    as-of (of every customer, or of `customer`), `t` their time in epoch seconds. The one
+    pass over `contacts`, which is the largest table a decision reads: cooldowns, caps,
+    min_gap and capacity all read `sent`, each time parsed once here."""
+    ctx = SqlContext({}, as_of)
+    start = as_of - lookback(rules, offers)
+    only = f" AND k.customer_id = {ctx.bind(customer)}" if customer is not None else ""
+    since, now = ctx.bind(int(start.timestamp())), ctx.bind(int(as_of.timestamp()))
+    earliest = ctx.bind(day_before(start))
+    return [
+        Statement("setup", "sent: drop", "DROP TABLE IF EXISTS temp.sent"),
+        Statement(
+            "setup",
+            "sent: create",
+            "CREATE TEMP TABLE sent (customer_id INTEGER, channel, offer_id, t INTEGER)",
+        ),
+        Statement(
+            "audiences",
+            "contacts sent lately",
+            "INSERT INTO temp.sent SELECT customer_id, channel, offer_id, t FROM "
+            f"(SELECT k.customer_id AS customer_id, k.channel AS channel, k.offer_id AS offer_id, "
+            f'{epoch_of("k.sent_at")} AS t FROM "contacts" AS k '
+            f"WHERE {not_dated_before('k.sent_at', earliest)}{only} LIMIT -1) "
+            f"WHERE t > {since} AND t <= {now}",
+            tuple(ctx.params),
+        ),
+    ]
+
+
 def cooldown_statements(
     offers: Sequence[Offer], as_of: datetime, customer: int | None = None
 ) -> list[Statement]:
     """`cooldowns(customer_id, offer)`: the customers in each offer's cooldown (its position in
-    `offers`): a contact of the offer sent within the cooldown, or an earlier run's action of
-    it sent (or planned) after the cooldown's start."""
+    `offers`): a contact of the offer sent within the cooldown (read from `sent`), or an
+    earlier run's action of it sent (or planned) after the cooldown's start."""
     cooling = [(i, o) for i, o in enumerate(offers) if o.cooldown is not None]
     statements = [
         Statement("setup", "cooldowns: drop", "DROP TABLE IF EXISTS temp.cooldowns"),
@@ -283,23 +328,19 @@ def cooldown_statements(
         if o.cooldown is not None
     )
     ids = ", ".join(ctx.bind(o.id) for _, o in cooling)
-    now = ctx.bind(int(as_of.timestamp()))
     longest = max(o.cooldown for _, o in cooling if o.cooldown is not None)
     earliest = ctx.bind(day_before(as_of - longest))
-    sources = []
-    for table, alias, column, upper in (
-        ("contacts", "k", "sent_at", f" AND t <= {now}"),
-        ("actions", "a", "send_at", ""),
-    ):
-        only = f" AND {alias}.customer_id = {ctx.bind(customer)}" if customer is not None else ""
-        text = f"{alias}.{column}"
-        sources.append(  # each time parsed once, in a co-routine
-            f"SELECT customer_id, offer FROM (SELECT {alias}.customer_id AS customer_id, "
-            f"CASE {alias}.offer_id {position} END AS offer, {epoch_of(text)} AS t, "
-            f"CASE {alias}.offer_id {starts} END AS since "
-            f'FROM "{table}" AS {alias} WHERE {alias}.offer_id IN ({ids}){only} '
-            f"AND {not_dated_before(text, earliest)} LIMIT -1) WHERE t > since{upper}"
-        )
+    only = f" AND a.customer_id = {ctx.bind(customer)}" if customer is not None else ""
+    sources = [
+        f"SELECT k.customer_id, CASE k.offer_id {position} END FROM temp.sent AS k "
+        f"WHERE k.offer_id IN ({ids}) AND k.t > CASE k.offer_id {starts} END",
+        # each time parsed once, in a co-routine
+        f"SELECT customer_id, offer FROM (SELECT a.customer_id AS customer_id, "
+        f"CASE a.offer_id {position} END AS offer, {epoch_of('a.send_at')} AS t, "
+        f"CASE a.offer_id {starts} END AS since "
+        f'FROM "actions" AS a WHERE a.offer_id IN ({ids}){only} '
+        f"AND {not_dated_before('a.send_at', earliest)} LIMIT -1) WHERE t > since",
+    ]
     statements.append(
         Statement(
             "audiences",

@@ -288,40 +288,37 @@ def _history_queries(
 ) -> tuple[list[str], tuple[int, int, str]]:
     """Messages of the candidates that count against caps and min_gap, as
     `(customer_id, epoch, kind)` rows, `kind` SQL over `channel` and `offer_id`: contacts
-    sent in the window, and earlier runs' actions sent in it or planned after it. No
-    queries when no cap or min_gap looks back. Each time is parsed once, in a co-routine.
+    sent in the window (from `sent`, audience.py), and earlier runs' actions sent in it or
+    planned after it. No queries when no cap or min_gap looks back.
 
-    SQLite has no statistics for temp tables, so the join order is ours: a few candidates
-    (explain) look their messages up by index; many (a whole store's plan) read the
-    messages once and keep the candidates' (one scan beats half a million lookups)."""
+    SQLite has no statistics for temp tables, so the join order is ours: `sent` is read
+    once, each row looking its customer up among the candidates; for actions, a few
+    candidates (explain) look theirs up by index, many (a whole store's plan) read the
+    actions once (one scan beats half a million lookups)."""
     window = _window(rules)
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
     if not window:
         return [], (start, now, "")
     (candidates,) = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()
     (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
-
-    def joined(table: str, alias: str) -> str:
-        pair = f'{alias}."customer_id" = x.customer_id'
-        if candidates * 20 < customers:
-            return f'temp.candidates AS x CROSS JOIN "{table}" AS {alias} ON {pair}'
-        return f'"{table}" AS {alias} CROSS JOIN temp.candidates AS x ON {pair}'
-
-    def parsed_once(sql: str) -> str:
-        return f"SELECT customer_id, t, {kind} FROM ({sql} LIMIT -1) WHERE t > ?1"
-
-    contacts = parsed_once(
-        f'SELECT k."customer_id" AS customer_id, {epoch_of("k.sent_at")} AS t, '
-        f'k."channel" AS channel, k."offer_id" AS offer_id FROM {joined("contacts", "k")} '
-        f"WHERE {not_dated_before('k.sent_at', '?3')}"
+    pair = 'a."customer_id" = x.customer_id'
+    if candidates * 20 < customers:
+        actions = f'temp.candidates AS x CROSS JOIN "actions" AS a ON {pair}'
+    else:
+        actions = f'"actions" AS a CROSS JOIN temp.candidates AS x ON {pair}'
+    contacts = (
+        f"SELECT k.customer_id, k.t, {kind} FROM temp.sent AS k "
+        "CROSS JOIN temp.candidates AS x ON x.customer_id = k.customer_id "
+        "WHERE k.t > ?1 AND k.t <= ?2"
     )
-    planned = parsed_once(
+    planned = (  # each time parsed once, in a co-routine
+        f"SELECT customer_id, t, {kind} FROM ("
         f'SELECT a."customer_id" AS customer_id, {epoch_of("a.send_at")} AS t, '
-        f'a."channel" AS channel, a."offer_id" AS offer_id '
-        f'FROM {joined("actions", "a")} JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        f"WHERE {not_dated_before('a.send_at', '?3')} AND {_UNMATCHED}"
+        'a."channel" AS channel, a."offer_id" AS offer_id '
+        f'FROM {actions} JOIN "runs" AS r ON r."run_id" = a."run_id" '
+        f"WHERE {not_dated_before('a.send_at', '?3')} AND {_UNMATCHED} LIMIT -1) WHERE t > ?1"
     )
-    return [f"{contacts} AND t <= ?2", planned], (start, now, day_before(as_of - window))
+    return [contacts, planned], (start, now, day_before(as_of - window))
 
 
 def read_history(
@@ -461,9 +458,9 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
 def read_capacity(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
 ) -> dict[tuple[str, date], int]:
-    """Messages of channels with a capacity, already sent or planned, per channel and
-    customer-local day, from two days before as-of on (capacity is per local day; earlier
-    days cannot matter). Each time is parsed once, in a co-routine."""
+    """Messages of channels with a capacity, already sent (`sent`, of every customer: a
+    whole store's plan) or planned, per channel and customer-local day, from two days before
+    as-of on (capacity is per local day; earlier days cannot matter)."""
     limited = [c.id for c in rules.channels.values() if c.capacity_per_day is not None]
     if not limited:
         return {}
@@ -472,23 +469,26 @@ def read_capacity(
     tz = 'c."timezone"' if has_timezone else "NULL"
     channels = ", ".join(f"?{4 + i}" for i in range(len(limited)))
 
-    def per_day(alias: str, column: str, joins: str, where: str, upper: str) -> str:
+    def per_day(alias: str, column: str, joins: str, where: str) -> str:
         text = f"{alias}.{quote(column)}"
         return (
             f'SELECT channel, tz, t, count(*) FROM (SELECT {alias}."channel" AS channel, '
             f"{tz} AS tz, {epoch_of(text)} AS t FROM {joins} "
             f'JOIN "customers" AS c ON c."id" = {alias}."customer_id" '
             f'WHERE {alias}."channel" IN ({channels}) AND {not_dated_before(text, "?3")}'
-            f"{where} LIMIT -1) WHERE t > ?1{upper} GROUP BY 1, 2, 3"
+            f"{where} LIMIT -1) WHERE t > ?1 GROUP BY 1, 2, 3"
         )
 
-    contacts = per_day("k", "sent_at", '"contacts" AS k', "", " AND t <= ?2")
+    contacts = (
+        f"SELECT k.channel, {tz}, k.t, count(*) FROM temp.sent AS k "
+        'JOIN "customers" AS c ON c."id" = k.customer_id '
+        f"WHERE k.channel IN ({channels}) AND k.t > ?1 AND k.t <= ?2 GROUP BY 1, 2, 3"
+    )
     planned = per_day(
         "a",
         "send_at",
         '"actions" AS a JOIN "runs" AS r ON r."run_id" = a."run_id"',
         f" AND {_UNMATCHED}",
-        "",
     )
     sql = f"{contacts} UNION ALL {planned}"
     used: dict[tuple[str, date], int] = Counter()
