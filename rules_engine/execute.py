@@ -382,66 +382,60 @@ def _cap_channels(rules: RuleSet) -> list[str]:
 
 
 def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]) -> Audiences:
-    """`candidates`, `channel_state` and `members` as arrays; each offer's members in
-    allocation order (rank high first, missing last, then customer id).
+    """`candidates` and `channel_state` as arrays, and each offer's members in allocation
+    order (rank high first, missing last, then customer id), unpivoted from the bits of
+    `candidates` with numpy.
 
     Python builds an object for every value SQLite returns, so few values cross: each
     customer's channel reasons packed 4 bits a channel into integers (SQLite's `<<` and `|`
     bind equally tight: each shift is in parentheses), the zone a code by its position among
-    the candidates' zones."""
+    the candidates' zones, the ranks' missing values as bits."""
     import numpy as np
 
     from .allocate_arrays import REASON_CODE, Audiences
 
-    columns = audience.channel_columns(rules)
-    words = [columns[i : i + 15] for i in range(0, len(columns), 15)]  # 15 channels a word
-    packed = [
+    cols = audience.audience_columns(offers)
+    channels = audience.channel_columns(rules)
+    reasons = [
         " | ".join(
             f"((CASE s.{c.reason} "
             + " ".join(f"WHEN '{r}' THEN {REASON_CODE[r]}" for r in audience.REASONS)
             + f" ELSE 0 END) << {4 * i})"
-            for i, c in enumerate(word)
+            for i, c in enumerate(channels[start : start + 15])
         )
-        for word in words
+        for start in range(0, len(channels), 15)
+    ]
+    missing = [
+        " | ".join(
+            f"((k.r{j} IS NULL) << {j - start})" for j in range(start, min(start + 62, cols.ranks))
+        )
+        for start in range(0, cols.ranks, 62)
     ]
     zone_names = [z for (z,) in conn.execute("SELECT DISTINCT timezone FROM temp.candidates")]
     named = [(i, z) for i, z in enumerate(zone_names) if z is not None]
     unnamed = zone_names.index(None) if None in zone_names else 0
     zone = " ".join(f"WHEN ?{n} THEN {i}" for n, (i, _) in enumerate(named, start=1))
     zone = f"CASE k.timezone {zone} ELSE {unnamed} END" if named else str(unnamed)
-    width = 2 + len(packed)
-    values = np.fromiter(
-        itertools.chain.from_iterable(
-            conn.execute(
-                f"SELECT k.customer_id, {zone}{''.join(', ' + p for p in packed)} "
-                "FROM temp.candidates AS k LEFT JOIN temp.channel_state AS s "
-                "ON s.customer_id = k.customer_id ORDER BY k.customer_id",
-                [z for _, z in named],
-            )
-        ),
-        dtype=np.int64,
-    ).reshape(-1, width)
-    blocked = {}
-    for w, word in enumerate(words):
-        for i, c in enumerate(word):
-            blocked[c.channel] = ((values[:, 2 + w] >> (4 * i)) & 15).astype(np.int8)
-    result = Audiences(
-        np.ascontiguousarray(values[:, 0]),
-        values[:, 1].astype(np.int32),
-        zone_names,
-        blocked,
-    )
-    members = np.fromiter(
+    ints = ["k.customer_id", zone, *reasons, *(f"k.m{w}" for w in range(cols.words)), *missing]
+    floats = [f"coalesce(k.r{j}, 0)" for j in range(cols.ranks)]
+    found = np.fromiter(
         conn.execute(
-            "SELECT offer * 2 + (rank IS NULL), customer_id, coalesce(rank, 0) FROM temp.members"
+            f"SELECT {', '.join(ints + floats)} FROM temp.candidates AS k "
+            "LEFT JOIN temp.channel_state AS s ON s.customer_id = k.customer_id "
+            "ORDER BY k.customer_id",
+            [z for _, z in named],
         ),
-        dtype=[("flags", np.int64), ("customer_id", np.int64), ("rank", np.float64)],
+        dtype=[(f"i{n}", np.int64) for n in range(len(ints))]
+        + [(f"f{n}", np.float64) for n in range(len(floats))],
     )
-    flags, cid = members["flags"], members["customer_id"]
-    order = np.lexsort((cid, -members["rank"], flags & 1, flags >> 1))
-    offer, cid = flags[order] >> 1, cid[order]
-    bounds = np.searchsorted(offer, np.arange(len(offers) + 1))
-    who = np.searchsorted(result.customer_ids, cid)
+    column = [found[f"i{n}"] for n in range(len(ints))]
+    ranks = [found[f"f{n}"] for n in range(len(floats))]
+    blocked = {}
+    for i, c in enumerate(channels):
+        blocked[c.channel] = ((column[2 + i // 15] >> (4 * (i % 15))) & 15).astype(np.int8)
+    words = column[2 + len(reasons) : 2 + len(reasons) + cols.words]
+    gaps = column[2 + len(reasons) + cols.words :]
+    result = Audiences(column[0], column[1].astype(np.int32), zone_names, blocked)
     cooling = np.fromiter(
         itertools.chain.from_iterable(
             conn.execute("SELECT offer, customer_id FROM temp.cooldowns")
@@ -449,9 +443,17 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
         dtype=np.int64,
     ).reshape(-1, 2)
     for i, o in enumerate(offers):
-        result.members[o.id] = who[bounds[i] : bounds[i + 1]]
+        who = np.flatnonzero((words[i // 60] >> (i % 60)) & 1)
+        at = cols.rank_of[i]
+        if at is None:
+            order = who
+        else:
+            rank = ranks[at][who]
+            unknown = (gaps[at // 62][who] >> (at % 62)) & 1
+            order = who[np.lexsort((who, -rank, unknown))]
+        result.members[o.id] = order
         cooling_now = cooling[cooling[:, 0] == i, 1]
-        result.cooldown[o.id] = np.isin(cid[bounds[i] : bounds[i + 1]], cooling_now)
+        result.cooldown[o.id] = np.isin(result.customer_ids[order], cooling_now)
     return result
 
 
