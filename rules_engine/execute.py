@@ -279,13 +279,13 @@ _UNMATCHED = (
     'NOT EXISTS (SELECT 1 FROM "contacts" AS m WHERE m."customer_id" = a."customer_id" '
     'AND m."offer_id" = a."offer_id" AND m."channel" = a."channel" '
     f"AND {epoch_of('m.sent_at')} >= {epoch_of('r.as_of')} "
-    f"AND {epoch_of('m.sent_at')} <= ?2)"
+    f"AND {epoch_of('m.sent_at')} <= :now)"
 )
 
 
 def _history_queries(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, kind: str = "channel, offer_id"
-) -> tuple[list[str], tuple[int, int, str]]:
+) -> tuple[list[str], dict[str, Any]]:
     """Messages of the candidates that count against caps and min_gap, as
     `(customer_id, epoch, kind)` rows, `kind` SQL over `channel` and `offer_id`: contacts
     sent in the window (from `sent`, audience.py), and earlier runs' actions sent in it or
@@ -298,7 +298,7 @@ def _history_queries(
     window = _window(rules)
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
     if not window:
-        return [], (start, now, "")
+        return [], {}
     (candidates,) = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()
     (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
     pair = 'a."customer_id" = x.customer_id'
@@ -309,16 +309,16 @@ def _history_queries(
     contacts = (
         f"SELECT k.customer_id, k.t, {kind} FROM temp.sent AS k "
         "CROSS JOIN temp.candidates AS x ON x.customer_id = k.customer_id "
-        "WHERE k.t > ?1 AND k.t <= ?2"
+        "WHERE k.t > :start AND k.t <= :now"
     )
     planned = (  # each time parsed once, in a co-routine
         f"SELECT customer_id, t, {kind} FROM ("
         f'SELECT a."customer_id" AS customer_id, {epoch_of("a.send_at")} AS t, '
         'a."channel" AS channel, a."offer_id" AS offer_id '
         f'FROM {actions} JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        f"WHERE {not_dated_before('a.send_at', '?3')} AND {_UNMATCHED} LIMIT -1) WHERE t > ?1"
+        f"WHERE {not_dated_before('a.send_at', ':day')} AND {_UNMATCHED} LIMIT -1) WHERE t > :start"
     )
-    return [contacts, planned], (start, now, day_before(as_of - window))
+    return [contacts, planned], {"start": start, "now": now, "day": day_before(as_of - window)}
 
 
 def read_history(
@@ -351,20 +351,21 @@ def read_messages(
     channels = list(dict.fromkeys([*rules.channels, *_cap_channels(rules)]))
     offers = list(rules.offers)
     size = len(offers) + 1
-    params: list[Any] = []
+    params: dict[str, Any] = {}
 
     def code(column: str, names: list[str]) -> str:
         cases = []
         for i, name in enumerate(names):
-            params.append(name)
-            cases.append(f"WHEN ?{3 + len(params)} THEN {i}")
+            key = f"kind{len(params)}"
+            params[key] = name
+            cases.append(f"WHEN :{key} THEN {i}")
         return f"CASE {column} {' '.join(cases)} ELSE {len(names)} END" if cases else "0"
 
     kind = f"{code('channel', channels)} * {size} + {code('offer_id', offers)}"
     queries, window = _history_queries(conn, rules, as_of, kind)
     found = np.fromiter(
         itertools.chain.from_iterable(
-            row for sql in queries for row in conn.execute(sql, (*window, *params))
+            row for sql in queries for row in conn.execute(sql, window | params)
         ),
         dtype=np.int64,
     ).reshape(-1, 3)
@@ -469,7 +470,7 @@ def read_capacity(
     start, now = int((as_of - timedelta(days=2)).timestamp()), int(as_of.timestamp())
     has_timezone = "timezone" in rules.schema.columns("customers")
     tz = 'c."timezone"' if has_timezone else "NULL"
-    channels = ", ".join(f"?{4 + i}" for i in range(len(limited)))
+    channels = ", ".join(f":channel{i}" for i in range(len(limited)))
 
     def per_day(alias: str, column: str, joins: str, where: str) -> str:
         text = f"{alias}.{quote(column)}"
@@ -477,14 +478,14 @@ def read_capacity(
             f'SELECT channel, tz, t, count(*) FROM (SELECT {alias}."channel" AS channel, '
             f"{tz} AS tz, {epoch_of(text)} AS t FROM {joins} "
             f'JOIN "customers" AS c ON c."id" = {alias}."customer_id" '
-            f'WHERE {alias}."channel" IN ({channels}) AND {not_dated_before(text, "?3")}'
-            f"{where} LIMIT -1) WHERE t > ?1 GROUP BY 1, 2, 3"
+            f'WHERE {alias}."channel" IN ({channels}) AND {not_dated_before(text, ":day")}'
+            f"{where} LIMIT -1) WHERE t > :start GROUP BY 1, 2, 3"
         )
 
     contacts = (
         f"SELECT k.channel, {tz}, k.t, count(*) FROM temp.sent AS k "
         'JOIN "customers" AS c ON c."id" = k.customer_id '
-        f"WHERE k.channel IN ({channels}) AND k.t > ?1 AND k.t <= ?2 GROUP BY 1, 2, 3"
+        f"WHERE k.channel IN ({channels}) AND k.t > :start AND k.t <= :now GROUP BY 1, 2, 3"
     )
     planned = per_day(
         "a",
@@ -494,7 +495,8 @@ def read_capacity(
     )
     sql = f"{contacts} UNION ALL {planned}"
     used: dict[tuple[str, date], int] = Counter()
-    params = (start, now, day_before(as_of - timedelta(days=2)), *limited)
+    params = {"start": start, "now": now, "day": day_before(as_of - timedelta(days=2))}
+    params.update((f"channel{i}", name) for i, name in enumerate(limited))
     for channel, timezone, at, count in conn.execute(sql, params):
         local = _instant(at).astimezone(zone(timezone, rules.calendar.timezone)).date()
         used[(channel, local)] += count

@@ -60,6 +60,23 @@ def test_explain_shows_values_segment_trees_channels_and_the_decision(
     assert "DISAGREE" not in output
 
 
+def test_explain_counts_recent_contacts_against_caps(tmp_path: Path) -> None:
+    """Explain reads the customer's messages as the plan does: a contact inside the cap's
+    window suppresses the offer (this read crashed explain once while plans were fine)."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    rules = {**RULES, "calendar": {**RULES.get("calendar", {})}}
+    rules["calendar"]["frequency_caps"] = [{"channel": "*", "max": 1, "per": "7d"}]
+    rules["calendar"]["min_gap"] = "24h"
+    (folder / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    contact = {"customer_id": 1, "channel": "sms", "sent_at": "2026-11-14T08:00:00Z"}
+    db = store_with(tmp_path / "store.db", customers=[ALICE], orders=ORDERS, contacts=[contact])
+    code, output = campaign("explain", str(folder), "--db", str(db), "1")
+    assert code == 0, output
+    assert "hello" in output and "frequency_cap" in output
+    assert "DISAGREE" not in output
+
+
 def test_explain_says_why_not(shop: tuple[Path, Path]) -> None:
     rules, db = shop
     code, output = campaign("explain", str(rules), "--db", str(db), "2")
