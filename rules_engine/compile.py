@@ -285,7 +285,8 @@ class _AggregateCompiler:
             for a in table.aggregates.values()
             if a.pick is not None
         ]
-        return [Statement("setup", f"drop {name}", f"DROP TABLE {name}") for name in names]
+        # the metrics stage's own intermediates (dropping a million rows takes a moment)
+        return [Statement("metrics", f"drop {name}", f"DROP TABLE {name}") for name in names]
 
     def statements(self) -> Iterator[Statement]:
         for table in self.tables.values():
