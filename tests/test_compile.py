@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import audience
+from rules_engine.allocate_arrays import REASONS
 from rules_engine.check import load_rules
 from rules_engine.compile import compile_values
-from rules_engine.execute import offers_in_play, read_candidates
+from rules_engine.execute import offers_in_play, read_audiences, read_candidates
 from rules_engine.expr.evaluate import Environment, evaluate
 from rules_engine.model import RuleSet
 from rules_engine.reference import channel_blocked, engine_form, evaluate_values, read_customers
@@ -259,10 +260,19 @@ def check_channels_and_audiences(
             f"SELECT customer_id, {', '.join(c.reason for c in columns)} FROM temp.channel_state"
         )
     }
-    members = {
-        offer_id: {c.customer_id for c in found}
-        for offer_id, found in read_candidates(conn, rules, offers).items()
-    }
+    candidates = read_candidates(conn, rules, offers)
+    members = {offer_id: {c.customer_id for c in found} for offer_id, found in candidates.items()}
+    # the planner's reading (numpy, from the audience bits) is the view's, in allocation order
+    arrays = read_audiences(conn, rules, offers)
+    for offer in offers:
+        ours = candidates[offer.id]
+        at = arrays.members[offer.id]
+        assert arrays.customer_ids[at].tolist() == [c.customer_id for c in ours], offer.id
+        assert arrays.cooldown[offer.id].tolist() == [c.cooldown for c in ours], offer.id
+        for c, position in zip(ours, at.tolist(), strict=True):
+            assert arrays.zone_names[arrays.zones[position]] == c.timezone
+            for channel, reason in c.blocked.items():
+                assert REASONS[arrays.blocked[channel][position]] == reason, (c, channel)
     for cid, values in python.items():
         env = Environment(values, AS_OF, rules.calendar.timezone)
         for channel in audience.address_channels(rules):
