@@ -403,6 +403,22 @@ def test_missing_rank_goes_last_then_customer_id(tmp_path: Path) -> None:
     ]
 
 
+def test_rank_high_first_through_the_whole_pipeline(tmp_path: Path) -> None:
+    """The planner orders each audience by rank (high first, missing last, then id) when it
+    unpivots the audiences with numpy; max_actions shows who came first."""
+
+    def change(rules: dict[str, Any]) -> None:
+        offer(rules, rank="score", max_actions=2)
+        rules["store"] = {"customers": {"score": "real"}}
+
+    scores = {1: 1.5, 2: None, 3: 9.0, 4: -2.0, 5: 5.25, 6: 9.0}
+    people = [{**ALICE, "id": cid, "score": score} for cid, score in scores.items()]
+    plan = plan_of(tmp_path, change, customers=people)
+    [decided] = plan.by_offer
+    assert decided.customer_ids.tolist() == [3, 6, 5, 1, 4, 2]
+    assert [d.customer_id for d in plan.decisions if d.outcome == "action"] == [3, 6]
+
+
 # -- the plan as a whole ---------------------------------------------------------------------
 
 
