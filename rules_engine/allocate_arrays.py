@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -273,6 +273,7 @@ class ArrayAllocator:
         self._timing_epoch: list[int] = []
         self._timing_day: list[date] = []
         size = len(audiences.customer_ids)
+        self._usable = np.zeros(size, np.int8)  # a channel without an address column
         now = int(as_of.timestamp())
         self.caps: list[_Cap] = []
         for cap in calendar.frequency_caps:
@@ -303,8 +304,6 @@ class ArrayAllocator:
         n = len(who)
         outcomes = np.full(n, SUPPRESSED, np.int8)
         reasons = np.zeros(n, np.int8)
-        chosen = np.full(n, -1, np.int16)
-        timings = np.full(n, -1, np.int32)
         open_ = np.ones(n, bool)  # not decided yet
 
         def settle(mask: np.ndarray, reason: str) -> None:
@@ -325,67 +324,10 @@ class ArrayAllocator:
             if slots is not None:
                 slots[who[held]] = True
 
-        # the channel: the first usable one, else the first channel's reason
-        first_reason = np.zeros(n, np.int8)
-        for name in offer.channels:
-            reason = aud.blocked.get(name, np.zeros(len(aud.customer_ids), np.int8))[who].copy()
-            usable = reason == 0
-            for cap in self.caps:
-                if cap.cap.channel == name:
-                    full = usable & (cap.used[who] >= cap.full_at)
-                    reason[full] = REASON_CODE["frequency_cap"]
-                    usable &= ~full
-            take = open_ & usable & (chosen < 0)
-            chosen[take] = self.channel_index[name]
-            late = open_ & (chosen < 0) & (first_reason == 0)
-            first_reason[late] = reason[late]
-        none = open_ & (chosen < 0)
-        reasons[none] = np.where(
-            first_reason[none] > 0, first_reason[none], REASON_CODE["no_address"]
-        )
-        if offer.channels:
-            chosen[none] = self.channel_index[offer.channels[0]]
-        open_ &= ~none
-
-        # the send time, per channel and zone
-        at = np.flatnonzero(open_)
-        epochs = np.zeros(n, np.int64)
-        if len(at):
-            zones = aud.zones[who[at]]
-            pairs = chosen[at].astype(np.int64) * len(aud.zone_names) + zones
-            kinds, inverse = np.unique(pairs, return_inverse=True)
-            index = np.array(
-                [
-                    self._timing(
-                        offer,
-                        self.channel_names[k // len(aud.zone_names)],
-                        int(k % len(aud.zone_names)),
-                    )
-                    for k in kinds.tolist()
-                ],
-                dtype=np.int32,
-            )
-            timings[at] = index[inverse]
-            epochs[at] = np.array(self._timing_epoch, dtype=np.int64)[timings[at]]
-            blacked = np.zeros(n, bool)
-            blacked[at] = np.array([self.send_times[i].at is None for i in index.tolist()])[inverse]
-            settle(blacked, "blackout")
-
-        # caps over every channel and the offer's group, then min_gap
-        for cap in self.caps:
-            if cap.cap.channel == "*" or (cap.cap.group is not None and cap.cap.group == group):
-                settle(open_ & (cap.used[who] >= cap.full_at), "frequency_cap")
-        if self.min_gap is not None:
-            at = np.flatnonzero(open_)
-            if len(at) and len(self._times):
-                base = who[at].astype(np.int64) * _TIME_SPAN
-                low = base + np.clip(epochs[at] - self.min_gap - self._base, 0, _TIME_SPAN - 1)
-                high = base + np.clip(epochs[at] + self.min_gap - self._base, 0, _TIME_SPAN - 1)
-                after = np.searchsorted(self._times, low, side="right")
-                near = np.zeros(n, bool)
-                found = after < len(self._times)
-                near[at[found]] = self._times[after[found]] < high[found]
-                settle(near, "min_gap")
+        chosen = self._channels(offer, who, open_, reasons)
+        timings, epochs = self._send_times(offer, who, open_, chosen)
+        settle(open_ & (timings >= 0) & self._blacked_out(timings), "blackout")
+        self._caps_and_gap(offer, who, open_, epochs, settle)
 
         booked = self._shared_limits(offer, np.flatnonzero(open_), chosen, timings, reasons)
         outcomes[booked] = ACTION
@@ -404,6 +346,92 @@ class ArrayAllocator:
             self.send_times,
             costs,
         )
+
+    def _channels(
+        self, offer: Offer, who: np.ndarray, open_: np.ndarray, reasons: np.ndarray
+    ) -> np.ndarray:
+        """Each open candidate's channel: the first usable one (its own caps leave room);
+        with none, the first channel's reason, and the candidate is settled."""
+        n = len(who)
+        chosen = np.full(n, -1, np.int16)
+        first_reason = np.zeros(n, np.int8)
+        for name in offer.channels:
+            reason = self.audiences.blocked.get(name, self._usable)[who].copy()
+            usable = reason == 0
+            for cap in self.caps:
+                if cap.cap.channel == name:
+                    full = usable & (cap.used[who] >= cap.full_at)
+                    reason[full] = REASON_CODE["frequency_cap"]
+                    usable &= ~full
+            take = open_ & usable & (chosen < 0)
+            chosen[take] = self.channel_index[name]
+            late = open_ & (chosen < 0) & (first_reason == 0)
+            first_reason[late] = reason[late]
+        none = open_ & (chosen < 0)
+        reasons[none] = np.where(
+            first_reason[none] > 0, first_reason[none], REASON_CODE["no_address"]
+        )
+        if offer.channels:
+            chosen[none] = self.channel_index[offer.channels[0]]
+        open_ &= ~none
+        return chosen
+
+    def _send_times(
+        self, offer: Offer, who: np.ndarray, open_: np.ndarray, chosen: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each open candidate's send time (an index into `send_times`, -1 for none) and
+        its epoch seconds: computed once per channel and zone."""
+        aud, n = self.audiences, len(who)
+        timings = np.full(n, -1, np.int32)
+        epochs = np.zeros(n, np.int64)
+        at = np.flatnonzero(open_)
+        if len(at):
+            zones = len(aud.zone_names)
+            pairs = chosen[at].astype(np.int64) * zones + aud.zones[who[at]]
+            kinds, inverse = np.unique(pairs, return_inverse=True)
+            index = np.array(
+                [
+                    self._timing(offer, self.channel_names[k // zones], int(k % zones))
+                    for k in kinds.tolist()
+                ],
+                dtype=np.int32,
+            )
+            timings[at] = index[inverse]
+            epochs[at] = np.array(self._timing_epoch, dtype=np.int64)[timings[at]]
+        return timings, epochs
+
+    def _blacked_out(self, timings: np.ndarray) -> np.ndarray:
+        nowhere = np.array([t.at is None for t in self.send_times] + [False], dtype=bool)
+        blacked: np.ndarray = nowhere[timings]  # -1 reads the trailing False
+        return blacked
+
+    def _caps_and_gap(
+        self,
+        offer: Offer,
+        who: np.ndarray,
+        open_: np.ndarray,
+        epochs: np.ndarray,
+        settle: Callable[[np.ndarray, str], None],
+    ) -> None:
+        """Caps over every channel and the offer's group, then min_gap: a message of the
+        customer's within min_gap of the send time, found in the sorted keys."""
+        group = offer.group
+        for cap in self.caps:
+            if cap.cap.channel == "*" or (cap.cap.group is not None and cap.cap.group == group):
+                settle(open_ & (cap.used[who] >= cap.full_at), "frequency_cap")
+        if self.min_gap is None:
+            return
+        at = np.flatnonzero(open_)
+        if not len(at) or not len(self._times):
+            return
+        base = who[at].astype(np.int64) * _TIME_SPAN
+        low = base + np.clip(epochs[at] - self.min_gap - self._base, 0, _TIME_SPAN - 1)
+        high = base + np.clip(epochs[at] + self.min_gap - self._base, 0, _TIME_SPAN - 1)
+        after = np.searchsorted(self._times, low, side="right")
+        near = np.zeros(len(who), bool)
+        found = after < len(self._times)
+        near[at[found]] = self._times[after[found]] < high[found]
+        settle(near, "min_gap")
 
     def _timing(self, offer: Offer, channel: str, zone_code: int) -> int:
         key = (offer.id, channel, zone_code)
