@@ -21,6 +21,17 @@ from .sendtime import SendTime, in_holdout, send_time, zone
 
 # Reasons, in the order the contract checks them.
 CHANNEL_REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
+REASON_ORDER = (
+    "cooldown",
+    "group_taken",
+    *CHANNEL_REASONS,
+    "frequency_cap",
+    "blackout",
+    "min_gap",
+    "capacity",
+    "max_actions",
+    "budget",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,28 +22,19 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .allocate import Candidate, Decision, Message, OfferTotals, in_allocation_order
+from .allocate import (
+    REASON_ORDER,
+    Candidate,
+    Decision,
+    Message,
+    OfferTotals,
+    in_allocation_order,
+)
 from .model import Calendar, Channel, FrequencyCap, Offer
 from .sendtime import SendTime, send_time, zone
 
-# Reason codes: 0 is no reason; then the contract's reasons, in its order.
-REASONS: tuple[str | None, ...] = (
-    None,
-    "quiet_hours",
-    "cooldown",
-    "group_taken",
-    "no_address",
-    "consent",
-    "entry",
-    "channel_exit",
-    "channel_lifecycle",
-    "frequency_cap",
-    "blackout",
-    "min_gap",
-    "capacity",
-    "max_actions",
-    "budget",
-)
+# Reason codes: 0 is no reason; then an action's, then the contract's reasons, in its order.
+REASONS: tuple[str | None, ...] = (None, "quiet_hours", *REASON_ORDER)
 REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 OUTCOMES = ("action", "holdout", "suppressed")
 ACTION, HOLDOUT, SUPPRESSED = range(3)

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from . import audience, store
-from .allocate import Candidate, Decision, Message, OfferTotals, in_allocation_order
+from .allocate import (
+    REASON_ORDER,
+    Candidate,
+    Decision,
+    Message,
+    OfferTotals,
+    in_allocation_order,
+)
 from .compile import Statement, ValuesProgram, compile_values
 from .model import Offer, RuleSet
 from .reference import LifecycleState, state_of
@@ -568,23 +575,6 @@ class OfferSummary:
         if self.budget_spendable is None:
             return None
         return round(self.budget_spendable - self.spent_before - self.cost, 2)
-
-
-REASON_ORDER = (
-    "cooldown",
-    "group_taken",
-    "no_address",
-    "consent",
-    "entry",
-    "channel_exit",
-    "channel_lifecycle",
-    "frequency_cap",
-    "blackout",
-    "min_gap",
-    "capacity",
-    "max_actions",
-    "budget",
-)
 
 
 def offer_summaries(plan: Plan) -> list[OfferSummary]:

@@ -11,10 +11,10 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
+from .allocate import REASON_ORDER
 from .audit import action_row, audit_row, rule_names
 from .errors import Problem
 from .execute import (
-    REASON_ORDER,
     ChannelSummary,
     OfferSummary,
     Plan,
