@@ -41,12 +41,14 @@ AGGREGATES_BY_PICK = ("first", "last", "mode")
 @dataclass(frozen=True)
 class Statement:
     """One SQL statement of a program, with the stage it belongs to (for progress and timing;
-    "setup" is bookkeeping such as creating a temp table, not worth a progress line)."""
+    "setup" is bookkeeping such as creating a temp table, not worth a progress line, and so
+    is a statement that is not `announced`)."""
 
     stage: str
     label: str
     sql: str
     params: tuple[Any, ...] = ()
+    announced: bool = True
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,10 @@ class _AggregateCompiler:
             if a.pick is not None
         ]
         # the metrics stage's own intermediates (dropping a million rows takes a moment)
-        return [Statement("metrics", f"drop {name}", f"DROP TABLE {name}") for name in names]
+        return [
+            Statement("metrics", f"drop {name}", f"DROP TABLE {name}", announced=False)
+            for name in names
+        ]
 
     def statements(self) -> Iterator[Statement]:
         for table in self.tables.values():

@@ -105,7 +105,8 @@ class Stages:
 
     def run(self, conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
         for statement in statements:
-            with self.stage(statement.stage, statement.label, statement.stage != "setup"):
+            announce = statement.announced and statement.stage != "setup"
+            with self.stage(statement.stage, statement.label, announce):
                 conn.execute(statement.sql, statement.params)
 
 
