@@ -121,7 +121,7 @@ def allocate(
     )
     decisions: list[Decision] = []
     for offer in in_allocation_order(offers):
-        ordered = sorted(candidates.get(offer.id, ()), key=_allocation_order)
+        ordered = sorted(candidates.get(offer.id, ()), key=allocation_order)
         decisions += (allocator.decide(offer, cand) for cand in ordered)
     return decisions
 
@@ -131,7 +131,7 @@ def in_allocation_order(offers: Sequence[Offer]) -> list[Offer]:
     return sorted(offers, key=lambda o: (-o.priority, o.id))
 
 
-def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
+def allocation_order(cand: Candidate) -> tuple[bool, float, int]:
     """Rank high first, missing last, then customer id."""
     return (cand.rank is None, -(cand.rank or 0.0), cand.customer_id)
 

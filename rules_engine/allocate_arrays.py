@@ -28,6 +28,7 @@ from .allocate import (
     Decision,
     Message,
     OfferTotals,
+    allocation_order,
     in_allocation_order,
 )
 from .model import Calendar, Channel, FrequencyCap, Offer
@@ -90,6 +91,11 @@ class OfferDecisions:
         """Suppressed customers per reason; `quiet_hours` counts actions moved by them."""
         counts = np.bincount(self.reasons, minlength=len(REASONS)).tolist()
         return {reason: n for reason, n in zip(REASONS, counts, strict=True) if n}
+
+    def spend(self) -> float:
+        """What the actions cost, added up in allocation order."""
+        acting: list[int] = self.channels[self.outcomes == ACTION].tolist()
+        return sum(self.costs[c] for c in acting)
 
     def action_channels(self) -> list[str]:
         """The channel of each action, in allocation order."""
@@ -183,7 +189,7 @@ def arrays_of(
         },
     )
     for offer in offers:
-        ordered = sorted(candidates.get(offer.id, ()), key=_allocation_order)
+        ordered = sorted(candidates.get(offer.id, ()), key=allocation_order)
         audiences.members[offer.id] = np.array(
             [position[c.customer_id] for c in ordered], dtype=np.int64
         )
@@ -200,10 +206,6 @@ def arrays_of(
         list(kinds),
     )
     return audiences, messages
-
-
-def _allocation_order(cand: Candidate) -> tuple[bool, float, int]:
-    return (cand.rank is None, -(cand.rank or 0.0), cand.customer_id)
 
 
 def holdout_mask(offer_id: str, customer_ids: np.ndarray, holdout: float) -> np.ndarray:

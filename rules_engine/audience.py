@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .allocate import CHANNEL_REASONS
 from .compile import Statement, calendar_offset, customer_names
 from .expr.nodes import Call
 from .model import Channel, Offer, RuleSet
 from .sqlgen import SqlContext, compile_expression, day_before, epoch_of, not_dated_before, quote
 
-REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
+REASONS = CHANNEL_REASONS  # the static reasons a channel cannot be used, in the contract's order
 
 _PERIODS = (
     "WITH p AS (SELECT channel, period_start, spend, revenue, conversions, target_roi, "
@@ -275,16 +276,22 @@ def audience_columns(offers: Sequence[Offer]) -> AudienceColumns:
     return AudienceColumns(max(1, -(-len(offers) // 60)), rank_of, len(at))
 
 
-def lookback(rules: RuleSet, offers: Sequence[Offer]) -> timedelta:
-    """How far back any decision looks at contacts: caps, min_gap, the offers' cooldowns, and
-    the two days capacity reads (a customer-local day starts up to 14 hours before UTC's)."""
+def message_window(rules: RuleSet) -> timedelta:
+    """How far back messages count against caps and min_gap: the longest cap, or min_gap."""
     spans = [cap.per for cap in rules.calendar.frequency_caps]
-    spans += [o.cooldown for o in offers if o.cooldown is not None]
     if rules.calendar.min_gap is not None:
         spans.append(rules.calendar.min_gap)
+    return max(spans, default=timedelta(0))
+
+
+def lookback(rules: RuleSet, offers: Sequence[Offer]) -> timedelta:
+    """How far back any decision looks at contacts: caps and min_gap, the offers' cooldowns,
+    and the two days capacity reads (a customer-local day starts up to 14 hours before UTC's)."""
+    spans = [message_window(rules)]
+    spans += [o.cooldown for o in offers if o.cooldown is not None]
     if any(c.capacity_per_day is not None for c in rules.channels.values()):
         spans.append(timedelta(days=2))
-    return max(spans, default=timedelta(0))
+    return max(spans)
 
 
 def sent_statements(

@@ -78,7 +78,7 @@ class Plan:
     @property
     def actions(self) -> list[Decision]:
         """The action list: one per (customer, offer), sorted by customer id then offer id."""
-        found = [d for offer in self.by_offer for d in offer.rows() if d.outcome == "action"]
+        found = [d for d in self.decisions if d.outcome == "action"]
         return sorted(found, key=lambda d: (d.customer_id, d.offer_id))
 
     @property
@@ -273,14 +273,6 @@ def candidates_of(
         yield Candidate(row[0], rank, row[3], bool(row[2]), blocked)
 
 
-def _window(rules: RuleSet) -> timedelta:
-    """How far back messages can matter: the longest cap window, or the min_gap."""
-    spans = [cap.per for cap in rules.calendar.frequency_caps]
-    if rules.calendar.min_gap is not None:
-        spans.append(rules.calendar.min_gap)
-    return max(spans, default=timedelta(0))
-
-
 # An earlier run's action that the sending system has since reported as a contact (same
 # customer, offer and channel, sent at or after that run's as-of) counts once, as the contact.
 _UNMATCHED = (
@@ -303,7 +295,7 @@ def _history_queries(
     once, each row looking its customer up among the candidates; for actions, a few
     candidates (explain) look theirs up by index, many (a whole store's plan) read the
     actions once (one scan beats half a million lookups)."""
-    window = _window(rules)
+    window = audience.message_window(rules)
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
     if not window:
         return [], {}
@@ -480,26 +472,19 @@ def read_capacity(
     tz = 'c."timezone"' if has_timezone else "NULL"
     channels = ", ".join(f":channel{i}" for i in range(len(limited)))
 
-    def per_day(alias: str, column: str, joins: str, where: str) -> str:
-        text = f"{alias}.{quote(column)}"
-        return (
-            f'SELECT channel, tz, t, count(*) FROM (SELECT {alias}."channel" AS channel, '
-            f"{tz} AS tz, {epoch_of(text)} AS t FROM {joins} "
-            f'JOIN "customers" AS c ON c."id" = {alias}."customer_id" '
-            f'WHERE {alias}."channel" IN ({channels}) AND {not_dated_before(text, ":day")}'
-            f"{where} LIMIT -1) WHERE t > :start GROUP BY 1, 2, 3"
-        )
-
     contacts = (
         f"SELECT k.channel, {tz}, k.t, count(*) FROM temp.sent AS k "
         'JOIN "customers" AS c ON c."id" = k.customer_id '
         f"WHERE k.channel IN ({channels}) AND k.t > :start AND k.t <= :now GROUP BY 1, 2, 3"
     )
-    planned = per_day(
-        "a",
-        "send_at",
-        '"actions" AS a JOIN "runs" AS r ON r."run_id" = a."run_id"',
-        f" AND {_UNMATCHED}",
+    planned = (  # each time parsed once, in a co-routine
+        f'SELECT channel, tz, t, count(*) FROM (SELECT a."channel" AS channel, {tz} AS tz, '
+        f'{epoch_of("a.send_at")} AS t FROM "actions" AS a '
+        'JOIN "runs" AS r ON r."run_id" = a."run_id" '
+        'JOIN "customers" AS c ON c."id" = a."customer_id" '
+        f'WHERE a."channel" IN ({channels}) '
+        f"AND {not_dated_before('a.send_at', ':day')} "
+        f"AND {_UNMATCHED} LIMIT -1) WHERE t > :start GROUP BY 1, 2, 3"
     )
     sql = f"{contacts} UNION ALL {planned}"
     used: dict[tuple[str, date], int] = Counter()
@@ -585,9 +570,6 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
         offer = decided.offer
         outcomes = decided.outcomes_counted()
         reasons = decided.reasons_counted()
-        costs = {
-            name: round(plan.rules.channels[name].cost + offer.cost, 6) for name in offer.channels
-        }
         before = plan.earlier.get(offer.id, OfferTotals())
         found.append(
             OfferSummary(
@@ -599,7 +581,7 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
                 outcomes["holdout"],
                 {r: reasons[r] for r in REASON_ORDER if reasons.get(r)},
                 reasons.get("quiet_hours", 0),
-                round(sum(costs[c] for c in decided.action_channels()), 2),
+                round(decided.spend(), 2),
                 round(offer.budget.spendable, 2) if offer.budget else None,
                 round(before.spend, 2),
                 before.actions,
