@@ -9,7 +9,7 @@ DEMO_CUSTOMERS ?= 100000
 DEMO_AS_OF ?= 2026-11-20T10:00:00+08:00
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-long lint fmt bench clean
+.PHONY: demo test test-long golden lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
@@ -37,6 +37,11 @@ fmt: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Rewrite the golden files (tests/golden/: generated SQL, plan text and JSON, explain, validate)
+# from the code as it is; only for a change meant to change that output, and review the diff.
+golden: $(STAMP)
+	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py
 
 # The property tests with many more examples (minutes, not seconds): SQL against Python, and
 # the allocation over arrays against the one-candidate-at-a-time allocator.
