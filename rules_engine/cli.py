@@ -436,5 +436,34 @@ def explain_command(
         sys.exit(1)
 
 
+# -- measuring ------------------------------------------------------------------------------------
+
+
+@main.command("results")
+@DB
+@click.option("--run-key", "run_key", required=True, help="The committed run to measure.")
+@click.option(
+    "--days",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Count completed orders within this many days after the run's as-of.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def results_command(db_path: Path, run_key: str, days: int, fmt: str) -> None:
+    """What a committed run earned against each offer's control group: conversion, lift with
+    its 95% interval, incremental orders and revenue, ROI.
+
+    Example: campaign results --db demo/demo.db --run-key 2026-11-20 --days 14
+    """
+    from .results import results_json, results_store, results_text
+
+    with _library_errors(db_path):
+        found = results_store(db_path, run_key, days)
+    click.echo(results_json(found) if fmt == "json" else results_text(found), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,321 @@
+"""Results: what a committed run earned, per offer and variant, against the offer's control group.
+
+Intent to treat: both arms are counted from the same moment, the run's as-of, over the same
+window of N days, whatever happened to the messages afterwards. The treated arm of an offer is
+its customers with an action (per variant where the offer has variants), the held-out arm its
+control group; a conversion is a completed order in (as-of, as-of + N days]. The arithmetic is
+in `lift.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from . import store
+from .errors import CampaignError
+from .lift import Arm, Interval, Lift, measure
+from .sqlgen import day_before, not_dated_before
+from .times import parse_instant
+
+
+class RunNotFound(CampaignError):
+    """The run key names no committed run in this store."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    run_key: str
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One offer (or one of its variants) against that offer's control group."""
+
+    offer_id: str
+    variant: str | None
+    treated: Arm
+    held_out: Arm
+    lift: Lift
+
+
+@dataclass(frozen=True)
+class Results:
+    run: RunRecord
+    days: int
+    window_end: datetime
+    arms: list[ArmResult]
+    contaminated: dict[str, int] = field(default_factory=dict)  # held out, yet sent another offer
+
+
+def find_run(conn: sqlite3.Connection, run_key: str) -> RunRecord:
+    row = conn.execute(
+        'SELECT "run_id", "as_of" FROM "runs" WHERE "run_key" = ? AND "status" = ?',
+        (run_key, "committed"),
+    ).fetchone()
+    if row is None:
+        keys = [k for (k,) in conn.execute('SELECT "run_key" FROM "runs" ORDER BY "as_of" DESC')]
+        known = ", ".join(keys[:10]) if keys else "none yet"
+        raise RunNotFound(f"no committed run has the key {run_key!r} (runs in this store: {known})")
+    return RunRecord(row[0], run_key, parse_instant(row[1]))
+
+
+def results(conn: sqlite3.Connection, run_key: str, days: int = 14) -> Results:
+    """The run's arms and their lift over the `days` after its as-of."""
+    run = find_run(conn, run_key)
+    end = run.as_of + timedelta(days=days)
+    treated, held_out, cost = _arms(conn, run.run_id)
+    bought = _purchases(conn, run, end)
+    arms: list[ArmResult] = []
+    for offer_id in sorted({o for o, _ in treated} | set(held_out)):
+        control = _arm(held_out.get(offer_id, ()), bought)
+        variants = sorted((v for o, v in treated if o == offer_id), key=lambda v: (v is None, v))
+        for variant in variants or [None]:
+            arm = _arm(treated.get((offer_id, variant), ()), bought)
+            spent = cost.get((offer_id, variant), 0.0)
+            arms.append(
+                ArmResult(offer_id, variant, arm, control, measure(arm, control, round(spent, 2)))
+            )
+    return Results(run, days, end, arms, _contaminated(conn, run.run_id))
+
+
+def _arms(
+    conn: sqlite3.Connection, run_id: str
+) -> tuple[
+    dict[tuple[str, str | None], list[int]],
+    dict[str, list[int]],
+    dict[tuple[str, str | None], float],
+]:
+    treated: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+    cost: dict[tuple[str, str | None], float] = defaultdict(float)
+    variant = '"variant"' if _has_column(conn, "actions", "variant") else "NULL"
+    for customer_id, offer_id, chosen, spent in conn.execute(
+        f'SELECT "customer_id", "offer_id", {variant}, "cost" FROM "actions" WHERE "run_id" = ?',
+        (run_id,),
+    ):
+        treated[(offer_id, chosen)].append(customer_id)
+        cost[(offer_id, chosen)] += spent or 0.0
+    held_out: dict[str, list[int]] = defaultdict(list)
+    for customer_id, offer_id in conn.execute(
+        'SELECT "customer_id", "offer_id" FROM "audit" WHERE "run_id" = ? AND "outcome" = ?',
+        (run_id, "holdout"),
+    ):
+        held_out[offer_id].append(customer_id)
+    return treated, held_out, cost
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f'PRAGMA table_info("{table}")'))
+
+
+def _purchases(
+    conn: sqlite3.Connection, run: RunRecord, end: datetime
+) -> dict[int, tuple[int, float]]:
+    """Completed orders of the run's customers in (as-of, end]: (orders, revenue) a customer."""
+    bought: dict[int, tuple[int, float]] = {}
+    rows = conn.execute(
+        'SELECT o."customer_id", o."ordered_at", o."amount" FROM "orders" AS o '
+        'WHERE o."status" = ? AND '
+        + not_dated_before('o."ordered_at"', "?")
+        + ' AND o."customer_id" IN (SELECT "customer_id" FROM "audit" WHERE "run_id" = ? '
+        'AND "outcome" IN (?, ?))',
+        ("completed", day_before(run.as_of), run.run_id, "action", "holdout"),
+    )
+    for customer_id, ordered_at, amount in rows:
+        at = _instant(ordered_at)
+        if at is None or not run.as_of < at <= end:
+            continue
+        orders, revenue = bought.get(customer_id, (0, 0.0))
+        bought[customer_id] = (orders + 1, revenue + float(amount or 0.0))
+    return bought
+
+
+def _instant(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        return None
+
+
+def _arm(customers: Iterable[int], bought: dict[int, tuple[int, float]]) -> Arm:
+    people = set(customers)
+    mine = [bought[c] for c in people if c in bought]
+    return Arm(
+        customers=len(people),
+        converters=len(mine),
+        orders=sum(orders for orders, _ in mine),
+        revenue=round(sum(revenue for _, revenue in mine), 2),
+    )
+
+
+def _contaminated(conn: sqlite3.Connection, run_id: str) -> dict[str, int]:
+    """Per offer: held-out customers who got an action from another offer in the same run."""
+    rows = conn.execute(
+        'SELECT h."offer_id", count(DISTINCT h."customer_id") FROM "audit" AS h '
+        'JOIN "actions" AS a ON a."run_id" = h."run_id" AND a."customer_id" = h."customer_id" '
+        'AND a."offer_id" != h."offer_id" WHERE h."run_id" = ? AND h."outcome" = ? '
+        'GROUP BY h."offer_id" ORDER BY h."offer_id"',
+        (run_id, "holdout"),
+    )
+    return {offer_id: count for offer_id, count in rows}
+
+
+def results_document(found: Results) -> dict[str, object]:
+    """The JSON form (`campaign-results/1`), keys sorted, numbers as measured."""
+    return {
+        "format": "campaign-results/1",
+        "run": {
+            "run_key": found.run.run_key,
+            "run_id": found.run.run_id,
+            "as_of": found.run.as_of.isoformat(),
+        },
+        "days": found.days,
+        "window_end": found.window_end.isoformat(),
+        "confidence": 0.95,
+        "arms": [_arm_json(a, found.contaminated.get(a.offer_id, 0)) for a in found.arms],
+    }
+
+
+def _arm_json(a: ArmResult, contaminated: int) -> dict[str, object]:
+    lift = a.lift
+    return {
+        "offer": a.offer_id,
+        "variant": a.variant,
+        "treated": _side(a.treated),
+        "held_out": _side(a.held_out) | {"received_other_offers": contaminated},
+        "lift": {
+            "absolute": lift.absolute,
+            "absolute_ci": [lift.absolute_ci.low, lift.absolute_ci.high]
+            if lift.absolute_ci
+            else None,
+            "relative": lift.relative,
+            "relative_ci": [lift.relative_ci.low, lift.relative_ci.high]
+            if lift.relative_ci
+            else None,
+            "significant": lift.significant,
+            "needed_per_arm": lift.needed_per_arm,
+        },
+        "incremental": {
+            "converters": lift.incremental_converters,
+            "orders": lift.incremental_orders,
+            "revenue": lift.incremental_revenue,
+        },
+        "cost": lift.cost,
+        "incremental_roi": lift.incremental_roi,
+    }
+
+
+def _side(arm: Arm) -> dict[str, object]:
+    return {
+        "customers": arm.customers,
+        "converters": arm.converters,
+        "conversion_rate": arm.rate,
+        "orders": arm.orders,
+        "revenue": arm.revenue,
+        "revenue_per_customer": arm.revenue_per_customer,
+    }
+
+
+def results_json(found: Results) -> str:
+    return json.dumps(results_document(found), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def results_text(found: Results) -> str:
+    """The run's arms as a table, then what the numbers do and do not allow to conclude."""
+    from .report import table
+
+    header = (
+        f"Results of run {found.run.run_key} (as of {found.run.as_of.isoformat()}): "
+        f"completed orders within {found.days} days, until {found.window_end.isoformat()}"
+    )
+    if not found.arms:
+        return header + "\n  the run has no actions and no control group to measure\n"
+    rows = [
+        (
+            a.offer_id,
+            a.variant,
+            a.treated.customers,
+            _percent(a.treated.rate),
+            a.held_out.customers,
+            _percent(a.held_out.rate),
+            _points(a.lift.absolute),
+            _interval(a.lift.absolute_ci, _points),
+            _percent(a.lift.relative),
+            a.lift.incremental_revenue,
+            a.lift.cost,
+            _percent(a.lift.incremental_roi),
+        )
+        for a in found.arms
+    ]
+    columns = (
+        "offer",
+        "variant",
+        "treated",
+        "conv.",
+        "held out",
+        "conv.",
+        "lift",
+        "95% interval",
+        "relative",
+        "incr. revenue",
+        "cost",
+        "incr. ROI",
+    )
+    notes = [note for a in found.arms for note in _notes(a)]
+    notes += [
+        f"{found.contaminated[o]:,} held-out customers of {o} received another offer in this run: "
+        "the control group is contaminated (put the offers in one group to keep it clean)"
+        for o in sorted(found.contaminated)
+    ]
+    return "\n".join([header, table(columns, rows), *(f"  - {n}" for n in notes)]) + "\n"
+
+
+def _notes(a: ArmResult) -> list[str]:
+    name = a.offer_id if a.variant is None else f"{a.offer_id} ({a.variant})"
+    if a.held_out.customers == 0:
+        return [f"{name}: no control group, so no lift can be measured (give the offer a holdout)"]
+    if a.treated.customers == 0:
+        return [f"{name}: no customer was treated"]
+    if a.lift.significant:
+        return []
+    needed = a.lift.needed_per_arm
+    if needed is None:
+        return [f"{name}: no difference between the arms; nothing to conclude"]
+    smaller = min(a.treated.customers, a.held_out.customers)
+    return [
+        f"{name}: too few customers to conclude (the 95% interval includes no lift); a lift "
+        f"of {_points(a.lift.absolute)} needs about {needed:,} customers per arm, "
+        f"the smaller arm has {smaller:,}"
+    ]
+
+
+def _percent(value: float | None) -> str | None:
+    return None if value is None else f"{100 * value:.2f}%"
+
+
+def _points(value: float | None) -> str | None:
+    return None if value is None else f"{100 * value:+.2f} pt"
+
+
+def _interval(value: Interval | None, show: Callable[[float], str | None]) -> str | None:
+    if value is None:
+        return None
+    return f"{show(value.low)} .. {show(value.high)}"
+
+
+def results_store(path: str | Path, run_key: str, days: int = 14) -> Results:
+    """`campaign results`: a committed run measured on a store opened read-only."""
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        return results(conn, run_key, days)
