@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import store
 from .errors import Problem, RulesInvalid, Span, sorted_problems
-from .load import Document, discover, load_paths
+from .load import Document, discover, load_bytes, load_paths
 from .model import RuleSet
 from .resolve import resolve
 from .schema import Shapes, check_document
@@ -82,10 +82,39 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def check_sources(
+    sources: Sequence[tuple[str, bytes]],
+    *,
+    db: str | Path | None = None,
+    as_of: datetime | None = None,
+) -> CheckResult:
+    """`check` over rule files already read, as (name, content) pairs: the rules at a Git
+    commit, say. Problems name the files by these names."""
+    schema = store.read_schema(db) if db is not None else store.canonical_schema()
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    for name, raw in sources:
+        doc, found = load_bytes(raw, name)
+        problems += found
+        if doc is not None:
+            documents.append(doc)
+    with _collector_paused():
+        return _check_documents(documents, problems, schema, as_of)
+
+
 def _check_files(
     files: Sequence[Path], schema: store.StoreSchema, as_of: datetime | None
 ) -> CheckResult:
     documents, problems = load_paths(files)
+    return _check_documents(documents, problems, schema, as_of)
+
+
+def _check_documents(
+    documents: list[Document],
+    problems: list[Problem],
+    schema: store.StoreSchema,
+    as_of: datetime | None,
+) -> CheckResult:
     good: list[Document] = []
     broken: list[Document] = []
     shapes = Shapes()

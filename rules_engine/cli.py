@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -463,6 +463,118 @@ def results_command(db_path: Path, run_key: str, days: int, fmt: str) -> None:
     with _library_errors(db_path):
         found = results_store(db_path, run_key, days)
     click.echo(results_json(found) if fmt == "json" else results_text(found), nl=False)
+
+
+# -- diff: the impact of a rule change -------------------------------------------------------------
+
+
+@main.command("diff")
+@RULES_ARG
+@DB
+@click.option(
+    "--base",
+    "base_ref",
+    metavar="GIT_REF",
+    help="Compare with the same paths at this Git commit, branch or tag.",
+)
+@click.option(
+    "--base-rules",
+    "base_dir",
+    type=click.Path(path_type=Path),
+    help="Compare with the rule files under this folder.",
+)
+@AS_OF
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for a terminal, markdown for a pull-request comment, json (campaign-diff/1).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the diff to FILE instead of the terminal.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when no decision changed, 2 when decisions changed, 1 when rules are invalid.",
+)
+@QUIET
+@CACHE
+def diff_command(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    base_ref: str | None,
+    base_dir: Path | None,
+    as_of: str | None,
+    fmt: str,
+    out_path: Path | None,
+    detailed_exitcode: bool,
+    quiet: bool,
+    cache_mb: int,
+) -> None:
+    """What a rule change does to real customers: plans the base rules and RULES (default:
+    rules/) on the same store and as-of and compares the plans.
+
+    \b
+    Example:
+      campaign diff --db shop.db rules/ --base origin/main --format markdown --out diff.md
+    """
+    from .check import DEFAULT_RULES
+    from .diff_report import RENDERERS, summary_line
+    from .diff_run import SidesInvalid, diff_rules
+    from .export import replacing
+
+    if (base_ref is None) == (base_dir is None):
+        raise InputFailure("give the base rules: --base GIT_REF or --base-rules DIR (one of them)")
+    if out_path is not None and not out_path.parent.is_dir():
+        raise InputFailure(f"{out_path}: the folder {out_path.parent} does not exist")
+    moment = _as_of(as_of)
+    with _library_errors(db_path):
+        try:
+            found = diff_rules(
+                db_path,
+                rules or DEFAULT_RULES,
+                moment,
+                base_ref=base_ref,
+                base_rules=base_dir,
+                cache_mb=cache_mb,
+                progress=_progress(quiet),
+            )
+        except SidesInvalid as exc:  # each invalid side's problems, named as that side
+            _report_sides(exc)
+    text = RENDERERS[fmt](found)
+    if out_path is None:
+        click.echo(text, nl=False)
+    else:
+        with replacing(out_path) as out:
+            out.write(text)
+        click.echo(f"{summary_line(found)}\ndiff written to {out_path}")
+    sys.exit(2 if detailed_exitcode and found.decisions_changed else 0)
+
+
+if TYPE_CHECKING:
+    from .diff_run import SidesInvalid
+
+
+def _report_sides(exc: SidesInvalid) -> NoReturn:
+    """The problems of each side `diff` found invalid, under that side's name; exit 2 when a
+    file could not be read, else 1."""
+    from .report import TextReporter
+
+    codes: set[str] = set()
+    for side in exc.sides:
+        result = side.checked
+        sources = {doc.path: doc.text for doc in result.documents}
+        click.echo(f"campaign: {side.label} are invalid:", err=True)
+        click.echo(TextReporter().render(result.errors, sources, len(result.documents)), err=True)
+        codes |= {p.code for p in result.errors}
+    click.echo(f"campaign: error: {exc}", err=True)
+    sys.exit(2 if codes & UNREADABLE else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -169,10 +169,14 @@ def plan(
     as_of: datetime,
     *,
     progress: Progress | None = None,
+    program: ValuesProgram | None = None,
 ) -> Plan:
-    """Decide everything for `as_of`; reads the store, writes only temp tables."""
+    """Decide everything for `as_of`; reads the store, writes only temp tables. `program` is
+    the rules' values program (`compile_values`) with only the statements still to run, when
+    the connection already holds the results of the others (`diff` plans two rule sets)."""
     stages = Stages(progress)
-    program = compile_values(rules, as_of)
+    if program is None:
+        program = compile_values(rules, as_of)
     stages.run(conn, program.statements)
     with stages.stage("lifecycle"):
         lifecycle = channel_lifecycle(conn, rules, as_of)

@@ -353,18 +353,17 @@ def load_file(path: str | Path) -> tuple[Document | None, list[Problem]]:
     try:
         size = Path(path).stat().st_size
         if size > MAX_BYTES:
-            return None, [
-                Problem(
-                    where,
-                    "file-too-large",
-                    f"the file is {size / 1024 / 1024:.1f} MB; rule files are at "
-                    f"most {MAX_BYTES // 1024 // 1024} MB",
-                    "split it into several files, or check that this is a rule file",
-                )
-            ]
+            return None, [_too_large(where, size)]
         raw = Path(path).read_bytes()
     except OSError as exc:
         return None, [Problem(where, "file-unreadable", f"cannot read the file: {exc.strerror}")]
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Problem]]:
+    """Parse one rule file's bytes, read from disk or elsewhere (a Git commit), as `name`."""
+    if len(raw) > MAX_BYTES:
+        return None, [_too_large(Span(name, 1, 1, 1, 1), len(raw))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -379,6 +378,16 @@ def load_file(path: str | Path) -> tuple[Document | None, list[Problem]]:
             )
         ]
     return load_text(text, name)
+
+
+def _too_large(where: Span, size: int) -> Problem:
+    return Problem(
+        where,
+        "file-too-large",
+        f"the file is {size / 1024 / 1024:.1f} MB; rule files are at "
+        f"most {MAX_BYTES // 1024 // 1024} MB",
+        "split it into several files, or check that this is a rule file",
+    )
 
 
 def discover(paths: Sequence[str | Path]) -> list[Path]:

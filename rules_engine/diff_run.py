@@ -1,0 +1,241 @@
+"""`campaign diff`: check both rule sets, plan both on one store, compare the plans.
+
+The base rules come from Git (`--base REF`: the same paths at REF, read by `gitrules`, the
+working tree untouched) or from a folder (`--base-rules DIR`); the head rules are the files
+given. Both sides are checked against the store before anything is planned, and a side with
+errors is reported as that side.
+
+Both plans run on one read-only connection, one after the other, and share what they can:
+the values program of each side (`compile_values`: the metrics' aggregates, then metrics and
+segments in layers) is a list of statements, and the head runs only those after the longest
+run of statements it has in common with the base (cut where a table starts), since the same
+statements on the same store build the same tables. An offer-only change shares every
+metric and segment; a changed segment still shares the aggregates over orders, events and
+contacts (most of a plan's time).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import store
+from .check import CheckResult, check, check_sources
+from .compile import Statement, ValuesProgram, compile_values
+from .diff import Diff, Membership, SideInfo, diff_plans
+from .errors import CampaignError, InputError
+from .execute import Plan, Progress, plan, prepare
+from .gitrules import digest_of, rules_at
+from .load import discover
+from .model import RuleSet
+from .sqlgen import quote
+
+SideName = Literal["base", "head"]
+
+
+@dataclass
+class Side:
+    """One side's rules: checked, with where they came from and their digest."""
+
+    name: SideName
+    info: SideInfo
+    checked: CheckResult
+
+    @property
+    def label(self) -> str:
+        where = self.info.ref if self.info.ref is not None else "the files given"
+        return f"the {self.name} rules ({where})"
+
+
+class SidesInvalid(CampaignError):
+    """One side's rules or both have errors; each side keeps its problems and sources."""
+
+    def __init__(self, sides: Sequence[Side]) -> None:
+        self.sides = list(sides)
+        parts = [f"{s.label}: {len(s.checked.errors)} problem(s)" for s in self.sides]
+        super().__init__("; ".join(parts) + "; nothing was planned")
+
+
+def _file_digest(paths: Sequence[str | Path]) -> str:
+    return digest_of([(str(p), Path(p).read_bytes()) for p in discover(paths)])
+
+
+def head_side(paths: Sequence[str | Path], db: str | Path, as_of: datetime) -> Side:
+    checked = check(paths, db=db, as_of=as_of)
+    return Side("head", SideInfo(_file_digest(paths), None), checked)
+
+
+def base_at(paths: Sequence[str | Path], ref: str, db: str | Path, as_of: datetime) -> Side:
+    """The base rules: the same paths at the Git commit `ref` names."""
+    commit, files = rules_at(paths, ref)
+    checked = check_sources(files, db=db, as_of=as_of)
+    return Side("base", SideInfo(digest_of(files), ref, commit), checked)
+
+
+def base_in(folder: str | Path, db: str | Path, as_of: datetime) -> Side:
+    """The base rules: the rule files under `folder`."""
+    if not Path(folder).is_dir():
+        raise InputError(f"{folder}: no such folder; --base-rules takes a folder of rule files")
+    checked = check([folder], db=db, as_of=as_of)
+    return Side("base", SideInfo(_file_digest([folder]), str(folder)), checked)
+
+
+def ensure_valid(base: Side, head: Side) -> None:
+    """SidesInvalid with every side that has errors."""
+    invalid = [s for s in (base, head) if s.checked.errors]
+    if invalid:
+        raise SidesInvalid(invalid)
+
+
+# -- planning both sides, sharing work -----------------------------------------------------------
+
+
+def _cleanup_start(statements: Sequence[Statement]) -> int:
+    """Where the program's cleanup starts: the drops of its intermediate tables at the end
+    (plain `DROP TABLE`; a table's own statements start with `DROP ... IF EXISTS`)."""
+    at = len(statements)
+    while at and _is_cleanup(statements[at - 1]):
+        at -= 1
+    return at
+
+
+def _is_cleanup(statement: Statement) -> bool:
+    return statement.sql.startswith("DROP TABLE ") and "IF EXISTS" not in statement.sql
+
+
+def _starts_table(statement: Statement) -> bool:
+    return statement.sql.startswith(("DROP TABLE IF EXISTS", "DROP VIEW IF EXISTS"))
+
+
+def shared_statements(base: Sequence[Statement], head: Sequence[Statement]) -> int:
+    """How many of the head's first statements the base ran identically, cut back to where a
+    table starts: a table both build alike holds the same rows, one built differently is built
+    again from its start."""
+    same = 0
+    for a, b in zip(base, head, strict=False):
+        if (a.sql, a.params) != (b.sql, b.params):
+            break
+        same += 1
+    if same == len(head):
+        return same
+    while same and not _starts_table(head[same]):
+        same -= 1
+    return same
+
+
+def membership(conn: sqlite3.Connection, program: ValuesProgram) -> Membership:
+    """Each segment's members as a mask over every customer, read 62 segments to an integer."""
+    names = program.segments
+    words = [
+        " | ".join(f"(coalesce({quote(n)}, 0) << {i})" for i, n in enumerate(names[at : at + 62]))
+        for at in range(0, len(names), 62)
+    ]
+    rows = conn.execute(
+        f"SELECT customer_id{''.join(', ' + w for w in words)} "
+        "FROM temp.customer_values ORDER BY customer_id"
+    )
+    found = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
+    found = found.reshape(-1, 1 + len(words))
+    masks = {n: ((found[:, 1 + i // 62] >> (i % 62)) & 1).astype(bool) for i, n in enumerate(names)}
+    return Membership(found[:, 0], masks)
+
+
+def _labelled(progress: Progress | None, name: str) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda line: progress(f"{name}: {line}")
+
+
+def plan_both(
+    conn: sqlite3.Connection,
+    base: RuleSet,
+    head: RuleSet,
+    as_of: datetime,
+    *,
+    progress: Progress | None = None,
+) -> tuple[Plan, Plan, tuple[Membership, Membership] | None]:
+    """Both plans on one connection, the head's values built only where they differ from the
+    base's; each side's segment membership, or None when the two computed the same values."""
+    programs = compile_values(base, as_of), compile_values(head, as_of)
+    base_program, head_program = programs
+    base_work = base_program.statements[: _cleanup_start(base_program.statements)]
+    head_work = head_program.statements[: _cleanup_start(head_program.statements)]
+    shared = shared_statements(base_work, head_work)
+    same_values = shared == len(head_work) == len(base_work)
+    base_plan = plan(
+        conn,
+        base,
+        as_of,
+        progress=_labelled(progress, "base"),
+        program=replace(base_program, statements=base_work),
+    )
+    was = None if same_values else membership(conn, base_program)
+    if progress is not None and shared:
+        progress(f"head: {shared} of {len(head_work)} value statement(s) shared with the base")
+    head_plan = plan(
+        conn,
+        head,
+        as_of,
+        progress=_labelled(progress, "head"),
+        program=replace(head_program, statements=head_work[shared:]),
+    )
+    now = None if same_values else membership(conn, head_program)
+    cleanup = [s for p in programs for s in p.statements[_cleanup_start(p.statements) :]]
+    for sql in dict.fromkeys(s.sql for s in cleanup):
+        conn.execute(sql)
+    return base_plan, head_plan, None if was is None or now is None else (was, now)
+
+
+def diff_store(
+    path: str | Path,
+    base: Side,
+    head: Side,
+    as_of: datetime,
+    *,
+    cache_mb: int = 256,
+    progress: Progress | None = None,
+) -> Diff:
+    """Plan both sides on the store opened read-only and compare the plans."""
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        prepare(conn, cache_mb)
+        base_plan, head_plan, members = plan_both(
+            conn, base.checked.rules, head.checked.rules, as_of, progress=progress
+        )
+    return diff_plans(
+        base_plan, head_plan, base_side=base.info, head_side=head.info, members=members
+    )
+
+
+def diff_rules(
+    path: str | Path,
+    rules: Sequence[str | Path],
+    as_of: datetime,
+    *,
+    base_ref: str | None = None,
+    base_rules: str | Path | None = None,
+    cache_mb: int = 256,
+    progress: Progress | None = None,
+) -> Diff:
+    """`campaign diff`: the head rules against the base (`base_ref` in Git or the folder
+    `base_rules`), both checked against the store, planned on it as of `as_of`, compared.
+    Raises SidesInvalid when either side has errors, InputError for input that cannot be
+    read (a missing store or file, a ref Git does not know, rules outside a repository)."""
+    if (base_ref is None) == (base_rules is None):
+        raise InputError("give the base rules: --base GIT_REF or --base-rules DIR (one of them)")
+    store.ensure_complete(path)
+    head = head_side(rules, path, as_of)
+    if base_ref is not None:
+        base = base_at(rules, base_ref, path, as_of)
+    else:
+        assert base_rules is not None
+        base = base_in(base_rules, path, as_of)
+    ensure_valid(base, head)
+    return diff_store(path, base, head, as_of, cache_mb=cache_mb, progress=progress)
