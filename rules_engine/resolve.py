@@ -2,7 +2,7 @@
 
 Runs after every file passed the JSON Schema: ids unique across files, references that
 resolve, no cycles between metrics and segments, expressions parsed and typed in dependency
-order (a metric's type is known before anything uses it), windows, percentages and the content
+order (a metric's type is known before anything uses it), windows and the content
 calendar's constraints. Every finding is a Problem at the file, line and column that causes it.
 """
 
@@ -60,7 +60,6 @@ CODES: dict[str, str] = {
     "metric-type": "a metric's declared `type` or `default` does not match its value",
     "channel-no-address": "an offer sends on a channel that has no `address` (a broadcast channel)",
     "window-order": "a window or blackout that ends before it starts",
-    "percent-range": "a percentage over 100%",
     "unknown-timezone": "a timezone that is not an IANA name",
     "ambiguous-priority": "two offers of one group with the same priority (warning)",
     "test-reference": "a rule test expects something of a customer it does not define",
@@ -585,12 +584,10 @@ class _Resolver:
                     f"channel `{channel}` has no `address`, so offers cannot send on it",
                     "give the channel an address column, or use it in the calendar schedule only",
                 )
-        holdout = self._percentage(doc, path("holdout"), body.get("holdout", 0))
+        holdout = parse_percentage(body.get("holdout", 0))
         budget = None
         if "budget" in body:
-            reserve = self._percentage(
-                doc, path("budget", "reserve"), body["budget"].get("reserve", 0)
-            )
+            reserve = parse_percentage(body["budget"].get("reserve", 0))
             budget = Budget(float(body["budget"]["total"]), reserve)
         window = self._window(doc, path("window"), body.get("window"))
         if audience is None:
@@ -615,18 +612,6 @@ class _Resolver:
             send_at=parse_time(body["send_at"]) if "send_at" in body else None,
             description=body.get("description"),
         )
-
-    def _percentage(self, doc: Document, path: JsonPath, value: str | float | int) -> float:
-        fraction = parse_percentage(value)
-        if fraction > 1:
-            self.report(
-                doc.span(path),
-                "percent-range",
-                f"{value} is more than 100%",
-                "a percentage is between 0% and 100%",
-            )
-            return 1.0
-        return fraction
 
     def _window(self, doc: Document, path: JsonPath, window: Any) -> Window | None:
         if not window:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -101,7 +101,10 @@ _CODE_OF = {
 
 # Words for people and editors only; dropped from the validator's copy of the schema because
 # jsonschema looks at every keyword of every node it visits. The error wording keys stay.
-_ANNOTATIONS = frozenset({"description", "examples", "title", "$comment", "$schema", "$id"})
+_ANNOTATIONS = frozenset(
+    {"description", "examples", "title", "$comment", "$schema", "$id"}
+    | {"markdownDescription", "defaultSnippets", "default", "doNotSuggest"}
+)
 
 
 @lru_cache(maxsize=1)
@@ -143,7 +146,7 @@ def check_document(doc: Document, shapes: Shapes | None = None) -> list[Problem]
     the problems are the same.
     """
     problems: dict[tuple[Span, str], Problem] = {}
-    missing: dict[Span, tuple[JsonPath, list[str]]] = {}
+    missing: dict[Span, _Missing] = {}
     data = doc.data if shapes is None else shapes.unseen(doc.data)
     for error in validator().iter_errors(data):
         if error.validator == "required":
@@ -151,22 +154,29 @@ def check_document(doc: Document, shapes: Shapes | None = None) -> list[Problem]
             continue
         for problem in _problems(doc, error):
             problems.setdefault((problem.span, problem.code), problem)
-    for span, (path, names) in missing.items():
+    for span, (path, names, own_words) in missing.items():
         listed = " and ".join(f"`{n}`" for n in names)
-        message = f"{_what(path)} needs {listed}"
+        message = "; ".join([f"{_what(path)} needs {listed}"] * bool(names) + own_words)
         problems.setdefault((span, "schema-required"), Problem(span, "schema-required", message))
     return sorted(problems.values(), key=Problem.sort_key)
 
 
-def _collect_missing(
-    doc: Document, error: ValidationError, missing: dict[Span, tuple[JsonPath, list[str]]]
-) -> None:
-    """jsonschema reports each missing key apart; the marketer reads one line per rule."""
+_Missing = tuple[JsonPath, list[str], list[str]]  # where, the keys, the schema's own words
+
+
+def _collect_missing(doc: Document, error: ValidationError, missing: dict[Span, _Missing]) -> None:
+    """jsonschema reports each missing key apart; the marketer reads one line per rule.
+
+    A node that only requires (no `properties`) and has an `errorMessage` says in its own words
+    what is missing, such as a frequency cap's "`channel` or `group`"."""
     path: JsonPath = tuple(error.absolute_path)
-    instance, required = _instance(error), _limit(error)
-    entry = missing.setdefault(_object_span(doc, path), (path, []))
-    if isinstance(instance, dict) and isinstance(required, list):
-        entry[1].extend(n for n in required if n not in instance and n not in entry[1])
+    instance, required, node = _instance(error), _limit(error), _node(error)
+    _, names, own_words = missing.setdefault(_object_span(doc, path), (path, [], []))
+    words = node.get("errorMessage") if "properties" not in node else None
+    if isinstance(words, str):
+        own_words.extend([words] * (words not in own_words))
+    elif isinstance(instance, dict) and isinstance(required, list):
+        names.extend(n for n in required if n not in instance and n not in names)
 
 
 def _object_span(doc: Document, path: JsonPath) -> Span:
@@ -178,7 +188,9 @@ def _problems(doc: Document, error: ValidationError) -> Iterator[Problem]:
     path: JsonPath = tuple(error.absolute_path)
     kind, instance = str(error.validator), _instance(error)
     schema_path = error.absolute_schema_path
-    if kind == "additionalProperties" and isinstance(instance, dict):
+    if error.validator is None:  # a `false` schema: a key that must not be there
+        yield from _forbidden_keys(doc, error, path)
+    elif kind == "additionalProperties" and isinstance(instance, dict):
         yield from _unknown_keys(doc, error, instance, path)
     elif len(schema_path) >= 2 and schema_path[-2] == "propertyNames":
         words = _node(error).get("patternErrorMessage", "an id: letters, digits and _")
@@ -193,21 +205,78 @@ def _problems(doc: Document, error: ValidationError) -> Iterator[Problem]:
 def _unknown_keys(
     doc: Document, error: ValidationError, instance: dict[Any, Any], path: JsonPath
 ) -> Iterator[Problem]:
+    """A key of no kind of this object is a typo; a key of another kind (calendar constraints
+    are one kind each, told by their keys) does not go with the keys beside it."""
     allowed = sorted(_node(error).get("properties", {}))
     listed = "allowed: " + ", ".join(allowed)
-    in_branch = "then" in error.absolute_schema_path
+    of_any_kind = _keys_of_every_kind(error.absolute_schema_path)
     for key in instance:
         if key in allowed:
             continue
         span = doc.key_span((*path, key))
-        if in_branch:  # a known key that does not go with the others (calendar constraints)
+        if key in of_any_kind:
             message = f"`{key}` does not go with the other keys of {_what(path)}"
             yield Problem(span, "schema-unknown-key", message, listed)
             continue
-        close = difflib.get_close_matches(str(key), allowed, n=1)
+        close = difflib.get_close_matches(str(key), allowed or sorted(of_any_kind), n=1)
         hint = f"did you mean `{close[0]}`? ({listed})" if close else listed
         where = f" in {_what(path)}" if path else ""
         yield Problem(span, "schema-unknown-key", f"unknown key `{key}`{where}", hint)
+
+
+def _keys_of_every_kind(schema_path: Iterable[str | int]) -> frozenset[str]:
+    """The keys of every `then` / `else` branch of the object whose error this is, when the
+    error is in such a branch (nothing otherwise)."""
+    steps = list(schema_path)
+    kinds = [i for i, step in enumerate(steps) if step in ("then", "else")]
+    if not kinds:
+        return frozenset()
+    keys: set[str] = set()
+    todo = [_schema_at(steps[: kinds[0]])]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Mapping):
+            keys.update(node.get("properties", {}))
+            todo.extend(node.get(branch) for branch in ("then", "else"))
+    return frozenset(keys)
+
+
+def _forbidden_keys(doc: Document, error: ValidationError, path: JsonPath) -> Iterator[Problem]:
+    """Keys whose schema is `false` (a frequency cap's `channel` beside `group`), at the key,
+    in the words of the schema node that forbids them."""
+    steps = list(error.absolute_schema_path)
+    forbidding, holder = _schema_at(steps), _schema_at(steps[:-1])
+    value: Any = doc.data
+    for step in path:
+        value = value[step]
+    if not isinstance(forbidding, Mapping) or not isinstance(value, dict):
+        yield Problem(doc.span(path), "schema-invalid", f"{_what(path)}: {error.message}")
+        return
+    for key in value:
+        if forbidding.get(key) is False:
+            words = holder.get("errorMessage") if isinstance(holder, Mapping) else None
+            message = words or f"`{key}` is not allowed in {_what(path)}"
+            yield Problem(doc.key_span((*path, key)), "schema-invalid", message)
+
+
+def _schema_at(steps: Iterable[str | int]) -> Any:
+    """The node of the validator's schema at a schema path."""
+    node: Any = validator().schema
+    for step in steps:
+        node = node[step]
+    return node
+
+
+def _limits_of_if(error: ValidationError) -> bool:
+    """A type error in an `else` whose `if` takes values of this type: the value failed the
+    `if` on its limits (a share of 1.5: a fraction over 1), not on its type."""
+    steps = list(error.absolute_schema_path)
+    if len(steps) < 2 or steps[-2] != "else":
+        return False
+    condition = _schema_at(steps[:-2]).get("if")
+    if not isinstance(condition, Mapping) or "type" not in condition:
+        return False
+    return bool(validator().evolve(schema={"type": condition["type"]}).is_valid(error.instance))
 
 
 def _single(doc: Document, error: ValidationError, path: JsonPath) -> Problem:
@@ -217,6 +286,8 @@ def _single(doc: Document, error: ValidationError, path: JsonPath) -> Problem:
     span = doc.span(path)
     if kind == "type":
         words = _node(error).get("patternErrorMessage") or _type_words(limit)
+        if _limits_of_if(error):
+            return Problem(span, "schema-range", f"{name} must be {words}, got {got}")
         return Problem(span, code, f"{name} must be {words}, got {got}", _type_hint(error))
     if kind in ("enum", "const"):
         allowed = limit if kind == "enum" else [limit]
@@ -239,10 +310,14 @@ def _single(doc: Document, error: ValidationError, path: JsonPath) -> Problem:
 
 def _alternatives(doc: Document, error: ValidationError, path: JsonPath) -> Problem:
     """anyOf / oneOf / not: the schema's own words where it has them, else the closest branch."""
-    custom = _node(error).get("errorMessage")
     limit = _limit(error)
     alternatives = limit if isinstance(limit, list) else []
-    if alternatives and all(set(alt) == {"required"} for alt in alternatives):
+    own = {alt.get("errorMessage") for alt in alternatives if isinstance(alt, dict)}
+    custom = (own.pop() if len(own) == 1 else None) or _node(error).get("errorMessage")
+    if alternatives and all(
+        isinstance(alt, dict) and "required" in alt and set(alt) <= {"required", "errorMessage"}
+        for alt in alternatives
+    ):
         keys = " or ".join(f"`{alt['required'][0]}`" for alt in alternatives)
         message = custom or f"{_what(path)} needs {keys}"
         return Problem(_object_span(doc, path), "schema-required", message)

@@ -142,11 +142,6 @@ def test_window_ends_before_it_starts(tmp_path: Path) -> None:
     assert codes(run(tmp_path, text)) == [("f0.yaml", "window-order", 18, 41)]
 
 
-def test_percentage_over_100(tmp_path: Path) -> None:
-    text = BASE + '    holdout: "120%"\n    budget: {total: 1000, reserve: "10%"}\n'
-    assert codes(run(tmp_path, text)) == [("f0.yaml", "percent-range", 18, 14)]
-
-
 def test_unknown_timezone(tmp_path: Path) -> None:
     extra = "calendar:\n  timezone: Asia/Shangai\n"
     problems = run(tmp_path, BASE, extra)

@@ -76,16 +76,20 @@ def test_every_property_has_a_description_for_editors() -> None:
         f"{path}/properties/{name}"
         for path, node in _nodes(SCHEMA)
         for name, sub in node.get("properties", {}).items()
-        if "description" not in sub
+        if sub is not False and "description" not in sub  # `false`: the key must not be there
     ]
     assert missing == []
 
 
 def test_every_object_is_closed_except_store_rows() -> None:
+    """Every node that lists keys allows no others (a node that only forbids keys, with
+    `false`, adds to the keys of its object)."""
     open_objects = [
         path
         for path, node in _nodes(SCHEMA)
-        if "properties" in node and node.get("additionalProperties") is not False
+        if "properties" in node
+        and node.get("additionalProperties") is not False
+        and any(sub is not False for sub in node["properties"].values())
     ]
     assert open_objects == []
 
@@ -199,7 +203,7 @@ CASES: dict[str, tuple[str, tuple[str, int, int]]] = {
     "fraction": (OFFER + "    holdout: 1.5\n", ("schema-range", 6, 14)),
     "cap-both": (
         "calendar:\n  frequency_caps:\n    - {channel: sms, group: g, max: 1, per: 7d}\n",
-        ("schema-invalid", 3, 7),
+        ("schema-invalid", 3, 8),
     ),
 }
 
@@ -244,6 +248,98 @@ def test_constraint_keys_that_do_not_go_together() -> None:
     [problem] = checked(text)
     assert (problem.code, problem.span.line, problem.span.col) == ("schema-unknown-key", 3, 41)
     assert problem.message == "`sync_within` does not go with the other keys of constraint 1"
+
+
+SHARE = 'a percentage like "10%" (0% to 100%) or a fraction from 0 to 1 (0.1)'
+CAPS = "calendar:\n  frequency_caps:\n    - "
+CONSTRAINTS = "calendar:\n  constraints:\n    - "
+SHAPES: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "share over 100%": (
+        OFFER + "    holdout: 150%\n",
+        [("schema-pattern", f'`holdout` of offer `a` must be {SHARE}, got text "150%"')],
+    ),
+    "fraction over 1": (
+        OFFER + "    holdout: 10\n",
+        [("schema-range", f"`holdout` of offer `a` must be {SHARE}, got the number 10")],
+    ),
+    "share of another type": (
+        OFFER + "    holdout: true\n",
+        [("schema-type", f"`holdout` of offer `a` must be {SHARE}, got true")],
+    ),
+    "cap without a target": (
+        CAPS + "{per: 7d}\n",
+        [
+            (
+                "schema-required",
+                "frequency cap 1 needs `max`; "
+                'a frequency cap needs `channel` (a channel id or "*") or `group`',
+            )
+        ],
+    ),
+    "cap with both targets": (
+        CAPS + "{group: g, channel: sms, max: 1, per: 7d}\n",
+        [
+            (
+                "schema-invalid",
+                "a frequency cap names `channel` or `group`, not both; write two caps",
+            )
+        ],
+    ),
+    "campaign constraint of no kind": (
+        CONSTRAINTS + "{campaign: double11}\n",
+        [
+            (
+                "schema-required",
+                "a campaign constraint needs `sync_within` or `same_incentive: true`",
+            )
+        ],
+    ),
+    "cadence without a limit": (
+        CONSTRAINTS + "{channel: douyin}\n",
+        [
+            (
+                "schema-required",
+                "a cadence constraint needs `min_per_week`, `max_per_day` or `max_per_week`",
+            )
+        ],
+    ),
+    "typo in a constraint": (
+        CONSTRAINTS + "{channel: douyin, max_per_dya: 2}\n",
+        [
+            (
+                "schema-required",
+                "a cadence constraint needs `min_per_week`, `max_per_day` or `max_per_week`",
+            ),
+            ("schema-unknown-key", "unknown key `max_per_dya` in constraint 1"),
+        ],
+    ),
+    "sync without its campaign": (
+        CONSTRAINTS + "{sync_within: 24h}\n",
+        [("schema-required", "constraint 1 needs `campaign`")],
+    ),
+    "empty constraint": (
+        CONSTRAINTS + "{}\n",
+        [
+            (
+                "schema-required",
+                "a constraint starts with `channel` (a cadence), `campaign` (with `sync_within` "
+                "or `same_incentive: true`) or `approved_before`",
+            )
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), SHAPES.values(), ids=SHAPES.keys())
+def test_each_shape_mistake_in_the_words_of_its_kind(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert [(p.code, p.message) for p in checked(text)] == expected
+
+
+def test_a_typo_in_a_constraint_gets_the_closest_key_of_its_kind() -> None:
+    [_, typo] = checked(CONSTRAINTS + "{channel: douyin, max_per_dya: 2}\n")
+    assert typo.hint is not None and typo.hint.startswith("did you mean `max_per_day`?")
 
 
 def test_a_time_written_as_a_number_gets_a_quoting_hint() -> None:
@@ -411,6 +507,7 @@ MORE_EXAMPLES: dict[str, list[Any]] = {
     "quiet_hours": [{"start": "21:00", "end": "09:00"}],
     "capacity": [{"per_day": 10}],
     "lifecycle": [{"admit": "roi > 1"}, {}],
+    "send_at": ["10:00", "23:59"],
 }
 
 
