@@ -358,7 +358,7 @@ def compare_with_baseline(
     conn: sqlite3.Connection, rules: Any, offers: list[Any], plan: Any
 ) -> dict[str, Any]:
     """Every difference between the engine's temp tables and baseline A's."""
-    from rules_engine import audience
+    from rules_engine.sql import audience
 
     found: dict[str, Any] = {"differences": [], "compared": {}}
     differences: list[str] = found["differences"]
@@ -537,7 +537,7 @@ def engine_members(conn: sqlite3.Connection, offers: list[Any]) -> None:
             + "FROM temp.members AS m JOIN temp.bench_offer_ids AS p ON p.position = m.offer"
         )
         return
-    from rules_engine import audience
+    from rules_engine.sql import audience
 
     for offer, cols in zip(offers, audience.offer_columns(offers), strict=True):
         conn.execute(
@@ -579,17 +579,12 @@ def per_row_python(
     exits: set[tuple[int, str]],
 ) -> dict[str, Any]:
     """Baseline B: each sampled customer's decisions in Python, one customer at a time."""
-    from rules_engine import audience
-    from rules_engine.compile import dependency_order
     from rules_engine.execute import channel_lifecycle
-    from rules_engine.explain import same
     from rules_engine.expr.evaluate import Environment, evaluate
-    from rules_engine.reference import (
-        channel_blocked,
-        channel_exit_now,
-        engine_form,
-        typed,
-    )
+    from rules_engine.reference.explain import same
+    from rules_engine.reference.oracle import channel_blocked, channel_exit_now, engine_form, typed
+    from rules_engine.sql import audience
+    from rules_engine.sql.compile import dependency_order
     from rules_engine.times import parse_instant
 
     tz = rules.calendar.timezone
@@ -775,7 +770,7 @@ def per_row_allocation(
     with the history as per-customer message lists and each offer's candidates streamed
     from SQL in allocation order. Its decisions must be the engine's, one for one."""
     from rules_engine import execute
-    from rules_engine.allocate import Allocator, in_allocation_order
+    from rules_engine.decide.allocate import Allocator, in_allocation_order
 
     # untimed, as the engine's audiences stage left it before they moved to numpy: each
     # offer's members in a table keyed by offer (the planner now keeps them as bits of
@@ -821,7 +816,7 @@ def per_row_allocation(
 def child_check(db: str, out: str, sample: int) -> None:
     """The engine's plan and baseline A in one connection, compared; then baseline B."""
     from rules_engine import execute
-    from rules_engine.check import load_rules
+    from rules_engine.rules.check import load_rules
     from rules_engine.times import parse_as_of
 
     as_of = parse_as_of(AS_OF)

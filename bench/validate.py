@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from rules_engine.check import check
-from rules_engine.load import load_paths
-from rules_engine.schema import Shapes, check_document
+from rules_engine.rules.check import check
+from rules_engine.rules.load import load_paths
+from rules_engine.rules.schema import Shapes, check_document
 
 FILES = 500
 TARGET_SECONDS = 2.0

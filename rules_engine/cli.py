@@ -19,7 +19,7 @@ import click
 
 from . import store
 from .errors import CampaignError, Problem, RulesInvalid
-from .model import RuleSet
+from .rules.model import RuleSet
 
 
 class InputFailure(click.ClickException):
@@ -97,8 +97,8 @@ def validate_command(
     rules: tuple[Path, ...], db_path: Path | None, fmt: str, strict: bool, as_of: str | None
 ) -> None:
     """Check rule files (default: rules/): schema, expressions, references, calendar."""
-    from .check import DEFAULT_RULES, check
-    from .report import REPORTERS
+    from .report.render import REPORTERS
+    from .rules.check import DEFAULT_RULES, check
     from .times import parse_as_of
 
     try:
@@ -114,7 +114,7 @@ def validate_command(
 @main.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of rule files (for editors and other validators)."""
-    from .schema import schema_text
+    from .rules.schema import schema_text
 
     click.echo(schema_text(), nl=False)
 
@@ -216,8 +216,8 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> RuleSet:
     """The rule set checked against the store's schema; every problem shown, then exit. The
     store must have every canonical table first: the engine reads them all."""
-    from .check import DEFAULT_RULES, check
-    from .report import TextReporter
+    from .report.render import TextReporter
+    from .rules.check import DEFAULT_RULES, check
 
     with _library_errors(db_path):
         store.ensure_complete(db_path)
@@ -268,10 +268,10 @@ def plan_command(
     cache_mb: int,
 ) -> None:
     """Dry run: decide every action as of T without writing to the store."""
-    from .audit import rules_digest
+    from .backends.sqlite.audit import rules_digest
     from .execute import plan_store
-    from .export import replacing
-    from .report import plan_json, plan_text
+    from .report.export import replacing
+    from .report.render import plan_json, plan_text
 
     moment, checked = _checked_at(rules, db_path, as_of)
     if json_path is not None and not json_path.parent.is_dir():
@@ -325,9 +325,9 @@ def run_command(
     cache_mb: int,
 ) -> None:
     """Decide as `plan` does and commit the actions, audit and exits in one transaction."""
-    from .audit import connect_for_run, rules_digest, run
-    from .export import export_actions, format_of
-    from .report import plan_text
+    from .backends.sqlite.audit import connect_for_run, rules_digest, run
+    from .report.export import export_actions, format_of
+    from .report.render import plan_text
 
     moment, checked = _checked_at(rules, db_path, as_of)
     with _library_errors(db_path):
@@ -420,8 +420,8 @@ def explain_command(
     fmt: str,
 ) -> None:
     """Why one customer gets what they get: every value, segment, channel and offer."""
-    from .explain import explain_store
-    from .report import explanation_json, explanation_text
+    from .reference.explain import explain_store
+    from .report.render import explanation_json, explanation_text
 
     moment, checked = _checked_at(rules, db_path, as_of)
     with _library_errors(db_path):
@@ -524,10 +524,10 @@ def diff_command(
     Example:
       campaign diff --db shop.db rules/ --base origin/main --format markdown --out diff.md
     """
-    from .check import DEFAULT_RULES
     from .diff_report import RENDERERS, summary_line
     from .diff_run import SidesInvalid, diff_rules
-    from .export import replacing
+    from .report.export import replacing
+    from .rules.check import DEFAULT_RULES
 
     if (base_ref is None) == (base_dir is None):
         raise InputFailure("give the base rules: --base GIT_REF or --base-rules DIR (one of them)")
@@ -564,7 +564,7 @@ if TYPE_CHECKING:
 def _report_sides(exc: SidesInvalid) -> NoReturn:
     """The problems of each side `diff` found invalid, under that side's name; exit 2 when a
     file could not be read, else 1."""
-    from .report import TextReporter
+    from .report.render import TextReporter
 
     codes: set[str] = set()
     for side in exc.sides:

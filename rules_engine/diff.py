@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .allocate_arrays import ACTION, HOLDOUT, REASON_CODE, OfferDecisions
+from .decide.allocate_arrays import ACTION, HOLDOUT, REASON_CODE, OfferDecisions
 from .execute import OfferSummary, Plan, channel_summaries, offer_summaries
 from .rulediff import RuleChange, rule_changes
 

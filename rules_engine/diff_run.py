@@ -27,15 +27,15 @@ from typing import Literal
 import numpy as np
 
 from . import store
-from .check import CheckResult, check, check_sources
-from .compile import Statement, ValuesProgram, compile_values
 from .diff import Diff, Membership, SideInfo, diff_plans
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan, prepare
+from .expr.sqlgen import quote
 from .gitrules import digest_of, rules_at
-from .load import discover
-from .model import RuleSet
-from .sqlgen import quote
+from .rules.check import CheckResult, check, check_sources
+from .rules.load import discover
+from .rules.model import RuleSet
+from .sql.compile import Statement, ValuesProgram, compile_values
 
 SideName = Literal["base", "head"]
 

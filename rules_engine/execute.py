@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from . import audience, store
-from .allocate import (
+from . import store
+from .decide.allocate import (
     REASON_ORDER,
     Candidate,
     Decision,
@@ -31,14 +31,15 @@ from .allocate import (
     OfferTotals,
     in_allocation_order,
 )
-from .compile import Statement, ValuesProgram, compile_values
-from .model import Offer, RuleSet
-from .reference import LifecycleState, state_of
-from .sendtime import zone
-from .sqlgen import day_before, epoch_of, not_dated_before, quote
+from .decide.sendtime import zone
+from .expr.sqlgen import day_before, epoch_of, not_dated_before, quote
+from .reference.oracle import LifecycleState, state_of
+from .rules.model import Offer, RuleSet
+from .sql import audience
+from .sql.compile import Statement, ValuesProgram, compile_values
 
 if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
-    from .allocate_arrays import Audiences, History, OfferDecisions
+    from .decide.allocate_arrays import Audiences, History, OfferDecisions
 
 Progress = Callable[[str], None]  # one line about what is being done now
 
@@ -150,7 +151,7 @@ def values_store(
     progress: Progress | None = None,
 ) -> int:
     """`campaign metrics`: every customer's metrics and segments, streamed to CSV or JSONL."""
-    from .export import export_values, format_of
+    from .report.export import export_values, format_of
 
     format_of(out)
     with store.closing_read_only(path) as conn:
@@ -191,7 +192,7 @@ def plan(
         capacity = read_capacity(conn, rules, as_of)
         earlier = read_totals(conn)
     with stages.stage("allocation", announce=False):
-        from .allocate_arrays import ArrayAllocator
+        from .decide.allocate_arrays import ArrayAllocator
 
         allocator = ArrayAllocator(
             channels=rules.channels,
@@ -350,7 +351,7 @@ def read_messages(
     no rule names None: neither can match a cap)."""
     import numpy as np
 
-    from .allocate_arrays import History
+    from .decide.allocate_arrays import History
 
     channels = list(dict.fromkeys([*rules.channels, *_cap_channels(rules)]))
     offers = list(rules.offers)
@@ -397,7 +398,7 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
     the candidates' zones, the ranks' missing values as bits."""
     import numpy as np
 
-    from .allocate_arrays import REASON_CODE, Audiences
+    from .decide.allocate_arrays import REASON_CODE, Audiences
 
     cols = audience.audience_columns(offers)
     channels = audience.channel_columns(rules)

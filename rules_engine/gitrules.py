@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from .audit import rule_names
+from .backends.sqlite.audit import rule_names
 from .errors import InputError
 
 RULE_SUFFIXES = (".yaml", ".yml")

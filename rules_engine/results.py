@@ -19,8 +19,8 @@ from pathlib import Path
 
 from . import store
 from .errors import CampaignError
+from .expr.sqlgen import day_before, not_dated_before
 from .lift import Arm, Interval, Lift, measure
-from .sqlgen import day_before, not_dated_before
 from .times import parse_instant
 
 
@@ -233,7 +233,7 @@ def results_json(found: Results) -> str:
 
 def results_text(found: Results) -> str:
     """The run's arms as a table, then what the numbers do and do not allow to conclude."""
-    from .report import table
+    from .report.render import table
 
     header = (
         f"Results of run {found.run.run_key} (as of {found.run.as_of.isoformat()}): "

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from rules_engine import allocate as one_at_a_time
-from rules_engine import allocate_arrays
-from rules_engine.allocate import Candidate, Decision, Message, OfferTotals
+from rules_engine.decide import allocate as one_at_a_time
+from rules_engine.decide import allocate_arrays
+from rules_engine.decide.allocate import Candidate, Decision, Message, OfferTotals
+from rules_engine.decide.sendtime import in_holdout
 from rules_engine.errors import Span
-from rules_engine.model import (
+from rules_engine.rules.model import (
     Blackout,
     Budget,
     Calendar,
@@ -28,7 +29,6 @@ from rules_engine.model import (
     QuietHours,
     Window,
 )
-from rules_engine.sendtime import in_holdout
 
 AS_OF = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 SPAN = Span("rules/offers.yaml", 3, 3)

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine import allocate as one_at_a_time
-from rules_engine import allocate_arrays
-from rules_engine.allocate import Candidate, Decision, Message, OfferTotals
+from rules_engine.decide import allocate as one_at_a_time
+from rules_engine.decide import allocate_arrays
+from rules_engine.decide.allocate import Candidate, Decision, Message, OfferTotals
 from rules_engine.errors import Span
-from rules_engine.model import (
+from rules_engine.rules.model import (
     Blackout,
     Budget,
     Calendar,

@@ -21,14 +21,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine import audience
-from rules_engine.allocate_arrays import REASONS
-from rules_engine.check import load_rules
-from rules_engine.compile import compile_values
+from rules_engine.decide.allocate_arrays import REASONS
 from rules_engine.execute import offers_in_play, read_audiences, read_candidates
 from rules_engine.expr.evaluate import Environment, evaluate
-from rules_engine.model import RuleSet
-from rules_engine.reference import channel_blocked, engine_form, evaluate_values, read_customers
+from rules_engine.reference.oracle import (
+    channel_blocked,
+    engine_form,
+    evaluate_values,
+    read_customers,
+)
+from rules_engine.rules.check import load_rules
+from rules_engine.rules.model import RuleSet
+from rules_engine.sql import audience
+from rules_engine.sql.compile import compile_values
 from rules_engine.store import init_store
 
 ROOT = Path(__file__).parents[1]
@@ -316,7 +321,7 @@ def test_generated_sql_never_scans_a_joined_table_per_customer(
 
 
 def test_ntile_matches_sqlite_for_every_population_size() -> None:
-    from rules_engine.reference import ntile_group
+    from rules_engine.reference.oracle import ntile_group
 
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE t (x)")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import inspect
 
-from rules_engine import audience, compile, sqlgen
-from rules_engine.expr import evaluate, nodes
+from rules_engine.expr import evaluate, nodes, sqlgen
 from rules_engine.expr.functions import CATALOGUE, Where
+from rules_engine.sql import audience, compile
 
 NODE_CLASSES = {
     cls

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from rules_engine.check import load_rules
 from rules_engine.demo import build_demo_store
 from rules_engine.execute import Plan, plan_store
-from rules_engine.explain import explain_store
-from rules_engine.model import RuleSet
+from rules_engine.reference.explain import explain_store
+from rules_engine.rules.check import load_rules
+from rules_engine.rules.model import RuleSet
 from rules_engine.times import parse_instant
 
 ROOT = Path(__file__).parents[1]

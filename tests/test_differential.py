@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from rules_engine.expr import Scope, parse_expression, typecheck
 from rules_engine.expr.evaluate import Environment, as_type, evaluate
-from rules_engine.sqlgen import SqlContext, compile_expression, quote
+from rules_engine.expr.sqlgen import SqlContext, compile_expression, quote
 
 AS_OF = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 SHANGHAI_OFFSET = 8 * 3600

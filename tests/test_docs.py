@@ -18,7 +18,7 @@ def test_every_command_is_in_the_readme_table() -> None:
 
 
 def test_every_key_of_the_plan_json_is_documented(tmp_path: Path) -> None:
-    from rules_engine.report import plan_document
+    from rules_engine.report.render import plan_document
     from tests.test_plan import plan_of
 
     document = plan_document(plan_of(tmp_path), digest="d")

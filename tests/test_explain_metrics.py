@@ -11,8 +11,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from rules_engine import explain as explain_module
 from rules_engine.cli import main
+from rules_engine.reference import explain as explain_module
 from tests.test_plan import ALICE, BASE, store_with
 
 AS_OF = "2026-11-15T10:00:00+08:00"

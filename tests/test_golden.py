@@ -24,10 +24,10 @@ import pytest
 from click.testing import CliRunner
 
 from rules_engine import store
-from rules_engine.check import load_rules
 from rules_engine.cli import main
 from rules_engine.demo import build_demo_store
 from rules_engine.execute import plan, prepare
+from rules_engine.rules.check import load_rules
 from rules_engine.times import parse_instant
 
 ROOT = Path(__file__).parents[1]

@@ -21,11 +21,11 @@ import sqlite_utils
 import yaml
 from click.testing import CliRunner
 
-from rules_engine.check import load_rules
 from rules_engine.cli import main
+from rules_engine.decide.sendtime import in_holdout
 from rules_engine.execute import Plan, plan_store
-from rules_engine.report import plan_json
-from rules_engine.sendtime import in_holdout
+from rules_engine.report.render import plan_json
+from rules_engine.rules.check import load_rules
 from rules_engine.store import init_store
 from rules_engine.times import parse_instant
 
@@ -482,7 +482,7 @@ def test_plan_failures_are_messages_not_tracebacks(
 
 
 def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
-    from rules_engine.export import replacing
+    from rules_engine.report.export import replacing
 
     target = tmp_path / "actions.csv"
     with replacing(target) as out:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from rules_engine import resolve as resolve_module
-from rules_engine.check import check
 from rules_engine.errors import Problem
+from rules_engine.rules import resolve as resolve_module
+from rules_engine.rules.check import check
 
 AS_OF = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 ROOT = Path(__file__).parents[1]

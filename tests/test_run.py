@@ -29,10 +29,11 @@ from typing import IO, Any
 
 import pytest
 
-from rules_engine import audit, demo
-from rules_engine.check import check
-from rules_engine.load import discover
-from rules_engine.model import RuleSet
+from rules_engine import demo
+from rules_engine.backends.sqlite import audit
+from rules_engine.rules.check import check
+from rules_engine.rules.load import discover
+from rules_engine.rules.model import RuleSet
 from rules_engine.times import parse_as_of
 
 REPO = Path(__file__).resolve().parent.parent

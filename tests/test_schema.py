@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from rules_engine.errors import Problem, Span
-from rules_engine.load import load_file, load_text
-from rules_engine.schema import CODES, SCHEMA, Shapes, check_document, schema_text, validator
+from rules_engine.rules.load import load_file, load_text
+from rules_engine.rules.schema import CODES, SCHEMA, Shapes, check_document, schema_text, validator
 
 ROOT = Path(__file__).parents[1]
 PUBLISHED = ROOT / "schemas" / "rules.schema.json"
@@ -68,7 +68,7 @@ def test_is_a_valid_2020_12_schema_and_the_package_reads_the_published_file() ->
     Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema_text() == PUBLISHED.read_text(encoding="utf-8")
-    assert (ROOT / "rules_engine" / "rules.schema.json").resolve() == PUBLISHED.resolve()
+    assert (ROOT / "rules_engine" / "rules" / "rules.schema.json").resolve() == PUBLISHED.resolve()
 
 
 def test_every_property_has_a_description_for_editors() -> None:

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rules_engine.decide.sendtime import holdout_bucket, in_holdout, in_quiet_hours, send_time, zone
 from rules_engine.errors import Span
-from rules_engine.model import Blackout, QuietHours
-from rules_engine.sendtime import holdout_bucket, in_holdout, in_quiet_hours, send_time, zone
+from rules_engine.rules.model import Blackout, QuietHours
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LONDON = ZoneInfo("Europe/London")

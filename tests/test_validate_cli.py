@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.check import check
 from rules_engine.cli import main
+from rules_engine.rules.check import check
 
 ROOT = Path(__file__).parents[1]
 AS_OF = "2026-11-20T10:00:00+08:00"

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from .errors import Problem, Span
+from ..errors import Problem, Span
 
 SCHEMA_FILE = Path(__file__).with_name("rules.schema.json")
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -19,11 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .allocate import CHANNEL_REASONS
+from ..decide.allocate import CHANNEL_REASONS
+from ..expr.nodes import Call
+from ..expr.sqlgen import (
+    SqlContext,
+    compile_expression,
+    day_before,
+    epoch_of,
+    not_dated_before,
+    quote,
+)
+from ..rules.model import Channel, Offer, RuleSet
 from .compile import Statement, calendar_offset, customer_names
-from .expr.nodes import Call
-from .model import Channel, Offer, RuleSet
-from .sqlgen import SqlContext, compile_expression, day_before, epoch_of, not_dated_before, quote
 
 REASONS = CHANNEL_REASONS  # the static reasons a channel cannot be used, in the contract's order
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
 
-from .errors import Span
-from .store import RuleType, StoreSchema
+from ..errors import Span
+from ..store import RuleType, StoreSchema
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from . import store
-from .errors import Problem, RulesInvalid, Span, sorted_problems
+from .. import store
+from ..errors import Problem, RulesInvalid, Span, sorted_problems
 from .load import Document, discover, load_bytes, load_paths
 from .model import RuleSet
 from .resolve import resolve

@@ -15,9 +15,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import available_timezones
 
-from . import calendar_checks
-from .errors import Problem, Severity, Span
-from .expr import (
+from ..errors import Problem, Severity, Span
+from ..expr import (
     Context,
     Node,
     Scope,
@@ -26,8 +25,10 @@ from .expr import (
     referenced_names,
     typecheck,
 )
-from .expr.parse import OFFSETS, Locate, anchored
-from .expr.typecheck import names_in_scope
+from ..expr.parse import OFFSETS, Locate, anchored
+from ..expr.typecheck import names_in_scope
+from ..store import RELATED_TABLES, RuleType, StoreSchema
+from . import calendar_checks
 from .load import Document, JsonPath
 from .model import (
     Blackout,
@@ -48,7 +49,6 @@ from .model import (
     parse_percentage,
     parse_time,
 )
-from .store import RELATED_TABLES, RuleType, StoreSchema
 
 CODES: dict[str, str] = {
     "duplicate-id": "the same id is defined twice in one section, in one file or across files",

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .errors import Problem, Span
+from ..errors import Problem, Span
 from .model import parse_duration
 
 CODES: dict[str, str] = {

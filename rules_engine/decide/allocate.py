@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from .model import Calendar, Channel, FrequencyCap, Offer
+from ..rules.model import Calendar, Channel, FrequencyCap, Offer
 from .sendtime import SendTime, in_holdout, send_time, zone
 
 # Reasons, in the order the contract checks them.

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .compile import canonical, dependency_order
-from .expr.evaluate import Environment, Value, as_type, evaluate
-from .expr.nodes import Call, Literal, Node, walk
-from .model import Channel, Metric, RuleSet
-from .sqlgen import quote
+from ..expr.evaluate import Environment, Value, as_type, evaluate
+from ..expr.nodes import Call, Literal, Node, walk
+from ..expr.sqlgen import quote
+from ..rules.model import Channel, Metric, RuleSet
+from ..sql.compile import canonical, dependency_order
 
 
 @dataclass

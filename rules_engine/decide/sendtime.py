@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .model import Blackout, QuietHours
+from ..rules.model import Blackout, QuietHours
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ..rules.model import Calendar, Channel, FrequencyCap, Offer
 from .allocate import (
     REASON_ORDER,
     Candidate,
@@ -31,7 +32,6 @@ from .allocate import (
     allocation_order,
     in_allocation_order,
 )
-from .model import Calendar, Channel, FrequencyCap, Offer
 from .sendtime import SendTime, send_time, zone
 
 # Reason codes: 0 is no reason; then an action's, then the contract's reasons, in its order.

@@ -11,19 +11,13 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from .allocate import REASON_ORDER
-from .audit import action_row, audit_row, rule_names
-from .errors import Problem
-from .execute import (
-    ChannelSummary,
-    OfferSummary,
-    Plan,
-    channel_summaries,
-    offer_summaries,
-)
-from .explain import Explanation, OfferLine, Trace, describe
-from .model import RuleSet
-from .times import utc_text
+from ..backends.sqlite.audit import action_row, audit_row, rule_names
+from ..decide.allocate import REASON_ORDER
+from ..errors import Problem
+from ..execute import ChannelSummary, OfferSummary, Plan, channel_summaries, offer_summaries
+from ..reference.explain import Explanation, OfferLine, Trace, describe
+from ..rules.model import RuleSet
+from ..times import utc_text
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
 

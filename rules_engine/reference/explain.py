@@ -1,7 +1,7 @@
 """Explain: one customer, every value and every decision, with the reasons a marketer reads.
 
 Everything is computed twice: by the Python reference evaluator on the customer's own rows
-(reference.py) and by the compiled SQL restricted to that customer (compile.py, audience.py).
+(oracle.py) and by the compiled SQL restricted to that customer (sql/compile.py, sql/audience.py).
 The two must agree; where they do not, the explanation says so loudly (a bug to report).
 The offers are then decided for this customer alone, in the contract's order, against the
 messages and earlier runs in the store; what other customers of the same run would take
@@ -21,11 +21,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from . import audience, store
-from .allocate import Candidate, Decision, allocate
-from .compile import Statement, compile_values
-from .errors import InputError
-from .execute import (
+from .. import store
+from ..decide.allocate import Candidate, Decision, allocate
+from ..errors import InputError
+from ..execute import (
     channel_lifecycle,
     offers_in_play,
     prepare,
@@ -33,10 +32,13 @@ from .execute import (
     read_history,
     read_totals,
 )
-from .expr.evaluate import Environment, Value, evaluate
-from .expr.nodes import ListLit, Literal, Node, children, to_text
-from .model import Offer, RuleSet
-from .reference import (
+from ..expr.evaluate import Environment, Value, evaluate
+from ..expr.nodes import ListLit, Literal, Node, children, to_text
+from ..rules.model import Offer, RuleSet
+from ..sql import audience
+from ..sql.compile import Statement, compile_values
+from ..times import parse_instant, utc_text
+from .oracle import (
     CustomerData,
     channel_blocked,
     channel_exit_now,
@@ -45,7 +47,6 @@ from .reference import (
     read_customers,
     uses_population,
 )
-from .times import parse_instant, utc_text
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from .expr.functions import Where, lookup
-from .expr.nodes import Call, Name, Node, walk
-from .expr.nodes import Literal as LiteralNode
-from .model import Metric, RuleSet
-from .sqlgen import CallHook, SqlContext, compile_expression, quote
-from .times import parse_instant
+from ..expr.functions import Where, lookup
+from ..expr.nodes import Call, Name, Node, walk
+from ..expr.nodes import Literal as LiteralNode
+from ..expr.sqlgen import CallHook, SqlContext, compile_expression, quote
+from ..rules.model import Metric, RuleSet
+from ..times import parse_instant
 
 # Inlining a rule into the rules that use it is free until the SQL gets large; past this many
 # characters a rule is read from the previous layer's table instead.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .expr.nodes import (
+from .nodes import (
     Binary,
     BoolOp,
     Call,

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .audit import ACTION_COLUMNS
-from .compile import ValueColumn
-from .errors import InputError
-from .model import RuleSet
-from .sqlgen import quote
+from ..backends.sqlite.audit import ACTION_COLUMNS
+from ..errors import InputError
+from ..expr.sqlgen import quote
+from ..rules.model import RuleSet
+from ..sql.compile import ValueColumn
 
 FORMATS = (".csv", ".jsonl")
 

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .allocate import Decision
-from .errors import CampaignError, StoreError
-from .execute import Plan, Progress, prepare
-from .execute import plan as make_plan
-from .model import RuleSet
-from .times import utc_text
+from ... import store
+from ...decide.allocate import Decision
+from ...errors import CampaignError, StoreError
+from ...execute import Plan, Progress, prepare
+from ...execute import plan as make_plan
+from ...rules.model import RuleSet
+from ...times import utc_text
 
 
 class StoreBusy(CampaignError):

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import InputError, Problem, Span
+from ..errors import InputError, Problem, Span
 
 JsonPath = tuple[str | int, ...]
 

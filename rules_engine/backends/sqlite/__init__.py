@@ -1,0 +1,1 @@
+"""The SQLite backend: the run writer (`audit`)."""
