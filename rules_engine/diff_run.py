@@ -139,7 +139,7 @@ def membership(conn: sqlite3.Connection, program: ValuesProgram) -> Membership:
     ]
     rows = conn.execute(
         f"SELECT customer_id{''.join(', ' + w for w in words)} "
-        "FROM temp.customer_values ORDER BY customer_id"
+        f"FROM temp.{program.ns.customer_values} ORDER BY customer_id"
     )
     found = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
     found = found.reshape(-1, 1 + len(words))

@@ -37,6 +37,7 @@ from .reference.oracle import LifecycleState, state_of
 from .rules.model import Offer, RuleSet
 from .sql import audience
 from .sql.compile import Statement, ValuesProgram, compile_values
+from .sql.namespace import DEFAULT, Namespace
 
 if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
     from .decide.allocate_arrays import Audiences, History, OfferDecisions
@@ -169,27 +170,35 @@ def plan(
     rules: RuleSet,
     as_of: datetime,
     *,
+    namespace: str = "",
     progress: Progress | None = None,
     program: ValuesProgram | None = None,
 ) -> Plan:
-    """Decide everything for `as_of`; reads the store, writes only temp tables. `program` is
-    the rules' values program (`compile_values`) with only the statements still to run, when
-    the connection already holds the results of the others (`diff` plans two rule sets)."""
+    """Decide everything for `as_of`; reads the store, writes only temp tables, each named
+    with the `namespace` prefix (say "base_"): plans in different namespaces can share one
+    connection, in any order, even one inside another. `program` is the rules' values program
+    (`compile_values`, in the same namespace) with only the statements still to run, when the
+    connection already holds the results of the others (`diff` plans two rule sets)."""
+    ns = Namespace(namespace)
     stages = Stages(progress)
     if program is None:
-        program = compile_values(rules, as_of)
+        program = compile_values(rules, as_of, ns=ns)
+    elif program.ns != ns:
+        raise ValueError(
+            f"the values program is in namespace {program.ns.prefix!r}, not {namespace!r}"
+        )
     stages.run(conn, program.statements)
     with stages.stage("lifecycle"):
         lifecycle = channel_lifecycle(conn, rules, as_of)
     in_exit = [name for name, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
-    stages.run(conn, audience.candidate_statements(rules, offers, as_of))
-    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit))
+    stages.run(conn, audience.candidate_statements(rules, offers, as_of, ns=ns))
+    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit, ns))
     with stages.stage("allocation", "offers in priority order"):
-        audiences = read_audiences(conn, rules, offers)
+        audiences = read_audiences(conn, rules, offers, ns)
     with stages.stage("history", "earlier contacts and runs"):
-        history = read_messages(conn, rules, as_of, audiences)
-        capacity = read_capacity(conn, rules, as_of)
+        history = read_messages(conn, rules, as_of, audiences, ns)
+        capacity = read_capacity(conn, rules, as_of, ns)
         earlier = read_totals(conn)
     with stages.stage("allocation", announce=False):
         from .decide.allocate_arrays import ArrayAllocator
@@ -206,7 +215,7 @@ def plan(
         )
         decided = [allocator.decide(offer) for offer in in_allocation_order(offers)]
     with stages.stage("exits"):
-        exits = read_exits(conn, rules, as_of)
+        exits = read_exits(conn, rules, as_of, ns)
     with stages.stage("segments", "counts"):
         customers, segments = count_segments(conn, program)
     return Plan(
@@ -244,14 +253,18 @@ def channel_lifecycle(
 
 
 def read_candidates(
-    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]
+    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer], ns: Namespace = DEFAULT
 ) -> dict[str, list[Candidate]]:
     """Each offer's candidates in allocation order (for explain and tests)."""
-    return {o.id: list(candidates_of(conn, rules, offers, o)) for o in offers}
+    return {o.id: list(candidates_of(conn, rules, offers, o, ns)) for o in offers}
 
 
 def candidates_of(
-    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer], offer: Offer
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    offers: Sequence[Offer],
+    offer: Offer,
+    ns: Namespace = DEFAULT,
 ) -> Iterator[Candidate]:
     """One offer's candidates in allocation order (rank high first, missing last, then
     customer id), with the blocking reason of each of the offer's channels; streamed, so a
@@ -262,11 +275,11 @@ def candidates_of(
     reasons = "".join(f", s.{c.reason}" for c in channel_cols)
     shared: dict[tuple[Any, ...], dict[str, str | None]] = {}  # one dict per reason pattern
     sql = (
-        "SELECT m.customer_id, m.rank, EXISTS (SELECT 1 FROM temp.cooldowns AS d "
+        f"SELECT m.customer_id, m.rank, EXISTS (SELECT 1 FROM temp.{ns.cooldowns} AS d "
         "WHERE d.customer_id = m.customer_id AND d.offer = m.offer), "
-        f"k.timezone{reasons} FROM temp.members AS m "
-        "JOIN temp.candidates AS k ON k.customer_id = m.customer_id "
-        "JOIN temp.channel_state AS s ON s.customer_id = m.customer_id "
+        f"k.timezone{reasons} FROM temp.{ns.members} AS m "
+        f"JOIN temp.{ns.candidates} AS k ON k.customer_id = m.customer_id "
+        f"JOIN temp.{ns.channel_state} AS s ON s.customer_id = m.customer_id "
         "WHERE m.offer = ? ORDER BY m.rank IS NULL, m.rank DESC, m.customer_id"
     )
     for row in conn.execute(sql, (offers.index(offer),)):
@@ -289,7 +302,11 @@ _UNMATCHED = (
 
 
 def _history_queries(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, kind: str = "channel, offer_id"
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    kind: str = "channel, offer_id",
+    ns: Namespace = DEFAULT,
 ) -> tuple[list[str], dict[str, Any]]:
     """Messages of the candidates that count against caps and min_gap, as
     `(customer_id, epoch, kind)` rows, `kind` SQL over `channel` and `offer_id`: contacts
@@ -304,16 +321,16 @@ def _history_queries(
     start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
     if not window:
         return [], {}
-    (candidates,) = conn.execute("SELECT count(*) FROM temp.candidates").fetchone()
+    (candidates,) = conn.execute(f"SELECT count(*) FROM temp.{ns.candidates}").fetchone()
     (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
     pair = 'a."customer_id" = x.customer_id'
     if candidates * 20 < customers:
-        actions = f'temp.candidates AS x CROSS JOIN "actions" AS a ON {pair}'
+        actions = f'temp.{ns.candidates} AS x CROSS JOIN "actions" AS a ON {pair}'
     else:
-        actions = f'"actions" AS a CROSS JOIN temp.candidates AS x ON {pair}'
+        actions = f'"actions" AS a CROSS JOIN temp.{ns.candidates} AS x ON {pair}'
     contacts = (
-        f"SELECT k.customer_id, k.t, {kind} FROM temp.sent AS k "
-        "CROSS JOIN temp.candidates AS x ON x.customer_id = k.customer_id "
+        f"SELECT k.customer_id, k.t, {kind} FROM temp.{ns.sent} AS k "
+        f"CROSS JOIN temp.{ns.candidates} AS x ON x.customer_id = k.customer_id "
         "WHERE k.t > :start AND k.t <= :now"
     )
     planned = (  # each time parsed once, in a co-routine
@@ -327,11 +344,11 @@ def _history_queries(
 
 
 def read_history(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT
 ) -> dict[int, list[Message]]:
     """The candidates' messages that count against caps and min_gap, per customer (for
     explain and the one-at-a-time allocator)."""
-    queries, params = _history_queries(conn, rules, as_of)
+    queries, params = _history_queries(conn, rules, as_of, ns=ns)
     history: dict[int, list[Message]] = defaultdict(list)
     names: dict[Any, Any] = {}  # one string per channel and offer, not one per row
     for sql in queries:
@@ -344,7 +361,11 @@ def read_history(
 
 
 def read_messages(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, audiences: Audiences
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    audiences: Audiences,
+    ns: Namespace = DEFAULT,
 ) -> History:
     """The same messages as `read_history`, as arrays by position in the audiences; their
     channel and offer as one code SQLite computes (a channel no rule names is "", an offer
@@ -367,7 +388,7 @@ def read_messages(
         return f"CASE {column} {' '.join(cases)} ELSE {len(names)} END" if cases else "0"
 
     kind = f"{code('channel', channels)} * {size} + {code('offer_id', offers)}"
-    queries, window = _history_queries(conn, rules, as_of, kind)
+    queries, window = _history_queries(conn, rules, as_of, kind, ns)
     found = np.fromiter(
         itertools.chain.from_iterable(
             row for sql in queries for row in conn.execute(sql, window | params)
@@ -387,7 +408,9 @@ def _cap_channels(rules: RuleSet) -> list[str]:
     return [c.channel for c in rules.calendar.frequency_caps if c.channel not in (None, "*")]
 
 
-def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer]) -> Audiences:
+def read_audiences(
+    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer], ns: Namespace = DEFAULT
+) -> Audiences:
     """`candidates` and `channel_state` as arrays, and each offer's members in allocation
     order (rank high first, missing last, then customer id), unpivoted from the bits of
     `candidates` with numpy.
@@ -417,7 +440,8 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
         )
         for start in range(0, cols.ranks, 62)
     ]
-    zone_names = [z for (z,) in conn.execute("SELECT DISTINCT timezone FROM temp.candidates")]
+    zones = conn.execute(f"SELECT DISTINCT timezone FROM temp.{ns.candidates}")
+    zone_names = [z for (z,) in zones]
     named = [(i, z) for i, z in enumerate(zone_names) if z is not None]
     unnamed = zone_names.index(None) if None in zone_names else 0
     zone = " ".join(f"WHEN ?{n} THEN {i}" for n, (i, _) in enumerate(named, start=1))
@@ -426,8 +450,8 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
     floats = [f"coalesce(k.r{j}, 0)" for j in range(cols.ranks)]
     found = np.fromiter(
         conn.execute(
-            f"SELECT {', '.join(ints + floats)} FROM temp.candidates AS k "
-            "LEFT JOIN temp.channel_state AS s ON s.customer_id = k.customer_id "
+            f"SELECT {', '.join(ints + floats)} FROM temp.{ns.candidates} AS k "
+            f"LEFT JOIN temp.{ns.channel_state} AS s ON s.customer_id = k.customer_id "
             "ORDER BY k.customer_id",
             [z for _, z in named],
         ),
@@ -444,7 +468,7 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
     result = Audiences(column[0], column[1].astype(np.int32), zone_names, blocked)
     cooling = np.fromiter(
         itertools.chain.from_iterable(
-            conn.execute("SELECT offer, customer_id FROM temp.cooldowns")
+            conn.execute(f"SELECT offer, customer_id FROM temp.{ns.cooldowns}")
         ),
         dtype=np.int64,
     ).reshape(-1, 2)
@@ -464,7 +488,7 @@ def read_audiences(conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Of
 
 
 def read_capacity(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT
 ) -> dict[tuple[str, date], int]:
     """Messages of channels with a capacity, already sent (`sent`, of every customer: a
     whole store's plan) or planned, per channel and customer-local day, from two days before
@@ -478,7 +502,7 @@ def read_capacity(
     channels = ", ".join(f":channel{i}" for i in range(len(limited)))
 
     contacts = (
-        f"SELECT k.channel, {tz}, k.t, count(*) FROM temp.sent AS k "
+        f"SELECT k.channel, {tz}, k.t, count(*) FROM temp.{ns.sent} AS k "
         'JOIN "customers" AS c ON c."id" = k.customer_id '
         f"WHERE k.channel IN ({channels}) AND k.t > :start AND k.t <= :now GROUP BY 1, 2, 3"
     )
@@ -508,8 +532,10 @@ def read_totals(conn: sqlite3.Connection) -> dict[str, OfferTotals]:
     return {offer: OfferTotals(n, float(spend)) for offer, n, spend in conn.execute(sql)}
 
 
-def read_exits(conn: sqlite3.Connection, rules: RuleSet, as_of: datetime) -> list[ChannelExit]:
-    query = audience.exit_query(rules, as_of)
+def read_exits(
+    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT
+) -> list[ChannelExit]:
+    query = audience.exit_query(rules, as_of, ns)
     if query is None:
         return []
     columns = audience.channel_columns(rules)
@@ -533,7 +559,8 @@ def count_segments(conn: sqlite3.Connection, program: ValuesProgram) -> tuple[in
             sums = ", ".join(f"coalesce(sum({quote(n)}), 0)" for n in segments)
             row = conn.execute(f"SELECT {sums} FROM {table}").fetchone()
             counts.update(zip(segments, row, strict=True))
-    (customers,) = conn.execute('SELECT count(*) FROM temp."cv_layer_0"').fetchone()
+    first = quote(program.ns.name("cv_layer_0"))
+    (customers,) = conn.execute(f"SELECT count(*) FROM temp.{first}").fetchone()
     return customers, {name: counts[name] for name in program.segments}
 
 

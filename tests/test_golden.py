@@ -25,7 +25,6 @@ from click.testing import CliRunner
 
 from rules_engine import store
 from rules_engine.cli import main
-from rules_engine.demo import build_demo_store
 from rules_engine.execute import plan, prepare
 from rules_engine.rules.check import load_rules
 from rules_engine.times import parse_instant
@@ -56,10 +55,8 @@ def matches_golden(name: str, text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("golden") / "demo.db"
-    build_demo_store(path, customers=2_000, seed=1, progress=False)
-    return path
+def demo(small_demo: Path) -> Path:
+    return small_demo
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from ..expr.sqlgen import (
 )
 from ..rules.model import Channel, Offer, RuleSet
 from .compile import Statement, calendar_offset, customer_names
+from .namespace import DEFAULT, Namespace
 
 REASONS = CHANNEL_REASONS  # the static reasons a channel cannot be used, in the contract's order
 
@@ -120,6 +121,7 @@ def channel_state_statements(
     rules: RuleSet,
     as_of: datetime,
     lifecycle_exit: Sequence[str],
+    ns: Namespace = DEFAULT,
 ) -> list[Statement]:
     """`channel_state`: for each customer in an audience (`candidates`) and each channel with
     an address, the first reason the channel cannot be used, or NULL."""
@@ -139,24 +141,25 @@ def channel_state_statements(
         selects.append(f"CASE {cases} END AS {cols.reason}")
     columns = "".join(f", {c.reason}" for c in channel_columns(rules))
     return [
-        Statement("setup", "channel_state: drop", "DROP TABLE IF EXISTS temp.channel_state"),
+        Statement("setup", "channel_state: drop", f"DROP TABLE IF EXISTS temp.{ns.channel_state}"),
         Statement(
             "setup",
             "channel_state: create",
-            f"CREATE TEMP TABLE channel_state (customer_id INTEGER PRIMARY KEY{columns})",
+            f"CREATE TEMP TABLE {ns.channel_state} (customer_id INTEGER PRIMARY KEY{columns})",
         ),
         Statement(
             "channels",
             f"channel state of {len(selects)} channel(s)",
-            f'INSERT INTO temp.channel_state SELECT c."id"{"".join(", " + s for s in selects)} '
-            'FROM temp.candidates AS k CROSS JOIN "customers" AS c ON c."id" = k.customer_id '
-            'JOIN temp.customer_values AS v ON v.customer_id = c."id"',
+            f"INSERT INTO temp.{ns.channel_state} "
+            f'SELECT c."id"{"".join(", " + s for s in selects)} '
+            f'FROM temp.{ns.candidates} AS k CROSS JOIN "customers" AS c ON c."id" = k.customer_id '
+            f'JOIN temp.{ns.customer_values} AS v ON v.customer_id = c."id"',
             tuple(ctx.params),
         ),
     ]
 
 
-def exit_query(rules: RuleSet, as_of: datetime) -> Statement | None:
+def exit_query(rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT) -> Statement | None:
     """Customers for whom some channel's `exit` holds now and no exit of it is in force: the
     exits a run records. Only those rows come back."""
     ctx = value_context(rules, as_of)
@@ -177,7 +180,8 @@ def exit_query(rules: RuleSet, as_of: datetime) -> Statement | None:
         "exits",
         "channel exits",
         f'SELECT c."id", {", ".join(flags)} FROM "customers" AS c '
-        f'JOIN temp.customer_values AS v ON v.customer_id = c."id" WHERE {" OR ".join(tests)} '
+        f'JOIN temp.{ns.customer_values} AS v ON v.customer_id = c."id" '
+        f"WHERE {' OR '.join(tests)} "
         'ORDER BY c."id"',
         tuple(ctx.params),
     )
@@ -204,6 +208,7 @@ def candidate_statements(
     offers: Sequence[Offer],
     as_of: datetime,
     customer: int | None = None,
+    ns: Namespace = DEFAULT,
 ) -> list[Statement]:
     """Who is in each offer's audience (audience true, exclude not true), with rank:
     `candidates(customer_id, timezone, m0.., r0..)`, one row per customer in at least one
@@ -240,35 +245,36 @@ def candidate_statements(
         f'SELECT customer_id, timezone, {", ".join(columns)} FROM (SELECT c."id" AS customer_id, '
         f"{timezone} AS timezone, "
         + ", ".join(f"{v} AS {c}" for v, c in zip(values, columns, strict=True))
-        + f' FROM "customers" AS c JOIN temp.customer_values AS v ON v.customer_id = c."id"'
+        + f' FROM "customers" AS c JOIN temp.{ns.customer_values} AS v ON v.customer_id = c."id"'
         f" WHERE 1{only} LIMIT -1) WHERE " + " OR ".join(f"m{w} != 0" for w in range(len(words)))
     )
     rank = " ".join(f"WHEN {i} THEN k.r{at}" for i, at in enumerate(cols.rank_of) if at is not None)
     positions = ", ".join(f"({i}, {i // 60}, {1 << i % 60})" for i in range(len(offers)))
     word = " ".join(f"WHEN {w} THEN k.m{w}" for w in range(len(words)))
     return [
-        *sent_statements(rules, offers, as_of, customer),
-        *cooldown_statements(offers, as_of, customer),
-        Statement("setup", "members: drop", "DROP VIEW IF EXISTS temp.members"),
-        Statement("setup", "candidates: drop", "DROP TABLE IF EXISTS temp.candidates"),
+        *sent_statements(rules, offers, as_of, customer, ns),
+        *cooldown_statements(offers, as_of, customer, ns),
+        Statement("setup", "members: drop", f"DROP VIEW IF EXISTS temp.{ns.members}"),
+        Statement("setup", "candidates: drop", f"DROP TABLE IF EXISTS temp.{ns.candidates}"),
         Statement(
             "setup",
             "candidates: create",
-            "CREATE TEMP TABLE candidates (customer_id INTEGER PRIMARY KEY, timezone, "
+            f"CREATE TEMP TABLE {ns.candidates} (customer_id INTEGER PRIMARY KEY, timezone, "
             f"{', '.join(columns)})",
         ),
         Statement(
             "audiences",
             f"audiences of {len(offers)} offer(s)",
-            f"INSERT INTO temp.candidates {select}",
+            f"INSERT INTO temp.{ns.candidates} {select}",
             tuple(ctx.params),
         ),
         Statement(
             "setup",
             "members: create",
-            "CREATE TEMP VIEW members AS SELECT positions.column1 AS offer, "
+            f"CREATE TEMP VIEW {ns.members} AS SELECT positions.column1 AS offer, "
             f"k.customer_id AS customer_id, CASE positions.column1 {rank or 'WHEN 0 THEN NULL'} "
-            f"END AS rank FROM temp.candidates AS k CROSS JOIN (VALUES {positions or '(0, 0, 0)'})"
+            f"END AS rank FROM temp.{ns.candidates} AS k "
+            f"CROSS JOIN (VALUES {positions or '(0, 0, 0)'})"
             f" AS positions WHERE (CASE positions.column2 {word} END) & positions.column3",
         ),
     ]
@@ -302,7 +308,11 @@ def lookback(rules: RuleSet, offers: Sequence[Offer]) -> timedelta:
 
 
 def sent_statements(
-    rules: RuleSet, offers: Sequence[Offer], as_of: datetime, customer: int | None = None
+    rules: RuleSet,
+    offers: Sequence[Offer],
+    as_of: datetime,
+    customer: int | None = None,
+    ns: Namespace = DEFAULT,
 ) -> list[Statement]:
     """`sent(customer_id, channel, offer_id, t)`: the contacts sent within `lookback` before
     as-of (of every customer, or of `customer`), `t` their time in epoch seconds. The one
@@ -314,16 +324,16 @@ def sent_statements(
     since, now = ctx.bind(int(start.timestamp())), ctx.bind(int(as_of.timestamp()))
     earliest = ctx.bind(day_before(start))
     return [
-        Statement("setup", "sent: drop", "DROP TABLE IF EXISTS temp.sent"),
+        Statement("setup", "sent: drop", f"DROP TABLE IF EXISTS temp.{ns.sent}"),
         Statement(
             "setup",
             "sent: create",
-            "CREATE TEMP TABLE sent (customer_id INTEGER, channel, offer_id, t INTEGER)",
+            f"CREATE TEMP TABLE {ns.sent} (customer_id INTEGER, channel, offer_id, t INTEGER)",
         ),
         Statement(
             "audiences",
             "contacts sent lately",
-            "INSERT INTO temp.sent SELECT customer_id, channel, offer_id, t FROM "
+            f"INSERT INTO temp.{ns.sent} SELECT customer_id, channel, offer_id, t FROM "
             f"(SELECT k.customer_id AS customer_id, k.channel AS channel, k.offer_id AS offer_id, "
             f'{epoch_of("k.sent_at")} AS t FROM "contacts" AS k '
             f"WHERE {not_dated_before('k.sent_at', earliest)}{only} LIMIT -1) "
@@ -334,18 +344,21 @@ def sent_statements(
 
 
 def cooldown_statements(
-    offers: Sequence[Offer], as_of: datetime, customer: int | None = None
+    offers: Sequence[Offer],
+    as_of: datetime,
+    customer: int | None = None,
+    ns: Namespace = DEFAULT,
 ) -> list[Statement]:
     """`cooldowns(customer_id, offer)`: the customers in each offer's cooldown (its position in
     `offers`): a contact of the offer sent within the cooldown (read from `sent`), or an
     earlier run's action of it sent (or planned) after the cooldown's start."""
     cooling = [(i, o) for i, o in enumerate(offers) if o.cooldown is not None]
     statements = [
-        Statement("setup", "cooldowns: drop", "DROP TABLE IF EXISTS temp.cooldowns"),
+        Statement("setup", "cooldowns: drop", f"DROP TABLE IF EXISTS temp.{ns.cooldowns}"),
         Statement(
             "setup",
             "cooldowns: create",
-            "CREATE TEMP TABLE cooldowns (customer_id INTEGER, offer INTEGER, "
+            f"CREATE TEMP TABLE {ns.cooldowns} (customer_id INTEGER, offer INTEGER, "
             "PRIMARY KEY (customer_id, offer)) WITHOUT ROWID",
         ),
     ]
@@ -363,7 +376,7 @@ def cooldown_statements(
     earliest = ctx.bind(day_before(as_of - longest))
     only = f" AND a.customer_id = {ctx.bind(customer)}" if customer is not None else ""
     sources = [
-        f"SELECT k.customer_id, CASE k.offer_id {position} END FROM temp.sent AS k "
+        f"SELECT k.customer_id, CASE k.offer_id {position} END FROM temp.{ns.sent} AS k "
         f"WHERE k.offer_id IN ({ids}) AND k.t > CASE k.offer_id {starts} END",
         # each time parsed once, in a co-routine
         f"SELECT customer_id, offer FROM (SELECT a.customer_id AS customer_id, "
@@ -376,7 +389,7 @@ def cooldown_statements(
         Statement(
             "audiences",
             "cooldowns",
-            f"INSERT OR IGNORE INTO temp.cooldowns {' UNION ALL '.join(sources)}",
+            f"INSERT OR IGNORE INTO temp.{ns.cooldowns} {' UNION ALL '.join(sources)}",
             tuple(ctx.params),
         )
     )

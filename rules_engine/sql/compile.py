@@ -31,6 +31,7 @@ from ..expr.nodes import Literal as LiteralNode
 from ..expr.sqlgen import CallHook, SqlContext, compile_expression, quote
 from ..rules.model import Metric, RuleSet
 from ..times import parse_instant
+from .namespace import DEFAULT, Namespace
 
 # Inlining a rule into the rules that use it is free until the SQL gets large; past this many
 # characters a rule is read from the previous layer's table instead.
@@ -65,6 +66,7 @@ class ValuesProgram:
     statements: tuple[Statement, ...]
     columns: tuple[ValueColumn, ...]
     layers: dict[str, int] = field(default_factory=dict)  # metric or segment → its layer
+    ns: Namespace = DEFAULT
 
     @property
     def segments(self) -> list[str]:
@@ -74,7 +76,7 @@ class ValuesProgram:
         """Each layer's temp table and the metrics and segments it holds."""
         found: dict[str, list[str]] = {}
         for name, layer in sorted(self.layers.items(), key=lambda item: item[1]):
-            found.setdefault(f"temp.{quote(f'cv_layer_{layer}')}", []).append(name)
+            found.setdefault(f"temp.{quote(self.ns.name(f'cv_layer_{layer}'))}", []).append(name)
         return found
 
 
@@ -150,19 +152,27 @@ class _TablePlan:
     ctx: SqlContext
     aggregates: dict[tuple[Any, ...], _Aggregate] = field(default_factory=dict)
     wheres: dict[tuple[Any, ...], str] = field(default_factory=dict)  # canonical where → SQL
+    ns: Namespace = DEFAULT
     picks: list[Statement] = field(default_factory=list)
     joins_customers: bool = False
 
     @property
+    def name(self) -> str:
+        return self.ns.name("cv_agg_" + self.table)
+
+    @property
     def temp(self) -> str:
-        return f"temp.{quote('cv_agg_' + self.table)}"
+        return f"temp.{quote(self.name)}"
 
 
 class _AggregateCompiler:
     """Builds the GROUP BY statement of each related table and the helper tables."""
 
-    def __init__(self, rules: RuleSet, as_of: datetime, offset: int, customer: int | None):
+    def __init__(
+        self, rules: RuleSet, as_of: datetime, offset: int, customer: int | None, ns: Namespace
+    ):
         self.rules, self.as_of, self.offset, self.customer = rules, as_of, offset, customer
+        self.ns = ns
         self.tables: dict[str, _TablePlan] = {}
         self.pick_count = 0
 
@@ -181,7 +191,7 @@ class _AggregateCompiler:
             related = {col: f"t.{quote(col)}" for col in self.rules.schema.columns(name)}
             names = {**customer_names(self.rules), **related}
             ctx = SqlContext(names, self.as_of, self.offset)
-            self.tables[name] = _TablePlan(name, f"a{len(self.tables)}", ctx)
+            self.tables[name] = _TablePlan(name, f"a{len(self.tables)}", ctx, ns=self.ns)
         return self.tables[name]
 
     def where(self, table: _TablePlan, metric: Metric) -> _Where:
@@ -226,7 +236,7 @@ class _AggregateCompiler:
         the lowest or highest row id) gives the value; mode: the most frequent value, ties to
         the smallest. Each in a statement of its own, so its `where` is compiled again."""
         self.pick_count += 1
-        name = f"cv_pick_{self.pick_count}"
+        name = self.ns.name(f"cv_pick_{self.pick_count}")
         ctx = SqlContext(table.ctx.names, self.as_of, self.offset)
         value = compile_expression(node.args[0], ctx)
         condition = compile_expression(where.node, ctx) if where.node is not None else "1"
@@ -304,7 +314,7 @@ class _AggregateCompiler:
             yield Statement(
                 "setup",
                 f"{table.table}: create",
-                f"CREATE TEMP TABLE {quote('cv_agg_' + table.table)} "
+                f"CREATE TEMP TABLE {quote(table.name)} "
                 f"(customer_id INTEGER PRIMARY KEY{''.join(', ' + c for c, _ in columns)})",
             )
             yield Statement(
@@ -366,12 +376,17 @@ def dependency_order(rules: RuleSet) -> list[str]:
 
 class _ValuesCompiler:
     def __init__(
-        self, rules: RuleSet, as_of: datetime, customer: int | None, population: bool
+        self,
+        rules: RuleSet,
+        as_of: datetime,
+        customer: int | None,
+        population: bool,
+        ns: Namespace,
     ) -> None:
-        self.rules, self.as_of, self.customer = rules, as_of, customer
+        self.rules, self.as_of, self.customer, self.ns = rules, as_of, customer, ns
         self.population = population or customer is None
         self.offset = calendar_offset(rules, as_of)
-        self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer)
+        self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer, ns)
         self.items: dict[str, _Item] = {}
         self._current: _Item | None = None
 
@@ -387,11 +402,12 @@ class _ValuesCompiler:
         columns = tuple(
             ValueColumn(item.name, item.kind, item.type) for item in self.items_in_rule_order()
         )
-        statements.append(Statement("setup", "drop view", "DROP VIEW IF EXISTS customer_values"))
+        drop = f"DROP VIEW IF EXISTS {self.ns.customer_values}"
+        statements.append(Statement("setup", "drop view", drop))
         statements.append(self.view(columns))
         statements += self.aggregates.drops()  # layer 0 has read them: give the memory back
         layers = {item.name: item.layer for item in self.items.values()}
-        return ValuesProgram(tuple(statements), columns, layers)
+        return ValuesProgram(tuple(statements), columns, layers, self.ns)
 
     def items_in_rule_order(self) -> list[_Item]:
         order = [*self.rules.metrics, *self.rules.segments]
@@ -539,11 +555,11 @@ class _ValuesCompiler:
                         )
         for earlier in sorted({self.items[d].layer for m in members for d in m.deps} - {layer}):
             joins.append(
-                f" JOIN temp.{quote(f'cv_layer_{earlier}')} AS v{earlier} "
+                f" JOIN temp.{self.layer_table(earlier)} AS v{earlier} "
                 f'ON v{earlier}.customer_id = c."id"'
             )
         only = f' WHERE c."id" = {ctx.bind(self.customer)}' if self.customer is not None else ""
-        name = quote(f"cv_layer_{layer}")
+        name = self.layer_table(layer)
         column_list = "".join(f", {quote(item.name)}" for item in members)
         columns = "".join(f", {s}" for s in selects)
         select = f'c."id"{columns}'
@@ -571,6 +587,9 @@ class _ValuesCompiler:
             tuple(ctx.params),
         )
 
+    def layer_table(self, layer: int) -> str:
+        return quote(self.ns.name(f"cv_layer_{layer}"))
+
     def depths(self, members: list[_Item]) -> dict[str, int]:
         """How deep each rule nests in rules of its own layer (0: it uses none of them)."""
         depth: dict[str, int] = {}
@@ -589,14 +608,14 @@ class _ValuesCompiler:
             for col in columns
         )
         joins = "".join(
-            f" LEFT JOIN temp.{quote(f'cv_layer_{n}')} AS v{n} ON v{n}.customer_id = v0.customer_id"
+            f" LEFT JOIN temp.{self.layer_table(n)} AS v{n} ON v{n}.customer_id = v0.customer_id"
             for n in layers[1:]
         )
         return Statement(
             "setup",
             "customer_values view",
-            f"CREATE TEMP VIEW customer_values AS SELECT v0.customer_id AS customer_id{selects} "
-            f"FROM temp.cv_layer_0 AS v0{joins}",
+            f"CREATE TEMP VIEW {self.ns.customer_values} AS SELECT v0.customer_id AS "
+            f"customer_id{selects} FROM temp.{self.ns.name('cv_layer_0')} AS v0{joins}",
         )
 
 
@@ -650,7 +669,9 @@ def compile_values(
     *,
     customer: int | None = None,
     population: bool = True,
+    ns: Namespace = DEFAULT,
 ) -> ValuesProgram:
     """The statements that build `customer_values` for every customer (or just `customer`,
-    for explain; then population ranks are computed only when `population` is set)."""
-    return _ValuesCompiler(rules, as_of, customer, population).build()
+    for explain; then population ranks are computed only when `population` is set), its
+    tables named in `ns`."""
+    return _ValuesCompiler(rules, as_of, customer, population, ns).build()

@@ -1,0 +1,18 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rules_engine.demo import build_demo_store
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo store with 2,000 customers (seed 1): built once per test session, never
+    written to by a test."""
+    path = tmp_path_factory.mktemp("small_demo") / "demo.db"
+    build_demo_store(path, customers=2_000, seed=1, progress=False)
+    return path
