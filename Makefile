@@ -48,6 +48,7 @@ golden: $(STAMP)
 test-long: $(STAMP)
 	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/test_differential.py
 	ALLOCATE_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_allocate_arrays.py
+	$(BIN)/python -m pytest -q -m slow
 
 # Every benchmark (bench/run.py): validation of 500 rule files, then `campaign plan` on a
 # 1,000,000-customer demo store (built once into bench/cache/, ~3 min; the plan benchmark takes
