@@ -8,8 +8,11 @@ DEMO_CUSTOMERS ?= 100000
 # The demo store's history ends 2026-11-20; plan and validate it as of that morning.
 DEMO_AS_OF ?= 2026-11-20T10:00:00+08:00
 STAMP := $(VENV)/.installed
+# The YAML language server editors use, for tests/test_editor.py (needs Node.js and npm).
+EDITOR_TOOLS := tools/editor
+EDITOR_STAMP := $(EDITOR_TOOLS)/node_modules/.installed
 
-.PHONY: demo test test-long golden lint fmt bench clean
+.PHONY: demo test test-long golden lint fmt bench clean editor-tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
@@ -35,8 +38,21 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint editor-tools
 	$(BIN)/python -m pytest -q
+
+# yaml-language-server at the version tools/editor/package-lock.json pins, when Node is here;
+# without Node the editor test is skipped (outside CI), so `make test` still runs everything else.
+editor-tools:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(EDITOR_STAMP); \
+	else \
+		echo "make: node or npm not found: tests/test_editor.py will be skipped"; \
+	fi
+
+$(EDITOR_STAMP): $(EDITOR_TOOLS)/package.json $(EDITOR_TOOLS)/package-lock.json
+	npm ci --prefix $(EDITOR_TOOLS) --no-audit --no-fund --loglevel=error
+	@touch $(EDITOR_STAMP)
 
 # Rewrite the golden files (tests/golden/: generated SQL, plan text and JSON, explain, validate)
 # from the code as it is; only for a change meant to change that output, and review the diff.
@@ -57,4 +73,4 @@ bench: $(STAMP)
 	BENCH_CUSTOMERS=$(BENCH_CUSTOMERS) BENCH_SAMPLE=$(BENCH_SAMPLE) $(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache $(EDITOR_TOOLS)/node_modules

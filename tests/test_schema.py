@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -97,6 +98,43 @@ def test_every_object_is_closed_except_store_rows() -> None:
 def test_every_pattern_says_in_words_what_it_means() -> None:
     bare = [p for p, n in _nodes(SCHEMA) if "pattern" in n and "patternErrorMessage" not in n]
     assert bare == []
+
+
+def _snippets() -> list[tuple[str, dict[str, Any]]]:
+    return [(path, s) for path, node in _nodes(SCHEMA) for s in node.get("defaultSnippets", [])]
+
+
+def _owner(path: str) -> dict[str, Any]:
+    """The schema a snippet at `path` fills in: its property's, else its definition's (a
+    snippet in a branch fills in the whole object the branch belongs to)."""
+    steps = path.split("/")[1:]
+    cut = max((i for i, step in enumerate(steps) if step == "properties"), default=None)
+    steps = steps[: cut + 2] if cut is not None else steps[:2]
+    node: Any = SCHEMA
+    for step in steps:
+        node = node[int(step)] if isinstance(node, list) else node[step]
+    return {"$defs": SCHEMA["$defs"], **node}
+
+
+def _inserted(body: object) -> str:
+    """The text yaml-language-server inserts for a snippet body, its placeholders filled in
+    with their defaults: strings as written (`^` marks a value written raw), keys one a line."""
+    assert isinstance(body, str | dict), "a snippet body here is text or a flat mapping"
+    if isinstance(body, dict):
+        assert all(isinstance(v, str) for v in body.values())
+        body = "\n".join(f"{key}: {value.removeprefix('^')}" for key, value in body.items())
+    return re.sub(r"\$\{\d+:([^}]*)\}|\$\d+", r"\1", body)
+
+
+def test_every_snippet_numbers_its_placeholders_apart_and_fills_in_a_valid_value() -> None:
+    assert len(_snippets()) >= 8
+    for path, snippet in _snippets():
+        text = json.dumps(snippet["body"])
+        numbers = re.findall(r"\$\{?(\d+)", text)
+        assert len(numbers) == len(set(numbers)), (path, snippet["label"])
+        value = yaml.safe_load(_inserted(snippet["body"]))
+        errors = [e.message for e in Draft202012Validator(_owner(path)).iter_errors(value)]
+        assert errors == [], (path, snippet["label"])
 
 
 def test_top_level_sections_and_keys_are_the_contract() -> None:
