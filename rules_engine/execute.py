@@ -587,6 +587,7 @@ class OfferSummary:
     budget_spendable: float | None
     spent_before: float
     actions_before: int
+    variants: dict[str, int] = field(default_factory=dict)  # actions per variant
 
     @property
     def budget_left(self) -> float | None:
@@ -617,6 +618,7 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
                 round(offer.budget.spendable, 2) if offer.budget else None,
                 round(before.spend, 2),
                 before.actions,
+                decided.variants_counted(),
             )
         )
     return found

@@ -120,7 +120,7 @@ CANONICAL_TABLES: tuple[TableSpec, ...] = (
         "actions",
         _cols(
             "run_id customer_id:integer offer_id channel send_at:datetime content incentive "
-            "cost:real"
+            "cost:real variant"
         ),
         pk=("run_id", "customer_id", "offer_id"),
         indexes=(("customer_id", "send_at"), ("offer_id",)),
@@ -130,7 +130,7 @@ CANONICAL_TABLES: tuple[TableSpec, ...] = (
         "audit",
         _cols(
             "run_id customer_id:integer offer_id outcome reason channel rule_file "
-            "rule_line:integer detail"
+            "rule_line:integer detail variant"
         ),
         pk=("run_id", "customer_id", "offer_id"),
         indexes=(("customer_id",),),  # explain looks a customer's audit rows up

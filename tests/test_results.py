@@ -184,3 +184,27 @@ def test_results_command(measured_store: Path) -> None:
     assert bad_days.exit_code == 2
     no_store = runner.invoke(main, ["results", "--db", "/nonexistent.db", "--run-key", "r1"])
     assert no_store.exit_code == 2
+
+
+def test_simulated_outcomes_fall_in_the_window_and_repeat_by_seed(
+    measured_store: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from rules_engine.demo_outcomes import simulate_outcomes
+
+    twin = tmp_path / "twin.db"
+    shutil.copy(measured_store, twin)
+    before = _orders(measured_store)
+    added = simulate_outcomes(measured_store, "r1", days=14, seed=7)
+    assert added > 0
+    assert added == simulate_outcomes(twin, "r1", days=14, seed=7)
+    new = sorted(set(_orders(measured_store)) - set(before))
+    assert len(new) == added and new == sorted(set(_orders(twin)) - set(before))
+    assert {c for c, _ in new} <= set(range(1, 41))  # only customers the run decided for
+    assert all("2026-11-20T02:00:00Z" < at <= "2026-12-04T02:00:00Z" for _, at in new)
+
+
+def _orders(path: Path) -> list[tuple[int, str]]:
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute('SELECT "customer_id", "ordered_at" FROM "orders"').fetchall()

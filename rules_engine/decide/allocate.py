@@ -17,7 +17,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ..rules.model import Calendar, Channel, FrequencyCap, Offer
-from .sendtime import SendTime, in_holdout, send_time, zone
+from .sendtime import SendTime, in_holdout, send_time, variant_of, zone
 
 # Reasons, in the order the contract checks them.
 CHANNEL_REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
@@ -77,6 +77,7 @@ class Decision:
     send_at: datetime | None = None
     cost: float = 0.0
     detail: str | None = None
+    variant: str | None = None  # the offer's variant an action carries
 
 
 @dataclass(slots=True)
@@ -209,13 +210,16 @@ class Allocator:
         at = timing.at
         if at is None:
             return Decision(cid, offer.id, "suppressed", "blackout", channel)
-        reason = self._limits(offer, channel, cid, at, cand.timezone, epoch)
+        variant = variant_of(offer, cid)
+        offer_cost = variant.cost if variant is not None else offer.cost
+        reason = self._limits(offer, channel, cid, at, cand.timezone, epoch, offer_cost)
         if reason is not None:
             return Decision(cid, offer.id, "suppressed", reason, channel)
-        cost = round(self.channels[channel].cost + offer.cost, 6)
+        cost = round(self.channels[channel].cost + offer_cost, 6)
         self._book(offer, channel, cid, at, cand.timezone, cost, epoch)
         moved = "quiet_hours" if timing.moved_by_quiet_hours else None
-        return Decision(cid, offer.id, "action", moved, channel, at, cost)
+        chosen = variant.id if variant is not None else None
+        return Decision(cid, offer.id, "action", moved, channel, at, cost, variant=chosen)
 
     # -- steps -------------------------------------------------------------------------
 
@@ -250,9 +254,17 @@ class Allocator:
         return found
 
     def _limits(
-        self, offer: Offer, channel: str, cid: int, at: datetime, tz: str | None, epoch: int
+        self,
+        offer: Offer,
+        channel: str,
+        cid: int,
+        at: datetime,
+        tz: str | None,
+        epoch: int,
+        offer_cost: float,
     ) -> str | None:
-        """The first shared limit that fails, in the contract's order, or None."""
+        """The first shared limit that fails, in the contract's order, or None; an action
+        costs the channel's cost plus `offer_cost` (the offer's, or its variant's)."""
         caps = self.limit_caps.get(offer.group)
         if caps is None:
             own = [(c, start) for c, start in self.group_caps if c.group == offer.group]
@@ -276,7 +288,7 @@ class Allocator:
         if offer.max_actions is not None and totals.actions >= offer.max_actions:
             return "max_actions"
         budget = offer.budget
-        if budget is not None and totals.spend + spec.cost + offer.cost > budget.spendable + 1e-9:
+        if budget is not None and totals.spend + spec.cost + offer_cost > budget.spendable + 1e-9:
             return "budget"
         return None
 

@@ -78,7 +78,9 @@ class OfferDecisions:
     timings: np.ndarray  # int32, index into `send_times`, -1 for none
     channel_names: Sequence[str]
     send_times: Sequence[SendTime]
-    costs: Sequence[float]  # an action's cost per channel, by channel index
+    # an action's cost by channel index, then by variant index + 1 (0: the offer's own cost)
+    costs: Sequence[Sequence[float]]
+    variants: np.ndarray  # int8, index into `offer.variants` for actions, -1 for none
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -94,8 +96,18 @@ class OfferDecisions:
 
     def spend(self) -> float:
         """What the actions cost, added up in allocation order."""
-        acting: list[int] = self.channels[self.outcomes == ACTION].tolist()
-        return sum(self.costs[c] for c in acting)
+        acting = self.outcomes == ACTION
+        pairs = zip(
+            self.channels[acting].tolist(), (self.variants[acting] + 1).tolist(), strict=True
+        )
+        total: float = sum(self.costs[c][v] for c, v in pairs)
+        return total
+
+    def variants_counted(self) -> dict[str, int]:
+        """Actions per variant, in the order the variants are written (empty without any)."""
+        names = [v.id for v in self.offer.variants]
+        counts = np.bincount(self.variants[self.variants >= 0], minlength=len(names)).tolist()
+        return dict(zip(names, counts, strict=True))
 
     def action_channels(self) -> list[str]:
         """The channel of each action, in allocation order."""
@@ -105,19 +117,28 @@ class OfferDecisions:
         offer, group = self.offer.id, self.offer.group
         detail = f"group {group}"
         names, times, costs = self.channel_names, self.send_times, self.costs
+        variant_ids = [None, *(v.id for v in self.offer.variants)]
         columns = zip(
             self.customer_ids.tolist(),
             self.outcomes.tolist(),
             self.reasons.tolist(),
             self.channels.tolist(),
             self.timings.tolist(),
+            (self.variants + 1).tolist(),
             strict=True,
         )
-        for cid, outcome, reason, channel, timing in columns:
+        for cid, outcome, reason, channel, timing, variant in columns:
             if outcome == ACTION:
                 at = times[timing].at
                 yield Decision(
-                    cid, offer, "action", REASONS[reason], names[channel], at, costs[channel]
+                    cid,
+                    offer,
+                    "action",
+                    REASONS[reason],
+                    names[channel],
+                    at,
+                    costs[channel][variant],
+                    variant=variant_ids[variant],
                 )
             elif outcome == HOLDOUT:
                 yield Decision(cid, offer, "holdout")
@@ -208,13 +229,28 @@ def arrays_of(
     return audiences, messages
 
 
-def holdout_mask(offer_id: str, customer_ids: np.ndarray, holdout: float) -> np.ndarray:
-    """SPEC's published control-group formula (`sendtime.holdout_bucket`), for many at once:
+def buckets(prefix: bytes, customer_ids: np.ndarray) -> np.ndarray:
+    """The published hash buckets (0..9999) of `prefix` + customer id, for many at once:
     the digests' first 8 bytes read as big-endian integers by numpy."""
-    sha256, prefix = hashlib.sha256, offer_id.encode() + b":"
+    sha256 = hashlib.sha256
     digests = b"".join([sha256(b"%s%d" % (prefix, cid)).digest() for cid in customer_ids.tolist()])
     first = np.frombuffer(digests, dtype=">u8").reshape(-1, 4)[:, 0] if digests else np.zeros(0)
-    return (first % 10000) < holdout * 10000
+    found: np.ndarray = first % 10000
+    return found
+
+
+def holdout_mask(offer_id: str, customer_ids: np.ndarray, holdout: float) -> np.ndarray:
+    """SPEC's published control-group formula (`sendtime.holdout_bucket`)."""
+    held: np.ndarray = buckets(offer_id.encode() + b":", customer_ids) < holdout * 10000
+    return held
+
+
+def variant_indices(offer: Offer, customer_ids: np.ndarray) -> np.ndarray:
+    """Each customer's variant of `offer` (`sendtime.variant_of`), as an index."""
+    found = buckets(offer.id.encode() + b":variant:", customer_ids)
+    bounds = np.array([v.bound for v in offer.variants], dtype=np.int64)
+    chosen: np.ndarray = np.searchsorted(bounds, found, side="right").astype(np.int8)
+    return chosen
 
 
 @dataclass
@@ -322,12 +358,22 @@ class ArrayAllocator:
         settle(open_ & (timings >= 0) & self._blacked_out(timings), "blackout")
         self._caps_and_gap(offer, who, open_, epochs, settle)
 
-        booked = self._shared_limits(offer, np.flatnonzero(open_), chosen, timings, reasons)
+        variants = np.full(n, -1, np.int8)
+        if offer.variants:
+            at = np.flatnonzero(open_)
+            variants[at] = variant_indices(offer, aud.customer_ids[who[at]])
+        costs = [
+            [round(self.channels[c].cost + cost, 6) for cost in offer_costs(offer)]
+            for c in self.channel_names
+        ]
+        booked = self._shared_limits(
+            offer, np.flatnonzero(open_), chosen, timings, variants, costs, reasons
+        )
         outcomes[booked] = ACTION
+        variants[outcomes != ACTION] = -1
         moved = np.array([t.moved_by_quiet_hours for t in self.send_times], dtype=bool)
         reasons[booked] = np.where(moved[timings[booked]], REASON_CODE["quiet_hours"], 0)
         self._book(offer, who[booked], chosen[booked], epochs[booked])
-        costs = [round(self.channels[c].cost + offer.cost, 6) for c in self.channel_names]
         return OfferDecisions(
             offer,
             aud.customer_ids[who],
@@ -338,6 +384,7 @@ class ArrayAllocator:
             self.channel_names,
             self.send_times,
             costs,
+            variants,
         )
 
     def _channels(
@@ -455,6 +502,8 @@ class ArrayAllocator:
         open_: np.ndarray,
         chosen: np.ndarray,
         timings: np.ndarray,
+        variants: np.ndarray,
+        costs: Sequence[Sequence[float]],
         reasons: np.ndarray,
     ) -> np.ndarray:
         """Capacity, max_actions and budget, in allocation order; the positions booked."""
@@ -462,8 +511,13 @@ class ArrayAllocator:
         used = self.capacity_used
         booked = []
         codes = (REASON_CODE["capacity"], REASON_CODE["max_actions"], REASON_CODE["budget"])
-        for i, channel, timing in zip(
-            open_.tolist(), chosen[open_].tolist(), timings[open_].tolist(), strict=True
+        prices = offer_costs(offer)
+        for i, channel, timing, variant in zip(
+            open_.tolist(),
+            chosen[open_].tolist(),
+            timings[open_].tolist(),
+            (variants[open_] + 1).tolist(),
+            strict=True,
         ):
             name = self.channel_names[channel]
             spec = self.channels[name]
@@ -474,13 +528,13 @@ class ArrayAllocator:
                 reasons[i] = codes[1]
             elif (
                 offer.budget is not None
-                and totals.spend + spec.cost + offer.cost > offer.budget.spendable + 1e-9
+                and totals.spend + spec.cost + prices[variant] > offer.budget.spendable + 1e-9
             ):
                 reasons[i] = codes[2]
             else:
                 used[day] += 1
                 totals.actions += 1
-                totals.spend += round(spec.cost + offer.cost, 6)
+                totals.spend += costs[channel][variant]
                 booked.append(i)
         return np.array(booked, dtype=np.int64)
 
@@ -495,3 +549,9 @@ class ArrayAllocator:
         if self.min_gap is not None and len(who):
             keys = np.sort(self._keys(who, epochs))
             self._times = np.insert(self._times, np.searchsorted(self._times, keys), keys)
+
+
+def offer_costs(offer: Offer) -> list[float]:
+    """What an action of the offer costs besides its channel: without a variant, then with
+    each variant in turn (the index a variant's position + 1)."""
+    return [offer.cost, *(v.cost for v in offer.variants)]

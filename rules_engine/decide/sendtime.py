@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..rules.model import Blackout, QuietHours
+from ..rules.model import Blackout, Offer, QuietHours, Variant
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +102,17 @@ def holdout_bucket(offer_id: str, customer_id: int) -> int:
 
 def in_holdout(offer_id: str, customer_id: int, holdout: float) -> bool:
     return holdout_bucket(offer_id, customer_id) < holdout * 10000
+
+
+def variant_bucket(offer_id: str, customer_id: int) -> int:
+    """The published variant formula's bucket, 0..9999: independent of the holdout's."""
+    digest = hashlib.sha256(f"{offer_id}:variant:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10000
+
+
+def variant_of(offer: Offer, customer_id: int) -> Variant | None:
+    """The variant a customer with an action from `offer` gets (None: the offer has none)."""
+    if not offer.variants:
+        return None
+    bucket = variant_bucket(offer.id, customer_id)
+    return next(v for v in offer.variants if bucket < v.bound)

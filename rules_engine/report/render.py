@@ -195,6 +195,9 @@ def plan_text(plan: Plan, *, digest: str) -> str:
     idle = [o.id for o in plan.rules.offers.values() if o.id not in plan.offers_in_play]
     if idle:
         lines.append(f"  not in play today (window): {', '.join(idle)}")
+    tested = [(o.id, v, n) for o in offers for v, n in o.variants.items()]
+    if tested:
+        lines += ["", "Variants (actions)", table(["offer", "variant", "actions"], tested)]
     lines += ["", "Suppressed, by reason (first reason in the contract's order)"]
     reasons = [r for r in REASON_ORDER if any(r in o.suppressed for o in offers)]
     lines.append(
@@ -306,6 +309,7 @@ def _offer_json(o: OfferSummary) -> dict[str, Any]:
             "left": o.budget_left,
         },
         "actions_before": o.actions_before,
+        "variants": o.variants,
     }
 
 
@@ -397,7 +401,8 @@ def _offer_status(o: OfferLine, rules: RuleSet) -> str:
     if d.outcome == "action":
         moved = " (moved out of quiet hours)" if d.reason == "quiet_hours" else ""
         when = utc_text(d.send_at) if d.send_at else "?"
-        return f"ACTION on {d.channel} at {when}{moved}, cost {d.cost:g}"
+        variant = f", variant {d.variant}" if d.variant is not None else ""
+        return f"ACTION on {d.channel} at {when}{moved}, cost {d.cost:g}{variant}"
     if d.outcome == "holdout":
         return "held out (control group)"
     where = f" on {d.channel}" if d.channel else ""

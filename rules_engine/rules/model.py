@@ -101,6 +101,19 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One arm of an offer's experiment: its own content, incentive and cost."""
+
+    id: str
+    span: Span
+    weight: float  # share of the offer's actions, as a fraction
+    bound: int  # its buckets are those below this (of 10,000), after the variants before it
+    content: str
+    incentive: dict[str, Any] | None
+    cost: float
+
+
+@dataclass(frozen=True)
 class Offer:
     id: str
     span: Span
@@ -120,6 +133,7 @@ class Offer:
     window: Window | None = None
     send_at: time | None = None
     description: str | None = None
+    variants: tuple[Variant, ...] = ()
 
 
 @dataclass(frozen=True)

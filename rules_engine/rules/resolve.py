@@ -9,7 +9,7 @@ calendar's constraints. Every finding is a Problem at the file, line and column 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -44,6 +44,7 @@ from .model import (
     RuleSet,
     RuleTest,
     Segment,
+    Variant,
     Window,
     parse_duration,
     parse_percentage,
@@ -62,6 +63,9 @@ CODES: dict[str, str] = {
     "window-order": "a window or blackout that ends before it starts",
     "unknown-timezone": "a timezone that is not an IANA name",
     "ambiguous-priority": "two offers of one group with the same priority (warning)",
+    "variant-weights": "an offer's variant weights do not add up to 100%",
+    "holdout-contaminated": "a customer held out of an offer can get another offer with the "
+    "same kind of incentive in the same run (warning)",
     "test-reference": "a rule test expects something of a customer it does not define",
     **calendar_checks.CODES,
 }
@@ -553,7 +557,37 @@ class _Resolver:
             if offer is not None:
                 offers[rule_id] = offer
         self._check_priorities()
+        self._check_control_groups(offers)
         return offers
+
+    def _check_control_groups(self, offers: Mapping[str, Offer]) -> None:
+        """A held-out customer who gets the same kind of incentive from another offer in the
+        same run no longer measures the offer's lift; a shared group keeps them apart."""
+        for offer in offers.values():
+            if not offer.holdout:
+                continue
+            kinds = incentive_kinds(offer)
+            rivals = [
+                o.id
+                for o in offers.values()
+                if o.id != offer.id
+                and (o.group is None or o.group != offer.group)
+                and kinds & incentive_kinds(o)
+                and windows_overlap(o.window, offer.window)
+            ]
+            if rivals:
+                entry = self.entries["offers"][offer.id]
+                self.report(
+                    entry.doc.span(entry.path("offers", "holdout")),
+                    "holdout-contaminated",
+                    f"customers held out of `{offer.id}` can get "
+                    f"{', '.join(f'`{r}`' for r in rivals[:5])}"
+                    f"{' and others' if len(rivals) > 5 else ''} in the same run, with the "
+                    f"same kind of incentive ({', '.join(sorted(kinds))}): its control group "
+                    "would not measure the offer alone",
+                    f"put `{offer.id}` and those offers in one `group`, or accept the bias",
+                    Severity.WARNING,
+                )
 
     def _offer(self, entry: Entry, channels: Mapping[str, Channel]) -> Offer | None:
         body, doc = entry.body, entry.doc
@@ -590,6 +624,7 @@ class _Resolver:
             reserve = parse_percentage(body["budget"].get("reserve", 0))
             budget = Budget(float(body["budget"]["total"]), reserve)
         window = self._window(doc, path("window"), body.get("window"))
+        variants = self._variants(entry, path)
         if audience is None:
             return None
         return Offer(
@@ -611,7 +646,38 @@ class _Resolver:
             window=window,
             send_at=parse_time(body["send_at"]) if "send_at" in body else None,
             description=body.get("description"),
+            variants=variants,
         )
+
+    def _variants(self, entry: Entry, path: Callable[..., JsonPath]) -> tuple[Variant, ...]:
+        """The offer's experiment arms in the order written; their weights must make 100%."""
+        body, doc = entry.body, entry.doc
+        written = body.get("variants") or {}
+        variants: list[Variant] = []
+        total = 0.0
+        for variant_id, arm in written.items():
+            weight = parse_percentage(arm["weight"])
+            total += weight
+            variants.append(
+                Variant(
+                    id=variant_id,
+                    span=doc.key_span(("offers", entry.id, "variants", variant_id)),
+                    weight=weight,
+                    bound=min(10000, round(total * 10000)),
+                    content=arm.get("content", body.get("content", "")),
+                    incentive=arm.get("incentive", body.get("incentive")),
+                    cost=float(arm.get("cost", body.get("cost", 0))),
+                )
+            )
+        if variants and abs(total - 1) > 1e-9:
+            self.report(
+                doc.key_span(("offers", entry.id, "variants")),
+                "variant-weights",
+                f"the weights of offer `{entry.id}`'s variants add up to {100 * total:g}%, "
+                "not 100%",
+                "make the weights add up to exactly 100%",
+            )
+        return tuple(variants)
 
     def _window(self, doc: Document, path: JsonPath, window: Any) -> Window | None:
         if not window:
@@ -871,3 +937,19 @@ def _zones() -> set[str]:
     if not _ZONES:
         _ZONES.update(available_timezones())
     return _ZONES
+
+
+def incentive_kinds(offer: Offer) -> set[str]:
+    """The incentive types an offer can hand out (its own and its variants')."""
+    found = {offer.incentive.get("type")} if offer.incentive else set()
+    found |= {v.incentive.get("type") for v in offer.variants if v.incentive}
+    return {str(kind) for kind in found if kind is not None}
+
+
+def windows_overlap(a: Window | None, b: Window | None) -> bool:
+    """Whether two offer windows (both ends inclusive, open ends unbounded) share a day."""
+    if a is None or b is None:
+        return True
+    starts = [d for d in (a.start, b.start) if d is not None]
+    ends = [d for d in (a.until, b.until) if d is not None]
+    return not starts or not ends or max(starts) <= min(ends)

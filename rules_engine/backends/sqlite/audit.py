@@ -105,6 +105,7 @@ ACTION_COLUMNS = (
     "content",
     "incentive",
     "cost",
+    "variant",
 )
 AUDIT_COLUMNS = (
     "run_id",
@@ -116,20 +117,23 @@ AUDIT_COLUMNS = (
     "rule_file",
     "rule_line",
     "detail",
+    "variant",
 )
 
 
 def action_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]:
     offer = rules.offers[d.offer_id]
+    variant = next((v for v in offer.variants if v.id == d.variant), None)
     return {
         "run_id": run_id,
         "customer_id": d.customer_id,
         "offer_id": d.offer_id,
         "channel": d.channel,
         "send_at": utc_text(d.send_at) if d.send_at else None,
-        "content": offer.content,
-        "incentive": incentive_text(offer.incentive),
+        "content": variant.content if variant else offer.content,
+        "incentive": incentive_text(variant.incentive if variant else offer.incentive),
         "cost": d.cost,
+        "variant": d.variant,
     }
 
 
@@ -151,6 +155,7 @@ def audit_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]
         "rule_file": offer.span.file,
         "rule_line": offer.span.line,
         "detail": d.detail,
+        "variant": d.variant,
     }
 
 
