@@ -54,7 +54,7 @@ def variants(*weights: tuple[str, float, float]) -> tuple[Variant, ...]:
 
 def test_bucket_is_the_published_formula() -> None:
     for offer_id in ("winback", "双十一", "a:b"):
-        ids = list(range(1, 500)) + [2**40, 10**15]
+        ids = [*range(1, 500), 2**40, 10**15]
         assert [variant_bucket(offer_id, c) for c in ids] == [
             published_bucket(offer_id, c) for c in ids
         ]
