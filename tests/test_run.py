@@ -53,6 +53,7 @@ ACTION_COLUMNS = [
     "content",
     "incentive",
     "cost",
+    "variant",
 ]
 ADDRESS_COLUMNS = ("email", "phone", "push_token", "wechat_openid")
 STAGE = re.compile(r"^campaign: \[\s*[0-9.]+s\] ([a-z_]+)")
@@ -533,7 +534,7 @@ def test_calendar_check_sees_double_booking(
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             'INSERT INTO "actions" SELECT \'double\', "customer_id", "offer_id", "channel", '
-            '"send_at", "content", "incentive", "cost" FROM "actions"'
+            '"send_at", "content", "incentive", "cost", "variant" FROM "actions"'
         )
     with pytest.raises(AssertionError):
         assert_within_calendar(path, rules)

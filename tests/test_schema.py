@@ -165,6 +165,14 @@ def test_top_level_sections_and_keys_are_the_contract() -> None:
         "cooldown",
         "window",
         "send_at",
+        "variants",
+    }
+    assert set(defs["variant"]["properties"]) == {
+        "weight",
+        "content",
+        "incentive",
+        "cost",
+        "description",
     }
     assert set(defs["metric"]["properties"]) == {
         "description",
