@@ -205,15 +205,18 @@ class _Keyed:
             [int(t.at.timestamp()) if t.at is not None else 0 for t in decided.send_times] + [0],
             dtype=np.int64,
         )
-        costs = np.array([*decided.costs, 0.0])
+        # an action's cost by channel (the row after the last: none) and variant (+1)
+        width = len(decided.offer.variants) + 1
+        costs = np.array([*(list(row) for row in decided.costs), [0.0] * width])
         chosen = decided.channels[order]
+        variant = decided.variants[order] + 1
         return cls(
             decided.customer_ids[order],
             decided.outcomes[order],
             decided.reasons[order],
             names[chosen],
             sends[decided.timings[order]],
-            np.where(decided.outcomes[order] == ACTION, costs[chosen], 0.0),
+            np.where(decided.outcomes[order] == ACTION, costs[chosen, variant], 0.0),
         )
 
     def acting(self) -> np.ndarray:

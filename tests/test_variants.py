@@ -271,6 +271,7 @@ offers:
     content: tpl
     incentive: {type: coupon, value: 50}
     holdout: 10%
+    priority: 5
   nudge:
     audience: "True"
     channels: [email]
@@ -289,9 +290,11 @@ def test_a_control_group_another_offer_can_reach_is_a_warning(tmp_path: Path) ->
     "change",
     [
         # one group: the held-out customer keeps the group's slot
-        lambda t: t.replace("holdout: 10%", "holdout: 10%\n    group: g\n    priority: 2").replace(
+        lambda t: t.replace("holdout: 10%", "holdout: 10%\n    group: g").replace(
             "value: 5}", "value: 5}\n    group: g"
         ),
+        # the other offer is allocated first: it decides alike for both arms
+        lambda t: t.replace("value: 5}", "value: 5}\n    priority: 9"),
         # another kind of incentive
         lambda t: t.replace("{type: coupon, value: 5}", "{type: points, value: 5}"),
         # windows that never meet

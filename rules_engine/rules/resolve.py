@@ -561,17 +561,20 @@ class _Resolver:
         return offers
 
     def _check_control_groups(self, offers: Mapping[str, Offer]) -> None:
-        """A held-out customer who gets the same kind of incentive from another offer in the
-        same run no longer measures the offer's lift; a shared group keeps them apart."""
-        for offer in offers.values():
+        """A control group measures an offer only while its customers get what the treated
+        ones get from the offers after it: those allocated later can spend frequency-cap room
+        (min_gap, capacity) that the offer's actions took from the treated customers but not
+        from the held-out ones. Offers of one group are kept apart by the group's slot, and
+        offers allocated earlier decide the same for both arms."""
+        ordered = sorted(offers.values(), key=lambda o: (-o.priority, o.id))
+        for at, offer in enumerate(ordered):
             if not offer.holdout:
                 continue
             kinds = incentive_kinds(offer)
             rivals = [
                 o.id
-                for o in offers.values()
-                if o.id != offer.id
-                and (o.group is None or o.group != offer.group)
+                for o in ordered[at + 1 :]
+                if (o.group is None or o.group != offer.group)
                 and kinds & incentive_kinds(o)
                 and windows_overlap(o.window, offer.window)
             ]
@@ -582,9 +585,10 @@ class _Resolver:
                     "holdout-contaminated",
                     f"customers held out of `{offer.id}` can get "
                     f"{', '.join(f'`{r}`' for r in rivals[:5])}"
-                    f"{' and others' if len(rivals) > 5 else ''} in the same run, with the "
-                    f"same kind of incentive ({', '.join(sorted(kinds))}): its control group "
-                    "would not measure the offer alone",
+                    f"{' and others' if len(rivals) > 5 else ''} later in the same run, with the "
+                    f"same kind of incentive ({', '.join(sorted(kinds))}), more often than its "
+                    "treated customers can: the control group would overstate what they buy "
+                    "without the offer",
                     f"put `{offer.id}` and those offers in one `group`, or accept the bias",
                     Severity.WARNING,
                 )
