@@ -458,7 +458,7 @@ def results_command(db_path: Path, run_key: str, days: int, fmt: str) -> None:
 
     Example: campaign results --db demo/demo.db --run-key 2026-11-20 --days 14
     """
-    from .results import results_json, results_store, results_text
+    from .measure.results import results_json, results_store, results_text
 
     with _library_errors(db_path):
         found = results_store(db_path, run_key, days)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import find_run
+from .measure.results import find_run
 from .times import utc_text
 
 BASE_RATE = 0.04  # a held-out customer's chance to buy within the window

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from rules_engine import store
 from rules_engine.cli import main
-from rules_engine.lift import Arm, measure, needed_per_arm
-from rules_engine.results import RunNotFound, results, results_document, results_text
+from rules_engine.measure.lift import Arm, measure, needed_per_arm
+from rules_engine.measure.results import RunNotFound, results, results_document, results_text
 
 AS_OF = "2026-11-20T02:00:00Z"
 Z = 1.959963984540054  # the 97.5% point of the standard normal distribution

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rules_engine import allocate as one_at_a_time
-from rules_engine import allocate_arrays
-from rules_engine.allocate import Candidate
-from rules_engine.allocate_arrays import variant_indices
 from rules_engine.cli import main
+from rules_engine.decide import allocate as one_at_a_time
+from rules_engine.decide import allocate_arrays
+from rules_engine.decide.allocate import Candidate
+from rules_engine.decide.allocate_arrays import variant_indices
+from rules_engine.decide.sendtime import variant_bucket, variant_of
 from rules_engine.errors import Span
-from rules_engine.model import Budget, Variant
-from rules_engine.sendtime import variant_bucket, variant_of
+from rules_engine.rules.model import Budget, Variant
 from rules_engine.store import init_store
 from tests.test_allocate import AS_OF, CALENDAR, CHANNELS, offer
 from tests.test_plan import ALICE, plan_of, store_with
@@ -168,7 +168,7 @@ def variant_rules(rules: dict[str, Any]) -> None:
 def test_plan_actions_carry_the_variants_content_and_incentive(tmp_path: Path) -> None:
     people = [{**ALICE, "id": i} for i in range(1, 21)]
     planned = plan_of(tmp_path, variant_rules, customers=people)
-    from rules_engine.audit import action_row
+    from rules_engine.backends.sqlite.audit import action_row
 
     rows = [action_row(planned.rules, None, d) for d in planned.actions]
     assert {r["variant"] for r in rows} == {"a", "b"}

@@ -4,7 +4,7 @@ Intent to treat: both arms are counted from the same moment, the run's as-of, ov
 window of N days, whatever happened to the messages afterwards. The treated arm of an offer is
 its customers with an action (per variant where the offer has variants), the held-out arm its
 control group; a conversion is a completed order in (as-of, as-of + N days]. The arithmetic is
-in `lift.py`.
+in `lift.py` beside this module.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import store
-from .errors import CampaignError
-from .expr.sqlgen import day_before, not_dated_before
+from .. import store
+from ..errors import CampaignError
+from ..expr.sqlgen import day_before, not_dated_before
+from ..times import parse_instant
 from .lift import Arm, Interval, Lift, measure
-from .times import parse_instant
 
 
 class RunNotFound(CampaignError):
@@ -233,7 +233,7 @@ def results_json(found: Results) -> str:
 
 def results_text(found: Results) -> str:
     """The run's arms as a table, then what the numbers do and do not allow to conclude."""
-    from .report.render import table
+    from ..report.render import table
 
     header = (
         f"Results of run {found.run.run_key} (as of {found.run.as_of.isoformat()}): "
