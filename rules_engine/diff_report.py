@@ -28,9 +28,8 @@ def _n(value: int | float | None) -> str:
 
 
 def _delta(before: int | float | None, after: int | float | None) -> str:
-    if before is None or after is None:
-        return ""
-    change = after - before
+    """After minus before, signed; a side without the rule counts as 0."""
+    change = (after or 0) - (before or 0)
     if not change:
         return "0"
     text = f"{change:+,.2f}" if isinstance(change, float) else f"{change:+,}"
@@ -141,12 +140,12 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "
     return lines
 
 
-def _offer_cells(o: OfferChange) -> list[str]:
+def _offer_cells(o: OfferChange, name: Callable[[str], str] = str) -> list[str]:
     b, a = o.before, o.after
     before, after = _actions(o)
     state = "added" if b is None else "removed" if a is None else ""
     return [
-        o.id + (f" ({state})" if state else ""),
+        name(o.id) + (f" ({state})" if state else ""),
         _from_to(before, after),
         _delta(before, after),
         _n(o.gained),
@@ -265,7 +264,7 @@ def _markdown(diff: Diff, limit: int | None) -> str:
     )
     offers = changed_offers(diff)
     if offers:
-        rows = [[_code(c[0]), *c[1:]] for c in map(_offer_cells, offers)]
+        rows = [_offer_cells(o, _code) for o in offers]
         lines += ["", "#### Offers, biggest changes first", ""]
         lines += _md_table(OFFER_HEADER, rows, limit, "offers")
     if diff.moves:

@@ -495,3 +495,134 @@ def test_the_pre_commit_hooks_run_commands_that_exist() -> None:
         assert command in main.commands or command == "test"  # `campaign test` lands separately
     result = CliRunner().invoke(main, ["validate", str(ROOT / hooks[0]["args"][0])])
     assert result.exit_code in (0, 1), result.output
+
+
+# -- shared work ---------------------------------------------------------------------------------
+
+
+def checked_rules(tmp_path: Path, name: str, rules: dict[str, Any], shop: Path) -> Any:
+    from rules_engine.check import load_rules
+
+    return load_rules([write_rules(tmp_path / name, rules)], db=shop, as_of=AS_OF)
+
+
+def decided(plan: Any) -> tuple[Any, ...]:
+    return (plan.segments, [(d.customer_id, d.offer_id, d.outcome, d.reason) for d in plan.audit])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r["segments"]["big"].update(where="spend >= 200"),  # shares the aggregates
+        lambda r: r["offers"]["vip"].update(priority=5),  # shares every value
+        lambda r: r["metrics"].update(n={"from": "orders", "value": "count()", "default": 0}),
+    ],
+)
+def test_plans_that_share_work_decide_as_plans_made_alone(
+    tmp_path: Path, shop: Path, change: Callable[[dict[str, Any]], None]
+) -> None:
+    from rules_engine import store
+    from rules_engine.diff_run import plan_both
+    from rules_engine.execute import plan_store
+
+    base = checked_rules(tmp_path, "base", RULES, shop)
+    head = checked_rules(tmp_path, "head", changed(change), shop)
+    with store.closing_read_only(shop) as conn:
+        together = plan_both(conn, base, head, AS_OF)
+        (leftover,) = conn.execute(
+            "SELECT count(*) FROM temp.sqlite_master WHERE name LIKE 'cv_agg_%'"
+        ).fetchone()
+    assert leftover == 0  # the intermediates of both sides are dropped
+    assert decided(together[0]) == decided(plan_store(shop, base, AS_OF))
+    assert decided(together[1]) == decided(plan_store(shop, head, AS_OF))
+
+
+def test_what_the_head_shares_with_the_base(tmp_path: Path, shop: Path) -> None:
+    from rules_engine.compile import compile_values
+    from rules_engine.diff_run import shared_statements
+
+    def work(rules: dict[str, Any], name: str) -> Any:
+        program = compile_values(checked_rules(tmp_path, name, rules, shop), AS_OF)
+        return [s for s in program.statements if not s.sql.startswith("DROP TABLE temp.")]
+
+    base = work(RULES, "base")
+    offers_only = work(changed(lambda r: r["offers"]["vip"].update(priority=5)), "offers")
+    assert shared_statements(base, offers_only) == len(offers_only)
+    segment = work(changed(lambda r: r["segments"]["big"].update(where="spend >= 200")), "seg")
+    shared = shared_statements(base, segment)
+    assert [s.stage for s in segment[:shared]].count("metrics") >= 1  # the orders aggregate
+    assert all(s.stage != "segments" for s in segment[:shared])
+    assert segment[shared].sql.startswith("DROP TABLE IF EXISTS")
+
+
+# -- markdown ------------------------------------------------------------------------------------
+
+
+def many_offers(count: int) -> dict[str, Any]:
+    rules = copy.deepcopy(RULES)
+    rules["offers"] = {
+        f"o{i:03}": {
+            "audience": "everyone",
+            "channels": ["email"],
+            "content": f"tpl_{i}",
+            "priority": i,
+            "cost": 1.0,
+        }
+        for i in range(count)
+    }
+    return rules
+
+
+def test_markdown_of_hundreds_of_offers_fits_a_comment(tmp_path: Path, shop: Path) -> None:
+    """500 offers e-mail customers 1-6. The head removes the first 100 (each loses 6
+    customers) and narrows the others to `big` (each loses 1 and 5): removed offers first,
+    cut to fit, the rest counted."""
+    from rules_engine.diff_report import MARKDOWN_LIMIT, diff_markdown
+
+    base = many_offers(500)
+
+    def change(rules: dict[str, Any]) -> None:
+        for i in range(100):
+            del rules["offers"][f"o{i:03}"]
+        for body in rules["offers"].values():
+            body["audience"] = "big"
+
+    base_dir = write_rules(tmp_path / "base", base)
+    head_dir = write_rules(tmp_path / "head", changed(change, base))
+    found = diff_rules(shop, [head_dir], AS_OF, base_rules=base_dir)
+    text = diff_markdown(found)
+    assert len(text) <= MARKDOWN_LIMIT
+    assert text.startswith("### campaign diff: 500 rule change(s); 500 offer(s) changed")
+    rows = [line for line in text.splitlines() if line.startswith("| `o")]
+    assert rows[0].startswith("| `o000` (removed) | 6 → – |")
+    assert "more offers (`--format json` has all)" in text
+    assert text.count("<details>") == text.count("</details>") >= 2
+    full = diff_document(found)
+    assert len(full["offers"]) == 500  # the JSON keeps everything
+    assert sum(o["lost"] for o in full["offers"]) == 100 * 6 + 400 * 2
+
+
+def test_markdown_tables_render(tmp_path: Path, shop: Path) -> None:
+    """Every table row has its header's number of cells; ids with a `|` cannot break one."""
+    from rules_engine.diff_report import diff_markdown
+
+    base_dir = write_rules(tmp_path / "base", RULES)
+    head = changed(lambda r: r["segments"]["big"].update(where="spend >= 200"))
+    found = diff_rules(shop, [write_rules(tmp_path / "head", head)], AS_OF, base_rules=base_dir)
+    text = diff_markdown(found)
+    tables: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not tables or not tables[-1]:
+                tables.append([])
+            tables[-1].append(line)
+        elif tables and tables[-1]:
+            tables.append([])
+    tables = [t for t in tables if t]
+    assert len(tables) >= 4  # offers, moves, segments, suppressed, channels, rules
+    for table in tables:
+        cells = {len(re.split(r"(?<!\\)\|", row)) for row in table}
+        assert len(cells) == 1, table
+        assert set(table[1]) <= set("|:-")
+    assert "| `vip` | `hello` | 1 |" in text
+    assert "| `big` | 4 → 3 | -1 | 0 | 1 |" in text
