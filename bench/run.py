@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 # validate.py: 500 rule files against 2 s; plan.py: `campaign plan` on a 1M-customer demo store
-# (built once into bench/cache/, ~3 minutes; BENCH_CUSTOMERS=100000 for a quick run).
-BENCHMARKS = ["validate.py", "plan.py"]
+# (built once into bench/cache/, ~3 minutes; BENCH_CUSTOMERS=100000 for a quick run); diff.py:
+# `campaign diff` of an offer-only change on the same store against one plan.
+BENCHMARKS = ["validate.py", "plan.py", "diff.py"]
 
 if __name__ == "__main__":
     failed = 0

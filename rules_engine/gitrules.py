@@ -20,6 +20,10 @@ RULE_SUFFIXES = (".yaml", ".yml")
 _TIMEOUT = 120
 
 
+class GitMissing(InputError):
+    """No `git` program to run."""
+
+
 def _git(folder: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """Run git in `folder`; InputError (exit 2) with git's own message when it fails."""
     try:
@@ -31,7 +35,7 @@ def _git(folder: Path, *args: str, stdin: bytes | None = None) -> bytes:
             timeout=_TIMEOUT,
         )
     except FileNotFoundError:
-        raise InputError("git is not installed; install it, or use --base-rules DIR") from None
+        raise GitMissing("git is not installed; install it, or use --base-rules DIR") from None
     except subprocess.TimeoutExpired:
         raise InputError(f"git {args[0]} took over {_TIMEOUT} s in {folder}") from None
     if done.returncode != 0:
@@ -47,6 +51,8 @@ def repository_of(path: Path) -> Path:
         raise InputError(f"{path}: no such file or directory")
     try:
         top = _git(folder, "rev-parse", "--show-toplevel")
+    except GitMissing:
+        raise
     except InputError:
         raise InputError(
             f"{path}: not inside a Git repository, so there is no base to read; "
@@ -57,8 +63,6 @@ def repository_of(path: Path) -> Path:
 
 def commit_of(top: Path, ref: str) -> str:
     """The commit REF names in the repository at `top`."""
-    if ref.startswith("-"):
-        raise InputError(f"{ref}: not a Git revision")
     try:
         found = _git(
             top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"

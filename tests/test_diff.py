@@ -360,6 +360,12 @@ def test_unreadable_input_exits_2(tmp_path: Path, shop: Path) -> None:
     neither = run_diff("--db", shop, head)
     assert neither.exit_code == 2
     assert "--base GIT_REF or --base-rules DIR" in neither.output
+    no_store = run_diff("--db", tmp_path / "none.db", head, "--base-rules", head)
+    assert no_store.exit_code == 2
+    assert "none.db" in no_store.output
+    no_folder = run_diff("--db", shop, head, "--base-rules", head, "--out", tmp_path / "x" / "d.md")
+    assert no_folder.exit_code == 2
+    assert "does not exist" in no_folder.output
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "rules.yaml").write_text("offers: [unclosed\n")
@@ -441,6 +447,14 @@ def test_git_errors(tmp_path: Path, shop: Path, monkeypatch: pytest.MonkeyPatch)
     assert unknown.exit_code == 2
     assert "no-such-branch: no such commit" in unknown.output
     assert "Traceback" not in unknown.output
+
+
+def test_without_git(tmp_path: Path, shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    head = write_rules(tmp_path / "rules", RULES)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = run_diff("--db", shop, head, "--base", "HEAD")
+    assert result.exit_code == 2
+    assert "git is not installed" in result.output
 
 
 def test_a_base_commit_that_does_not_validate(
