@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from .diff import ChannelChange, Diff, Move, OfferChange, SegmentChange, diff_document
 
 MARKDOWN_LIMIT = 60_000
+MOVES_SHOWN = 10  # moves in the comment itself; all of them in a collapsed block
 _ROW_LIMITS = (None, 200, 100, 50, 25, 10, 5, 0)
 
 
@@ -233,13 +234,19 @@ def _cell(text: str) -> str:
 
 
 def _md_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], limit: int | None, what: str
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    limit: int | None,
+    what: str,
+    names: int = 1,
 ) -> list[str]:
-    """A pipe table, numbers right-aligned, at most `limit` rows and a note on the rest."""
+    """A pipe table, the first `names` columns left-aligned and the numbers after them
+    right-aligned, at most `limit` rows and a note on the rest."""
     shown = rows if limit is None else rows[:limit]
+    align = [":---" if i < names else "---:" for i in range(len(header))]
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join([":---", *("---:" for _ in header[1:])]) + "|",
+        "|" + "|".join(align) + "|",
         *("| " + " | ".join(_cell(c) for c in row) + " |" for row in shown),
     ]
     if len(shown) < len(rows):
@@ -255,6 +262,10 @@ def _code(name: str) -> str:
     return f"`{name}`"
 
 
+def _offer_or_none(name: str | None) -> str:
+    return _code(name) if name is not None else "*no action*"
+
+
 def _markdown(diff: Diff, limit: int | None) -> str:
     lines = [f"### campaign diff: {summary_line(diff)}", ""]
     lines.append(
@@ -268,9 +279,15 @@ def _markdown(diff: Diff, limit: int | None) -> str:
         lines += ["", "#### Offers, biggest changes first", ""]
         lines += _md_table(OFFER_HEADER, rows, limit, "offers")
     if diff.moves:
-        rows = [[_code(b), _code(a), _n(n)] for b, a, n in _moves_named(diff.moves)]
-        lines += ["", "#### Customers moved between offers", ""]
-        lines += _md_table(("from", "to", "customers"), rows, limit, "moves")
+        rows = [
+            [_offer_or_none(m.before), _offer_or_none(m.after), _n(m.customers)] for m in diff.moves
+        ]
+        header = ("from", "to", "customers")
+        lines += ["", "#### Customers moved between offers (by their highest-priority action)", ""]
+        lines += _md_table(header, rows, min(limit or MOVES_SHOWN, MOVES_SHOWN), "moves", 2)
+        if len(rows) > MOVES_SHOWN:
+            body = _md_table(header, rows, limit, "moves", 2)
+            lines += _details(f"All {len(rows):,} moves", body)
     segments = changed_segments(diff)
     if segments:
         rows = [
@@ -290,7 +307,7 @@ def _markdown(diff: Diff, limit: int | None) -> str:
     reasons = [(o.id, r, b, a) for o in offers for r, b, a in _suppressed(o)]
     if reasons:
         rows = [[_code(o), r, _from_to(b, a), _delta(b, a)] for o, r, b, a in reasons]
-        body = _md_table(("offer", "reason", "customers", "change"), rows, limit, "rows")
+        body = _md_table(("offer", "reason", "customers", "change"), rows, limit, "rows", 2)
         lines += _details("Suppressed, by reason", body)
     channels = changed_channels(diff)
     if channels:
@@ -311,7 +328,7 @@ def _markdown(diff: Diff, limit: int | None) -> str:
         rows = [[r.section, _code(r.id), r.change] for r in diff.rules]
         lines += _details(
             f"Rules ({len(diff.rules):,} changed)",
-            _md_table(("section", "id", "change"), rows, limit, "rules"),
+            _md_table(("section", "id", "change"), rows, limit, "rules", 3),
         )
     lines += ["", f"Cost: {_from_to(diff.cost_before, diff.cost_after)}"]
     return "\n".join(lines) + "\n"
