@@ -524,8 +524,8 @@ def diff_command(
     Example:
       campaign diff --db shop.db rules/ --base origin/main --format markdown --out diff.md
     """
-    from .diff_report import RENDERERS, summary_line
     from .diff_run import SidesInvalid, diff_rules
+    from .report.diff import RENDERERS, summary_line
     from .report.export import replacing
     from .rules.check import DEFAULT_RULES
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .decide.allocate_arrays import ACTION, HOLDOUT, REASON_CODE, OfferDecisions
 from .execute import OfferSummary, Plan, channel_summaries, offer_summaries
-from .rulediff import RuleChange, rule_changes
+from .rules.compare import RuleChange, rule_changes
 
 FORMAT = "campaign-diff/1"
 # The holdout step is reached by every member of an offer's audience except those in cooldown

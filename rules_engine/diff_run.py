@@ -1,6 +1,6 @@
 """`campaign diff`: check both rule sets, plan both on one store, compare the plans.
 
-The base rules come from Git (`--base REF`: the same paths at REF, read by `gitrules`, the
+The base rules come from Git (`--base REF`: the same paths at REF, read by `rules.git`, the
 working tree untouched) or from a folder (`--base-rules DIR`); the head rules are the files
 given. Both sides are checked against the store before anything is planned, and a side with
 errors is reported as that side.
@@ -31,8 +31,8 @@ from .diff import Diff, Membership, SideInfo, diff_plans
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan, prepare
 from .expr.sqlgen import quote
-from .gitrules import digest_of, rules_at
 from .rules.check import CheckResult, check, check_sources
+from .rules.git import digest_of, rules_at
 from .rules.load import discover
 from .rules.model import RuleSet
 from .sql.compile import Statement, ValuesProgram, compile_values

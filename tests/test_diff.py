@@ -515,7 +515,7 @@ def test_the_pre_commit_hooks_run_commands_that_exist() -> None:
 
 
 def checked_rules(tmp_path: Path, name: str, rules: dict[str, Any], shop: Path) -> Any:
-    from rules_engine.check import load_rules
+    from rules_engine.rules.check import load_rules
 
     return load_rules([write_rules(tmp_path / name, rules)], db=shop, as_of=AS_OF)
 
@@ -552,7 +552,8 @@ def test_plans_that_share_work_decide_as_plans_made_alone(
 
 
 def test_what_the_head_shares_with_the_base(tmp_path: Path, shop: Path) -> None:
-    from rules_engine.compile import compile_values
+    from rules_engine.sql.compile import compile_values
+
     from rules_engine.diff_run import shared_statements
 
     def work(rules: dict[str, Any], name: str) -> Any:
@@ -591,7 +592,7 @@ def test_markdown_of_hundreds_of_offers_fits_a_comment(tmp_path: Path, shop: Pat
     """500 offers e-mail customers 1-6. The head removes the first 100 (each loses 6
     customers) and narrows the others to `big` (each loses 1 and 5): removed offers first,
     cut to fit, the rest counted."""
-    from rules_engine.diff_report import MARKDOWN_LIMIT, diff_markdown
+    from rules_engine.report.diff import MARKDOWN_LIMIT, diff_markdown
 
     base = many_offers(500)
 
@@ -618,7 +619,7 @@ def test_markdown_of_hundreds_of_offers_fits_a_comment(tmp_path: Path, shop: Pat
 
 def test_markdown_tables_render(tmp_path: Path, shop: Path) -> None:
     """Every table row has its header's number of cells; ids with a `|` cannot break one."""
-    from rules_engine.diff_report import diff_markdown
+    from rules_engine.report.diff import diff_markdown
 
     base_dir = write_rules(tmp_path / "base", RULES)
     head = changed(lambda r: r["segments"]["big"].update(where="spend >= 200"))

@@ -13,8 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from .backends.sqlite.audit import rule_names
-from .errors import InputError
+from ..backends.sqlite.audit import rule_names
+from ..errors import InputError
 
 RULE_SUFFIXES = (".yaml", ".yml")
 _TIMEOUT = 120

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal
 
-from .expr.nodes import Node
-from .rules.model import Calendar, Expression, RuleSet
-from .sql.compile import canonical
+from ..expr.nodes import Node
+from ..sql.compile import canonical
+from .model import Calendar, Expression, RuleSet
 
 Change = Literal["added", "removed", "changed"]
 SECTIONS = ("metrics", "segments", "channels", "offers", "tests")

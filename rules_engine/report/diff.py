@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 
-from .diff import ChannelChange, Diff, Move, OfferChange, SegmentChange, diff_document
+from ..diff import ChannelChange, Diff, Move, OfferChange, SegmentChange, diff_document
 
 MARKDOWN_LIMIT = 60_000
 MOVES_SHOWN = 10  # moves in the comment itself; all of them in a collapsed block
