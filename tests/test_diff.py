@@ -28,10 +28,14 @@ import sqlite_utils
 import yaml
 from click.testing import CliRunner
 
+from rules_engine import store
 from rules_engine.cli import main
 from rules_engine.diff import diff_document
-from rules_engine.diff_run import diff_rules
-from rules_engine.store import init_store
+from rules_engine.diff_run import diff_rules, plan_both, shared_statements
+from rules_engine.execute import plan_store
+from rules_engine.report.diff import MARKDOWN_LIMIT, diff_markdown
+from rules_engine.rules.check import load_rules
+from rules_engine.sql.compile import compile_values
 from rules_engine.times import parse_instant
 
 AS_OF = parse_instant("2026-11-15T10:00:00+08:00")
@@ -80,7 +84,7 @@ def _customer(i: int) -> dict[str, Any]:
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     path = tmp_path / "shop.db"
-    init_store(path)
+    store.init_store(path)
     db = sqlite_utils.Database(path)
     db["customers"].insert_all([_customer(i) for i in range(1, 8)], alter=True)  # type: ignore[union-attr]
     orders = [
@@ -515,7 +519,6 @@ def test_the_pre_commit_hooks_run_commands_that_exist() -> None:
 
 
 def checked_rules(tmp_path: Path, name: str, rules: dict[str, Any], shop: Path) -> Any:
-    from rules_engine.rules.check import load_rules
 
     return load_rules([write_rules(tmp_path / name, rules)], db=shop, as_of=AS_OF)
 
@@ -535,9 +538,6 @@ def decided(plan: Any) -> tuple[Any, ...]:
 def test_plans_that_share_work_decide_as_plans_made_alone(
     tmp_path: Path, shop: Path, change: Callable[[dict[str, Any]], None]
 ) -> None:
-    from rules_engine import store
-    from rules_engine.diff_run import plan_both
-    from rules_engine.execute import plan_store
 
     base = checked_rules(tmp_path, "base", RULES, shop)
     head = checked_rules(tmp_path, "head", changed(change), shop)
@@ -552,9 +552,6 @@ def test_plans_that_share_work_decide_as_plans_made_alone(
 
 
 def test_what_the_head_shares_with_the_base(tmp_path: Path, shop: Path) -> None:
-    from rules_engine.sql.compile import compile_values
-
-    from rules_engine.diff_run import shared_statements
 
     def work(rules: dict[str, Any], name: str) -> Any:
         program = compile_values(checked_rules(tmp_path, name, rules, shop), AS_OF)
@@ -592,7 +589,6 @@ def test_markdown_of_hundreds_of_offers_fits_a_comment(tmp_path: Path, shop: Pat
     """500 offers e-mail customers 1-6. The head removes the first 100 (each loses 6
     customers) and narrows the others to `big` (each loses 1 and 5): removed offers first,
     cut to fit, the rest counted."""
-    from rules_engine.report.diff import MARKDOWN_LIMIT, diff_markdown
 
     base = many_offers(500)
 
@@ -619,7 +615,6 @@ def test_markdown_of_hundreds_of_offers_fits_a_comment(tmp_path: Path, shop: Pat
 
 def test_markdown_tables_render(tmp_path: Path, shop: Path) -> None:
     """Every table row has its header's number of cells; ids with a `|` cannot break one."""
-    from rules_engine.report.diff import diff_markdown
 
     base_dir = write_rules(tmp_path / "base", RULES)
     head = changed(lambda r: r["segments"]["big"].update(where="spend >= 200"))
