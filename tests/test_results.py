@@ -153,7 +153,7 @@ def test_results_text_and_json(measured_store: Path) -> None:
     text = results_text(found)
     assert "nudge: no control group" in text
     assert "winback: too few customers to conclude" in text and "about 97 customers" in text
-    assert "1 held-out customers of winback received another offer" in text
+    assert "received another offer in this run: winback 1;" in text
     document = results_document(found)
     assert document["format"] == "campaign-results/1"
     arms = {a["offer"]: a for a in document["arms"]}  # type: ignore[attr-defined]

@@ -251,6 +251,7 @@ def results_text(found: Results) -> str:
             _percent(a.held_out.rate),
             _points(a.lift.absolute),
             _interval(a.lift.absolute_ci, _points),
+            a.lift.significant if a.lift.absolute is not None else None,
             _percent(a.lift.relative),
             a.lift.incremental_revenue,
             a.lift.cost,
@@ -267,17 +268,19 @@ def results_text(found: Results) -> str:
         "conv.",
         "lift",
         "95% interval",
+        "significant",
         "relative",
         "incr. revenue",
         "cost",
         "incr. ROI",
     )
     notes = [note for a in found.arms for note in _notes(a)]
-    notes += [
-        f"{found.contaminated[o]:,} held-out customers of {o} received another offer in this run: "
-        "the control group is contaminated (put the offers in one group to keep it clean)"
-        for o in sorted(found.contaminated)
-    ]
+    if found.contaminated:
+        counted = ", ".join(f"{o} {n:,}" for o, n in sorted(found.contaminated.items()))
+        notes.append(
+            f"held-out customers who received another offer in this run: {counted}; those "
+            "control groups are contaminated (offers in one group keep them clean)"
+        )
     return "\n".join([header, table(columns, rows), *(f"  - {n}" for n in notes)]) + "\n"
 
 
