@@ -137,6 +137,21 @@ def test_every_snippet_numbers_its_placeholders_apart_and_fills_in_a_valid_value
         assert errors == [], (path, snippet["label"])
 
 
+def test_alternatives_carry_their_own_words() -> None:
+    """yaml-language-server ignores `errorMessage` on oneOf / anyOf / not and reports the
+    closest alternative's own error: so no oneOf or not, and each alternative of an anyOf has
+    its words (one inside an `if` only decides a branch and is never reported)."""
+    assert [path for path, node in _nodes(SCHEMA) if {"oneOf", "not"} & set(node)] == []
+    unworded = [
+        path
+        for path, node in _nodes(SCHEMA)
+        if "anyOf" in node and "/if" not in path
+        for alternative in node["anyOf"]
+        if "errorMessage" not in alternative
+    ]
+    assert unworded == []
+
+
 def test_top_level_sections_and_keys_are_the_contract() -> None:
     assert set(SCHEMA["properties"]) == {
         "metrics",
