@@ -82,6 +82,17 @@ def test_every_property_has_a_description_for_editors() -> None:
     assert missing == []
 
 
+def test_every_property_has_a_title_that_names_it() -> None:
+    """Hover headings in editors: the key's own name and where it belongs, `holdout (offer)`."""
+    untitled = [
+        f"{path}/properties/{name}"
+        for path, node in _nodes(SCHEMA)
+        for name, sub in node.get("properties", {}).items()
+        if sub is not False and not str(sub.get("title", "")).startswith(f"{name} (")
+    ]
+    assert untitled == []
+
+
 def test_every_object_is_closed_except_store_rows() -> None:
     """Every node that lists keys allows no others (a node that only forbids keys, with
     `false`, adds to the keys of its object)."""
