@@ -22,7 +22,15 @@ from jsonschema import Draft202012Validator
 
 from rules_engine.errors import Problem, Span
 from rules_engine.rules.load import load_file, load_text
-from rules_engine.rules.schema import CODES, SCHEMA, Shapes, check_document, schema_text, validator
+from rules_engine.rules.schema import (
+    CODES,
+    SCHEMA,
+    Shapes,
+    _keyword_steps,
+    check_document,
+    schema_text,
+    validator,
+)
 
 ROOT = Path(__file__).parents[1]
 PUBLISHED = ROOT / "schemas" / "rules.schema.json"
@@ -412,6 +420,25 @@ def test_each_shape_mistake_in_the_words_of_its_kind(
 def test_a_typo_in_a_constraint_gets_the_closest_key_of_its_kind() -> None:
     [_, typo] = checked(CONSTRAINTS + "{channel: douyin, max_per_dya: 2}\n")
     assert typo.hint is not None and typo.hint.startswith("did you mean `max_per_day`?")
+
+
+def test_branches_are_told_from_keys_named_like_them() -> None:
+    """A key may be called `then` (a rule test's later runs): only keywords are branches."""
+    steps: list[str | int] = ["properties", "tests", "additionalProperties"]
+    steps += ["properties", "then", "items"]
+    assert [steps[i] for i in _keyword_steps(steps)] == [
+        "properties",
+        "additionalProperties",
+        "properties",
+        "items",
+    ]
+    branch: list[str | int] = ["properties", "properties", "anyOf", 0, "then", "required"]
+    assert [branch[i] for i in _keyword_steps(branch)] == [
+        "properties",
+        "anyOf",
+        "then",
+        "required",
+    ]
 
 
 def test_a_time_written_as_a_number_gets_a_quoting_hint() -> None:

@@ -228,7 +228,7 @@ def _keys_of_every_kind(schema_path: Iterable[str | int]) -> frozenset[str]:
     """The keys of every `then` / `else` branch of the object whose error this is, when the
     error is in such a branch (nothing otherwise)."""
     steps = list(schema_path)
-    kinds = [i for i, step in enumerate(steps) if step in ("then", "else")]
+    kinds = [i for i in _keyword_steps(steps) if steps[i] in ("then", "else")]
     if not kinds:
         return frozenset()
     keys: set[str] = set()
@@ -239,6 +239,20 @@ def _keys_of_every_kind(schema_path: Iterable[str | int]) -> frozenset[str]:
             keys.update(node.get("properties", {}))
             todo.extend(node.get(branch) for branch in ("then", "else"))
     return frozenset(keys)
+
+
+_NAMES = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
+_INDEXED = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+
+
+def _keyword_steps(steps: list[str | int]) -> list[int]:
+    """Which steps of a schema path are keywords, not property names or list indices: a
+    property may be called `then`."""
+    keywords, i = [], 0
+    while i < len(steps):
+        keywords.append(i)
+        i += 2 if steps[i] in _NAMES or steps[i] in _INDEXED else 1
+    return keywords
 
 
 def _forbidden_keys(doc: Document, error: ValidationError, path: JsonPath) -> Iterator[Problem]:
@@ -271,7 +285,7 @@ def _limits_of_if(error: ValidationError) -> bool:
     """A type error in an `else` whose `if` takes values of this type: the value failed the
     `if` on its limits (a share of 1.5: a fraction over 1), not on its type."""
     steps = list(error.absolute_schema_path)
-    if len(steps) < 2 or steps[-2] != "else":
+    if len(steps) < 2 or steps[-2] != "else" or len(steps) - 2 not in _keyword_steps(steps):
         return False
     condition = _schema_at(steps[:-2]).get("if")
     if not isinstance(condition, Mapping) or "type" not in condition:
