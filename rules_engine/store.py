@@ -312,17 +312,34 @@ def init_store(path: str | Path) -> list[str]:
     """
     path = Path(path)
     check_can_initialise(path)
-    created: list[str] = []
     import sqlite_utils  # only here: it takes a fifth of a second to import (numpy with it)
 
     db = sqlite_utils.Database(path)
     try:
-        with db.conn:
-            for spec in CANONICAL_TABLES:
-                created += _ensure_table(db, spec)
+        created = create_tables(db.conn)
         db.conn.execute("PRAGMA journal_mode=WAL")
     finally:
         db.close()
+    return created
+
+
+def create_tables(conn: sqlite3.Connection, declared: StoreSchema | None = None) -> list[str]:
+    """The canonical tables on an open connection, or what they lack, in one transaction
+    (`init-store`, and each rule test's in-memory store); with `declared`, also the tables
+    and columns a rule set's `store:` section declares."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    specs = list(CANONICAL_TABLES)
+    for name, columns in (declared.tables if declared else {}).items():
+        if name not in TABLES:
+            specs.append(TableSpec(name, tuple(columns.items()), pk=()))
+    created: list[str] = []
+    with conn:
+        for spec in specs:
+            created += _ensure_table(db, spec)
+            extra = declared.columns(spec.name) if declared else {}
+            created += _ensure_columns(db.table(spec.name), extra)
     return created
 
 
@@ -332,15 +349,11 @@ def _ensure_table(db: sqlite_utils.Database, spec: TableSpec) -> list[str]:
     columns = {name: _STORAGE[kind] for name, kind in spec.columns}
     if not table.exists():
         foreign_keys = [("customer_id", "customers", "id")] if spec.references_customers else []
-        table.create(
-            columns, pk=spec.pk if len(spec.pk) > 1 else spec.pk[0], foreign_keys=foreign_keys
-        )
+        pk = (spec.pk if len(spec.pk) > 1 else spec.pk[0]) if spec.pk else None
+        table.create(columns, pk=pk, foreign_keys=foreign_keys)
         created.append(f"table {spec.name}")
     else:
-        for name, kind in columns.items():
-            if name not in table.columns_dict:
-                table.add_column(name, kind)
-                created.append(f"column {spec.name}.{name}")
+        created += _ensure_columns(table, spec.column_types)
     existing = {tuple(index.columns) for index in table.indexes}
     for cols, unique in [(c, False) for c in spec.indexes] + [
         (c, True) for c in spec.unique_indexes
@@ -348,6 +361,15 @@ def _ensure_table(db: sqlite_utils.Database, spec: TableSpec) -> list[str]:
         if cols not in existing:
             table.create_index(list(cols), unique=unique, if_not_exists=True)
             created.append(f"index {spec.name}({', '.join(cols)})")
+    return created
+
+
+def _ensure_columns(table: sqlite_utils.db.Table, columns: Mapping[str, RuleType]) -> list[str]:
+    created = []
+    for name, kind in columns.items():
+        if name not in table.columns_dict:
+            table.add_column(name, _STORAGE[kind])
+            created.append(f"column {table.name}.{name}")
     return created
 
 

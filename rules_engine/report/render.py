@@ -369,7 +369,7 @@ def explanation_text(exp: Explanation, rules: RuleSet) -> str:
         lines.append(f"  {c.id:<12} {state}{extra}")
     lines += ["", "Offers, in allocation order"]
     for o in exp.offers:
-        lines.append(f"  {o.id:<28} {_offer_status(o, rules)}")
+        lines.append(f"  {o.id:<28} {offer_status(o, rules)}")
         if o.in_play and o.trace is not None:
             lines.append(f"      audience: {o.trace.text}  → {describe(o.trace.value)}")
     lines += [
@@ -388,7 +388,8 @@ def explanation_text(exp: Explanation, rules: RuleSet) -> str:
     return "\n".join(lines)
 
 
-def _offer_status(o: OfferLine, rules: RuleSet) -> str:
+def offer_status(o: OfferLine, rules: RuleSet) -> str:
+    """What happened to the customer for one offer, as `explain` (and `campaign test`) say it."""
     if not o.in_play:
         window = rules.offers[o.id].window
         span = f" ({window.start or '…'} to {window.until or '…'})" if window else ""

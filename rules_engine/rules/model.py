@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from ..errors import Span
@@ -165,10 +165,46 @@ class Calendar:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """What must hold for one customer after a step of a rule test; `spans` has where each
+    key is written (for failures at the line a marketer edits)."""
+
+    span: Span
+    customer: int
+    segments: tuple[str, ...] = ()
+    not_segments: tuple[str, ...] = ()
+    metrics: tuple[tuple[str, object], ...] = ()
+    checks_offer: bool = False  # `offer` is given (None: no action from any offer)
+    offer: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    channel: str | None = None
+    send_at: datetime | None = None
+    spans: dict[str, Span] = field(default_factory=dict, compare=False)
+
+    def where(self, key: str) -> Span:
+        return self.spans.get(key, self.span)
+
+
+@dataclass(frozen=True)
+class RuleTestStep:
+    """One run of a rule test: rows added to its store, the as-of, what must hold after it."""
+
+    span: Span
+    as_of: datetime
+    rows: dict[str, tuple[dict[str, Any], ...]]  # table → rows added before this step runs
+    expect: tuple[Expectation, ...]
+
+
+@dataclass(frozen=True)
 class RuleTest:
+    """A rule unit test: its first step is the test itself, the rest its `then:` steps."""
+
     id: str
     span: Span
     body: dict[str, Any]
+    steps: tuple[RuleTestStep, ...] = ()
+    description: str | None = None
 
 
 @dataclass(frozen=True)

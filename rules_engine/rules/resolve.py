@@ -27,6 +27,7 @@ from ..expr import (
 )
 from ..expr.parse import OFFSETS, Locate, anchored
 from ..expr.typecheck import names_in_scope
+from ..ruletest import checks as ruletest_checks
 from ..store import RELATED_TABLES, RuleType, StoreSchema
 from . import calendar_checks
 from .load import Document, JsonPath
@@ -66,8 +67,8 @@ CODES: dict[str, str] = {
     "variant-weights": "an offer's variant weights do not add up to 100%",
     "holdout-contaminated": "a customer held out of an offer can get another offer with the "
     "same kind of incentive in the same run (warning)",
-    "test-reference": "a rule test expects something of a customer it does not define",
     **calendar_checks.CODES,
+    **ruletest_checks.CODES,
 }
 
 SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
@@ -841,44 +842,24 @@ class _Resolver:
         metrics: Mapping[str, Any],
         segments: Mapping[str, Any],
         channels: Mapping[str, Any],
-        offers: Mapping[str, Any],
+        offers: Mapping[str, Offer],
     ) -> dict[str, RuleTest]:
-        tests = {}
-        known = {
-            "segments": self.known("segments"),
-            "not_segments": self.known("segments"),
-            "metrics": self.known("metrics"),
+        """Rule tests, checked by `ruletest.checks` against every name the rules define."""
+        names = ruletest_checks.Names(
+            segments=self.known("segments"),
+            metrics={name: self.metric_types.get(name) for name in self.known("metrics")},
+            offers={
+                name: offers[name].channels if name in offers else None
+                for name in self.known("offers")
+            },
+            channels=self.known("channels"),
+        )
+        return {
+            rule_id: ruletest_checks.check_test(
+                entry.doc, rule_id, entry.body, names, self.schema, self
+            )
+            for rule_id, entry in self.entries["tests"].items()
         }
-        for rule_id, entry in self.entries["tests"].items():
-            body, doc = entry.body, entry.doc
-            ids = {row.get("id") for row in body.get("customers", []) if isinstance(row, dict)}
-            for i, expect in enumerate(body.get("expect", [])):
-                path = entry.path("tests", "expect", i)
-                if expect.get("customer") not in ids:
-                    self.report(
-                        doc.span((*path, "customer")),
-                        "test-reference",
-                        f"test `{rule_id}` has no customer with id {expect.get('customer')}",
-                        "add the customer to the test's `customers`",
-                    )
-                for key, names in known.items():
-                    values = expect.get(key) or []
-                    for j, name in enumerate(values):
-                        if name not in names:
-                            span = doc.span(
-                                (*path, key, j) if isinstance(values, list) else (*path, key, name)
-                            )
-                            self.unknown(span, key.replace("not_", "").rstrip("s"), name, names)
-                offer = expect.get("offer")
-                if offer is not None and offer not in self.known("offers"):
-                    self.unknown(doc.span((*path, "offer")), "offer", offer, self.entries["offers"])
-                channel = expect.get("channel")
-                if channel is not None and channel not in self.known("channels"):
-                    self.unknown(
-                        doc.span((*path, "channel")), "channel", channel, self.entries["channels"]
-                    )
-            tests[rule_id] = RuleTest(rule_id, doc.key_span(("tests", rule_id)), body)
-        return tests
 
 
 # -- small helpers ---------------------------------------------------------------------

@@ -66,6 +66,7 @@ _LIST_ITEMS = {
     "schedule": "schedule item",
     "constraints": "constraint",
     "expect": "expectation",
+    "then": "step",
     "customers": "customer row",
     "orders": "order row",
     "events": "event row",

@@ -218,27 +218,44 @@ def run(
     conn = connect_for_run(path, wait)
     try:
         prepare(conn, cache_mb)
-        if (done := committed_run(conn, run_key)) is not None:
-            return done
-        if progress is not None:
-            progress("lock: waiting for other runs on this store")
-        _begin(conn, path, wait)
-        try:
-            if (done := committed_run(conn, run_key)) is not None:
-                conn.execute("ROLLBACK")
-                return done
-            store.ensure_engine_indexes(conn)
-            result = _decide_and_write(conn, rules, as_of, run_key, progress)
-            if progress is not None:
-                progress("commit")
-            conn.execute("COMMIT")
-            return result
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return run_on(
+            conn, rules, as_of, run_key, store_name=str(path), wait=wait, progress=progress
+        )
     finally:
         conn.close()
+
+
+def run_on(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    as_of: datetime,
+    run_key: str,
+    *,
+    store_name: str = "the store",
+    wait: float = 60.0,
+    progress: Progress | None = None,
+) -> RunResult:
+    """`run` on an open read-write connection in autocommit mode (the rule tests' in-memory
+    stores run their steps with it): the lock, the decisions and one commit, or nothing."""
+    if (done := committed_run(conn, run_key)) is not None:
+        return done
+    if progress is not None:
+        progress("lock: waiting for other runs on this store")
+    _begin(conn, store_name, wait)
+    try:
+        if (done := committed_run(conn, run_key)) is not None:
+            conn.execute("ROLLBACK")
+            return done
+        store.ensure_engine_indexes(conn)
+        result = _decide_and_write(conn, rules, as_of, run_key, progress)
+        if progress is not None:
+            progress("commit")
+        conn.execute("COMMIT")
+        return result
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _begin(conn: sqlite3.Connection, path: str | Path, wait: float) -> None:
