@@ -577,5 +577,107 @@ def _report_sides(exc: SidesInvalid) -> NoReturn:
     sys.exit(2 if codes & UNREADABLE else 1)
 
 
+# -- rule tests -----------------------------------------------------------------------------------
+
+
+def _percentage(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        share = float(value.strip().rstrip("%"))
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 100:
+        raise click.BadParameter(f"{value!r} is not a percentage from 0 to 100, like 80 or 80%")
+    return share
+
+
+@main.command("test")
+@RULES_ARG
+@click.option(
+    "-k",
+    "pattern",
+    metavar="PATTERN",
+    help="Only tests whose id contains PATTERN (or matches it, with * ? [ ]).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write JUnit XML for CI (one testsuite per rule file).",
+)
+@click.option(
+    "--coverage",
+    "with_coverage",
+    is_flag=True,
+    help="Also report what the tests reach: segments, offers, channels, suppression reasons.",
+)
+@click.option(
+    "--min-coverage",
+    "min_coverage",
+    metavar="PCT",
+    callback=_percentage,
+    help="Fail (exit 1) when coverage is below PCT percent; implies --coverage.",
+)
+def test_command(
+    rules: tuple[Path, ...],
+    pattern: str | None,
+    fmt: str,
+    junit_path: Path | None,
+    with_coverage: bool,
+    min_coverage: float | None,
+) -> None:
+    """Run the rules' tests (the `tests:` sections), each on a store of its own rows.
+
+    \b
+    Example:
+      campaign test rules/ --coverage --min-coverage 80 --junit test-results.xml
+    """
+    from .report.render import REPORTERS
+    from .ruletest import report as test_report
+    from .ruletest import run_rule_files
+
+    if junit_path is not None and not junit_path.resolve().parent.is_dir():
+        raise InputFailure(f"{junit_path}: the folder {junit_path.parent} does not exist")
+    measure = with_coverage or min_coverage is not None
+    try:
+        session = run_rule_files(rules, pattern=pattern, with_coverage=measure)
+    except CampaignError as exc:
+        fail(exc)
+    if session.run is None:
+        problems = session.check.problems
+        sources = {doc.path: doc.text for doc in session.check.documents}
+        click.echo(REPORTERS[fmt]().render(problems, sources, len(session.check.documents)))
+        click.echo("campaign: error: the rules have errors; no test was run", err=True)
+        sys.exit(_validate_exit_code(problems, strict=False))
+    run, cover = session.run, session.coverage
+    if not run.results:
+        where = f"matches -k {pattern!r}" if pattern else "is defined in these rule files"
+        raise RulesFailure(f"no rule test {where}; add tests in a `tests:` section")
+    render = {"text": test_report.text, "json": test_report.json_text, "github": test_report.github}
+    click.echo(render[fmt](run, cover))
+    if junit_path is not None:
+        from .report.export import replacing
+
+        with replacing(junit_path) as out:
+            out.write(test_report.junit(run))
+    failed = not run.passed
+    if min_coverage is not None and cover is not None and cover.percent < min_coverage:
+        click.echo(
+            f"campaign: error: coverage {cover.percent:.1f}% is below --min-coverage "
+            f"{min_coverage:g}%",
+            err=True,
+        )
+        failed = True
+    sys.exit(1 if failed else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -15,14 +15,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .coverage import Coverage, CoverageItem, coverage
+    from .coverage import Coverage, CoverageItem, coverage_of
     from .runner import Exercised, Failure, Mismatch, RuleTestResult, RuleTestRun, run_tests
     from .session import RuleTestSession, run_rule_files
 
 _HOMES = {
     "Coverage": "coverage",
     "CoverageItem": "coverage",
-    "coverage": "coverage",
+    "coverage_of": "coverage",
     "Exercised": "runner",
     "Failure": "runner",
     "Mismatch": "runner",
@@ -42,7 +42,7 @@ __all__ = [
     "RuleTestResult",
     "RuleTestRun",
     "RuleTestSession",
-    "coverage",
+    "coverage_of",
     "run_rule_files",
     "run_tests",
 ]

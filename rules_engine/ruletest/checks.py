@@ -178,7 +178,7 @@ class _TestChecker:
     def row(self, path: Path, table: str, row: dict[str, Any]) -> bool:
         """Whether the row can be stored as written; problems reported."""
         columns = self.schema.columns(table)
-        fine = True
+        fine = self.identity(path, table, row) if _keys_fit(row, columns) else False
         for column, value in row.items():
             if column not in columns:
                 self.unknown_column(path, table, str(column), columns)
@@ -191,7 +191,7 @@ class _TestChecker:
                     _type_hint(columns[column], value),
                 )
                 fine = False
-        return fine and self.identity(path, table, row)
+        return fine
 
     def unknown_column(self, path: Path, table: str, column: str, columns: Collection[str]) -> None:
         close = difflib.get_close_matches(column, list(columns), n=1)
@@ -414,6 +414,12 @@ class _TestChecker:
 # -- values ------------------------------------------------------------------------------
 
 
+def _keys_fit(row: dict[str, Any], columns: Mapping[str, RuleType]) -> bool:
+    """Whether the row's ids can be looked at (customer ids, row ids, customer_id)."""
+    keys = ("id", "customer_id", "channel", "period_start")
+    return all(row.get(k) is None or k not in columns or _fits(row[k], columns[k]) for k in keys)
+
+
 def _fits(value: object, rule_type: RuleType, expected: bool = False) -> bool:
     """Whether a YAML value can stand for a value of this type (a row's, or an expected
     metric value's: a datetime as any ISO-8601 text, a date as `YYYY-MM-DD`)."""
@@ -421,6 +427,8 @@ def _fits(value: object, rule_type: RuleType, expected: bool = False) -> bool:
         return rule_type == "boolean"
     if rule_type == "boolean":
         return value in (0, 1) and not expected
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return False  # past what the store can hold
     if rule_type == "integer":
         return isinstance(value, int) or (expected and isinstance(value, float))
     if rule_type == "real":

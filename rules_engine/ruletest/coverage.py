@@ -55,7 +55,7 @@ class Coverage:
         return [item for item in self.items if not item.covered]
 
 
-def coverage(rules: RuleSet, seen: Exercised) -> Coverage:
+def coverage_of(rules: RuleSet, seen: Exercised) -> Coverage:
     """Every countable segment, offer, channel and reason of the rules, covered or not."""
     items = [_segment(name, seen) for name in rules.segments]
     items += [

@@ -14,13 +14,24 @@ from .. import store
 from ..rules.model import RuleSet
 
 
-def open_store(rules: RuleSet) -> sqlite3.Connection:
-    """An empty in-memory store with the canonical tables and those the rules declare, in
-    autocommit mode with foreign keys on, as `campaign run` opens a store."""
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    store.create_tables(conn, rules.schema)
-    return conn
+class EmptyStore:
+    """The empty store of a rule set, made once with the canonical tables and those the rules
+    declare; each test gets a copy (a page copy is far quicker than creating the tables)."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self._template = sqlite3.connect(":memory:", isolation_level=None)
+        store.create_tables(self._template, rules.schema)
+
+    def copy(self) -> sqlite3.Connection:
+        """A store of its own, in autocommit mode with foreign keys on, as `campaign run`
+        opens a store."""
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        self._template.backup(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def close(self) -> None:
+        self._template.close()
 
 
 def add_rows(conn: sqlite3.Connection, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:

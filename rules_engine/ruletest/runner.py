@@ -27,7 +27,7 @@ from ..reference.explain import OfferLine, describe, explain
 from ..report.render import offer_status
 from ..rules.model import Expectation, RuleSet, RuleTest, RuleTestStep
 from ..times import parse_instant, utc_text
-from .fixture import add_rows, open_store
+from .fixture import EmptyStore, add_rows
 
 Status = Literal["passed", "failed", "error"]
 
@@ -132,19 +132,30 @@ def run_tests(
     """Run the checked rule set's tests (those `pattern` selects), each on its own store."""
     started = time.perf_counter()
     results = []
-    for test in selected(rules, pattern):
-        result = run_test(rules, test)
-        if progress is not None:
-            progress(result)
-        results.append(result)
+    empty = EmptyStore(rules)
+    try:
+        for test in selected(rules, pattern):
+            result = run_test(rules, test, empty)
+            if progress is not None:
+                progress(result)
+            results.append(result)
+    finally:
+        empty.close()
     return RuleTestRun(rules, tuple(results), time.perf_counter() - started, pattern)
 
 
-def run_test(rules: RuleSet, test: RuleTest) -> RuleTestResult:
+def run_test(rules: RuleSet, test: RuleTest, empty: EmptyStore | None = None) -> RuleTestResult:
+    """One test, on a copy of `empty` (made here when not given)."""
     started = time.perf_counter()
     exercised = Exercised()
     failures: list[Failure] = []
-    conn = open_store(rules)
+    if empty is None:
+        empty = EmptyStore(rules)
+        try:
+            return run_test(rules, test, empty)
+        finally:
+            empty.close()
+    conn = empty.copy()
     step_number = 0
     try:
         for step_number, step in enumerate(test.steps, start=1):
@@ -152,12 +163,12 @@ def run_test(rules: RuleSet, test: RuleTest) -> RuleTestResult:
             outcome = _run_step(conn, rules, test, step, step_number, commit=later)
             failures += _check_step(conn, rules, step, step_number, outcome)
             exercised.add(outcome.exercised())
-    except (CampaignError, sqlite3.Error, ValueError) as exc:
+    except Exception as exc:  # a test that cannot run is reported, and the others still run
         return RuleTestResult(
             test,
             "error",
             tuple(failures),
-            f"{type(exc).__name__}: {exc}" if not isinstance(exc, CampaignError) else str(exc),
+            str(exc) if isinstance(exc, CampaignError) else f"{type(exc).__name__}: {exc}",
             step_number,
             time.perf_counter() - started,
             exercised,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..rules import check as checking
-from .coverage import Coverage, coverage
+from .coverage import Coverage, coverage_of
 from .runner import Progress, RuleTestRun, run_tests
 
 
@@ -36,5 +36,5 @@ def run_rule_files(
     if checked.errors:
         return RuleTestSession(checked)
     run = run_tests(checked.rules, pattern=pattern, progress=progress)
-    found = coverage(checked.rules, run.exercised()) if with_coverage else None
+    found = coverage_of(checked.rules, run.exercised()) if with_coverage else None
     return RuleTestSession(checked, run, found)
