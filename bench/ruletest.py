@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from rules_engine.check import check
+from rules_engine.rules.check import check
 from rules_engine.ruletest import run_tests
 
 ROOT = Path(__file__).parents[1]
