@@ -10,6 +10,7 @@ the offer of their highest-priority action), actions per channel and the total c
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import numpy as np
 from .decide.allocate_arrays import ACTION, HOLDOUT, REASON_CODE, OfferDecisions
 from .execute import OfferSummary, Plan, channel_summaries, offer_summaries
 from .rules.compare import RuleChange, rule_changes
+from .rules.model import Offer
 
 FORMAT = "campaign-diff/1"
 # The holdout step is reached by every member of an offer's audience except those in cooldown
@@ -193,12 +195,17 @@ class _Keyed:
     channels: np.ndarray  # index into the diff's channel names, -1 for none
     sends: np.ndarray  # epoch seconds, 0 for none
     costs: np.ndarray  # an action's cost, 0 for none
+    styles: np.ndarray  # an action's variant, content and incentive, as a code; -1 for none
 
     @classmethod
-    def of(cls, decided: OfferDecisions | None, channels: Mapping[str, int]) -> _Keyed:
+    def of(
+        cls, decided: OfferDecisions | None, channels: Mapping[str, int], styles: dict[str, int]
+    ) -> _Keyed:
+        """`channels` and `styles` code channel names and what an action carries alike on
+        both sides (`styles` grows as new ones are met)."""
         if decided is None:
             empty = np.zeros(0, dtype=np.int64)
-            return cls(empty, empty, empty, empty, empty, np.zeros(0))
+            return cls(empty, empty, empty, empty, empty, np.zeros(0), empty)
         order = np.argsort(decided.customer_ids, kind="stable")
         names = np.array([*(channels[n] for n in decided.channel_names), -1], dtype=np.int64)
         sends = np.array(
@@ -210,13 +217,16 @@ class _Keyed:
         costs = np.array([*(list(row) for row in decided.costs), [0.0] * width])
         chosen = decided.channels[order]
         variant = decided.variants[order] + 1
+        acting = decided.outcomes[order] == ACTION
+        carried = np.array([styles.setdefault(k, len(styles)) for k in _styles(decided.offer)])
         return cls(
             decided.customer_ids[order],
             decided.outcomes[order],
             decided.reasons[order],
             names[chosen],
             sends[decided.timings[order]],
-            np.where(decided.outcomes[order] == ACTION, costs[chosen, variant], 0.0),
+            np.where(acting, costs[chosen, variant], 0.0),
+            np.where(acting, carried[variant], -1),
         )
 
     def acting(self) -> np.ndarray:
@@ -237,10 +247,18 @@ def _holdout_changed(before: _Keyed, after: _Keyed) -> int:
     return int(np.count_nonzero(was[i] != now[j]))
 
 
-def _decisions_changed(before: _Keyed, after: _Keyed, restyled: bool) -> int:
-    """Customers in the offer's audience on one side only, or decided differently (outcome,
-    reason, channel, send time or cost); `restyled`: the offer's content or incentive
-    changed, so every action differs."""
+def _styles(offer: Offer) -> list[str]:
+    """What an action of the offer carries, without a variant and then with each of its
+    variants, as comparable text."""
+    own = [json.dumps([None, offer.content, offer.incentive], sort_keys=True)]
+    return own + [
+        json.dumps([v.id, v.content, v.incentive], sort_keys=True) for v in offer.variants
+    ]
+
+
+def _decisions_changed(before: _Keyed, after: _Keyed) -> int:
+    """Customers in the offer's audience on one side only, or decided differently: outcome,
+    reason, channel, send time, cost, or the variant, content or incentive of the action."""
     _, i, j = np.intersect1d(
         before.customer_ids, after.customer_ids, assume_unique=True, return_indices=True
     )
@@ -250,19 +268,10 @@ def _decisions_changed(before: _Keyed, after: _Keyed, restyled: bool) -> int:
         | (before.channels[i] != after.channels[j])
         | (before.sends[i] != after.sends[j])
         | (before.costs[i] != after.costs[j])
+        | (before.styles[i] != after.styles[j])
     )
-    if restyled:
-        differ |= (before.outcomes[i] == ACTION) | (after.outcomes[j] == ACTION)
     only = len(before.customer_ids) + len(after.customer_ids) - 2 * len(i)
     return only + int(np.count_nonzero(differ))
-
-
-def _restyled(base: Plan, head: Plan, offer: str) -> bool:
-    """Whether the offer's actions carry another content or incentive after than before."""
-    was, now = base.rules.offers.get(offer), head.rules.offers.get(offer)
-    if was is None or now is None:
-        return False
-    return (was.content, was.incentive) != (now.content, now.incentive)
 
 
 def offer_changes(base: Plan, head: Plan) -> list[OfferChange]:
@@ -273,8 +282,9 @@ def offer_changes(base: Plan, head: Plan) -> list[OfferChange]:
     decided_after = {d.offer.id: d for d in head.by_offer}
     found = []
     for offer in _in_order(list(was), list(now)):
-        before = _Keyed.of(decided_before.get(offer), channels)
-        after = _Keyed.of(decided_after.get(offer), channels)
+        styles: dict[str, int] = {}
+        before = _Keyed.of(decided_before.get(offer), channels, styles)
+        after = _Keyed.of(decided_after.get(offer), channels, styles)
         acted, acts = before.acting(), after.acting()
         found.append(
             OfferChange(
@@ -284,7 +294,7 @@ def offer_changes(base: Plan, head: Plan) -> list[OfferChange]:
                 len(np.setdiff1d(acts, acted, assume_unique=True)),
                 len(np.setdiff1d(acted, acts, assume_unique=True)),
                 _holdout_changed(before, after),
-                _decisions_changed(before, after, _restyled(base, head, offer)),
+                _decisions_changed(before, after),
             )
         )
     return found

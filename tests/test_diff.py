@@ -318,6 +318,21 @@ def test_content_changes_are_decision_changes(tmp_path: Path, shop: Path) -> Non
     assert found["decisions_changed"] is True
 
 
+def test_a_variant_weight_change_is_a_decision_change(tmp_path: Path, shop: Path) -> None:
+    """hello's acting customers 1, 5 and 7 have variant buckets 8405, 6059 and 9848: all in
+    `b` at 50/50; at 90/10, 1 and 5 move to `a` and 7 stays. Counts and costs stay the same."""
+
+    def weights(a: str, b: str) -> Callable[[dict[str, Any]], None]:
+        variants = {"a": {"weight": a}, "b": {"weight": b, "content": "tpl_hello_b"}}
+        return lambda r: r["offers"]["hello"].update(variants=variants)
+
+    found = diff_of(tmp_path, shop, changed(weights("90%", "10%")), changed(weights("50%", "50%")))
+    assert [o["decisions_changed"] for o in found["offers"]] == [0, 2]
+    assert all(o["before"] == o["after"] for o in found["offers"])
+    assert found["moves"] == []
+    assert found["decisions_changed"] is True
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 
