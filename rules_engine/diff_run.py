@@ -6,17 +6,19 @@ given. Both sides are checked against the store before anything is planned, and 
 errors is reported as that side.
 
 Both plans run on one read-only connection, one after the other, and share what they can:
-the values program of each side (`compile_values`: the metrics' aggregates, then metrics and
-segments in layers) is a list of statements, and the head runs only those after the longest
-run of statements it has in common with the base (cut where a table starts), since the same
-statements on the same store build the same tables. An offer-only change shares every
-metric and segment; a changed segment still shares the aggregates over orders, events and
-contacts (most of a plan's time).
+the values program of each side (`compile_values`: the metrics' aggregates over each related
+table, then metrics and segments in layers) builds one table after another, and the head
+builds again only the tables whose statements differ from the base's or that read a table it
+built again (`still_to_run`): the same statements over the same store and the same tables
+build the same rows. An offer-only change shares every metric and segment; a changed segment
+shares every aggregate and every metric; a changed metric over events still shares the
+aggregates over orders and contacts.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -110,24 +112,57 @@ def _is_cleanup(statement: Statement) -> bool:
     return statement.sql.startswith("DROP TABLE ") and "IF EXISTS" not in statement.sql
 
 
-def _starts_table(statement: Statement) -> bool:
-    return statement.sql.startswith(("DROP TABLE IF EXISTS", "DROP VIEW IF EXISTS"))
+# a table's statements start by dropping it, the view's likewise: `DROP ... IF EXISTS NAME`
+_STARTS = re.compile(r'^DROP (?:TABLE|VIEW) IF EXISTS (?:temp\.)?"?([A-Za-z0-9_]+)"?$')
 
 
-def shared_statements(base: Sequence[Statement], head: Sequence[Statement]) -> int:
-    """How many of the head's first statements the base ran identically, cut back to where a
-    table starts: a table both build alike holds the same rows, one built differently is built
-    again from its start."""
-    same = 0
-    for a, b in zip(base, head, strict=False):
-        if (a.sql, a.params) != (b.sql, b.params):
-            break
-        same += 1
-    if same == len(head):
-        return same
-    while same and not _starts_table(head[same]):
-        same -= 1
-    return same
+@dataclass(frozen=True)
+class TableStatements:
+    """The statements that build one table (or view) of a values program."""
+
+    table: str  # "" for statements before the first table (none, as compiled)
+    statements: tuple[Statement, ...]
+
+    @property
+    def key(self) -> tuple[tuple[str, tuple[object, ...]], ...]:
+        return tuple((s.sql, s.params) for s in self.statements)
+
+    def reads(self, tables: Sequence[str]) -> set[str]:
+        """Which of `tables` (other than its own) its statements name."""
+        text = "\n".join(s.sql for s in self.statements)
+        return {
+            t
+            for t in tables
+            if t != self.table and re.search(rf"(?<![A-Za-z0-9_]){t}(?![A-Za-z0-9_])", text)
+        }
+
+
+def by_table(statements: Sequence[Statement]) -> list[TableStatements]:
+    found: list[TableStatements] = []
+    for statement in statements:
+        start = _STARTS.match(statement.sql)
+        if start or not found:
+            found.append(TableStatements(start.group(1) if start else "", (statement,)))
+        else:
+            found[-1] = replace(found[-1], statements=(*found[-1].statements, statement))
+    return found
+
+
+def still_to_run(base: Sequence[Statement], head: Sequence[Statement]) -> list[Statement]:
+    """The head's statements that the base's leave to do, once the base's have run: a table
+    the base built with the same statements from tables that hold the same rows holds the
+    same rows (the store is the same), so it is built again only when its statements differ
+    or it reads a table that was built again."""
+    built = {t.table: t.key for t in by_table(base)}
+    tables = by_table(head)
+    names = [t.table for t in tables if t.table]
+    rebuilt: set[str] = set()
+    found: list[Statement] = []
+    for table in tables:
+        if not table.table or built.get(table.table) != table.key or table.reads(names) & rebuilt:
+            rebuilt.add(table.table)
+            found += table.statements
+    return found
 
 
 def membership(conn: sqlite3.Connection, program: ValuesProgram) -> Membership:
@@ -167,8 +202,8 @@ def plan_both(
     base_program, head_program = programs
     base_work = base_program.statements[: _cleanup_start(base_program.statements)]
     head_work = head_program.statements[: _cleanup_start(head_program.statements)]
-    shared = shared_statements(base_work, head_work)
-    same_values = shared == len(head_work) == len(base_work)
+    head_rest = still_to_run(base_work, head_work)
+    same_values = not head_rest and len(base_work) == len(head_work)
     base_plan = plan(
         conn,
         base,
@@ -177,14 +212,15 @@ def plan_both(
         program=replace(base_program, statements=base_work),
     )
     was = None if same_values else membership(conn, base_program)
-    if progress is not None and shared:
+    if progress is not None:
+        shared = len(head_work) - len(head_rest)
         progress(f"head: {shared} of {len(head_work)} value statement(s) shared with the base")
     head_plan = plan(
         conn,
         head,
         as_of,
         progress=_labelled(progress, "head"),
-        program=replace(head_program, statements=head_work[shared:]),
+        program=replace(head_program, statements=tuple(head_rest)),
     )
     now = None if same_values else membership(conn, head_program)
     cleanup = [s for p in programs for s in p.statements[_cleanup_start(p.statements) :]]

@@ -31,7 +31,7 @@ from click.testing import CliRunner
 from rules_engine import store
 from rules_engine.cli import main
 from rules_engine.diff import diff_document
-from rules_engine.diff_run import diff_rules, plan_both, shared_statements
+from rules_engine.diff_run import diff_rules, plan_both, still_to_run
 from rules_engine.execute import plan_store
 from rules_engine.report.diff import MARKDOWN_LIMIT, diff_markdown
 from rules_engine.rules.check import load_rules
@@ -548,6 +548,10 @@ def decided(plan: Any) -> tuple[Any, ...]:
         lambda r: r["segments"]["big"].update(where="spend >= 200"),  # shares the aggregates
         lambda r: r["offers"]["vip"].update(priority=5),  # shares every value
         lambda r: r["metrics"].update(n={"from": "orders", "value": "count()", "default": 0}),
+        lambda r: (
+            r["metrics"].update(v={"from": "events", "value": "count()", "default": 0})
+            or r["segments"].update(big={"where": "spend >= 100 and v == 0"})
+        ),  # orders shared
     ],
 )
 def test_plans_that_share_work_decide_as_plans_made_alone(
@@ -566,20 +570,27 @@ def test_plans_that_share_work_decide_as_plans_made_alone(
     assert decided(together[1]) == decided(plan_store(shop, head, AS_OF))
 
 
-def test_what_the_head_shares_with_the_base(tmp_path: Path, shop: Path) -> None:
+def test_what_the_head_builds_again(tmp_path: Path, shop: Path) -> None:
+    """Only the tables whose statements differ, and those that read them."""
+    views = {"from": "events", "where": 'type == "view"', "value": "count()", "default": 0}
+    base = changed(lambda r: r["metrics"].update(views=views))
 
-    def work(rules: dict[str, Any], name: str) -> Any:
-        program = compile_values(checked_rules(tmp_path, name, rules, shop), AS_OF)
-        return [s for s in program.statements if not s.sql.startswith("DROP TABLE temp.")]
+    def left_to_run(change: Callable[[dict[str, Any]], None], name: str) -> list[Any]:
+        def work(rules: dict[str, Any], folder: str) -> list[Any]:
+            program = compile_values(checked_rules(tmp_path, folder, rules, shop), AS_OF)
+            return [s for s in program.statements if not s.sql.startswith("DROP TABLE temp.")]
 
-    base = work(RULES, "base")
-    offers_only = work(changed(lambda r: r["offers"]["vip"].update(priority=5)), "offers")
-    assert shared_statements(base, offers_only) == len(offers_only)
-    segment = work(changed(lambda r: r["segments"]["big"].update(where="spend >= 200")), "seg")
-    shared = shared_statements(base, segment)
-    assert [s.stage for s in segment[:shared]].count("metrics") >= 1  # the orders aggregate
-    assert all(s.stage != "segments" for s in segment[:shared])
-    assert segment[shared].sql.startswith("DROP TABLE IF EXISTS")
+        return still_to_run(work(base, "base"), work(changed(change, base), name))
+
+    assert left_to_run(lambda r: r["offers"]["vip"].update(priority=5), "offer") == []
+    segment = left_to_run(lambda r: r["segments"]["big"].update(where="spend >= 200"), "seg")
+    assert {s.stage for s in segment} == {"setup", "segments"}  # no metric computed again
+    assert "customer_values" in segment[-1].sql  # the view over the layers, made again
+    events = left_to_run(lambda r: r["metrics"]["views"].update(where='type == "search"'), "ev")
+    built = {s.sql.split(" SELECT ")[0] for s in events if s.sql.startswith("INSERT INTO")}
+    assert 'INSERT INTO temp."cv_agg_events"' in built
+    assert 'INSERT INTO temp."cv_agg_orders"' not in built  # the aggregates over orders are kept
+    assert 'INSERT INTO temp."cv_layer_0"' in built  # it reads the events' aggregates
 
 
 # -- markdown ------------------------------------------------------------------------------------
