@@ -7,6 +7,7 @@ process serves every document of a test session.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -61,30 +62,34 @@ class YamlLanguageServer:
         self.opened: set[str] = set()
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
-        self.request(
-            "initialize",
-            {
-                "processId": os.getpid(),
-                "rootUri": ROOT.as_uri(),
-                "workspaceFolders": [{"uri": ROOT.as_uri(), "name": ROOT.name}],
-                "capabilities": {
-                    "workspace": {"configuration": True, "didChangeConfiguration": {}},
-                    "textDocument": {
-                        "publishDiagnostics": {"relatedInformation": True},
-                        "hover": {"contentFormat": ["markdown", "plaintext"]},
-                        "completion": {
-                            "completionItem": {
-                                "snippetSupport": True,
-                                "documentationFormat": ["markdown", "plaintext"],
-                            }
+        try:
+            self.request(
+                "initialize",
+                {
+                    "processId": os.getpid(),
+                    "rootUri": ROOT.as_uri(),
+                    "workspaceFolders": [{"uri": ROOT.as_uri(), "name": ROOT.name}],
+                    "capabilities": {
+                        "workspace": {"configuration": True, "didChangeConfiguration": {}},
+                        "textDocument": {
+                            "publishDiagnostics": {"relatedInformation": True},
+                            "hover": {"contentFormat": ["markdown", "plaintext"]},
+                            "completion": {
+                                "completionItem": {
+                                    "snippetSupport": True,
+                                    "documentationFormat": ["markdown", "plaintext"],
+                                }
+                            },
                         },
                     },
+                    "initializationOptions": {},
                 },
-                "initializationOptions": {},
-            },
-        )
-        self.notify("initialized", {})
-        self.notify("workspace/didChangeConfiguration", {"settings": self.settings})
+            )
+            self.notify("initialized", {})
+            self.notify("workspace/didChangeConfiguration", {"settings": self.settings})
+        except BaseException:
+            self.close()  # no server left running, no pipe left open
+            raise
 
     # -- what an editor does -------------------------------------------------------------
 
@@ -132,9 +137,10 @@ class YamlLanguageServer:
         except (ServerError, OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.errors):
-            if stream is not None:
-                stream.close()
+        for stream in (self.errors, self.process.stdout, self.process.stdin):
+            with contextlib.suppress(OSError):  # stdin's last flush fails if the server died
+                if stream is not None:
+                    stream.close()
 
     # -- JSON-RPC over stdio -------------------------------------------------------------
 
@@ -192,6 +198,7 @@ class YamlLanguageServer:
         except queue.Empty:
             raise ServerError(f"no answer from the server in {TIMEOUT:.0f} s") from None
         if message is None:
+            self.inbox.put(None)  # for whoever asks next
             raise ServerError(f"the server stopped: {self._stderr()}")
         return message
 
