@@ -73,9 +73,11 @@ golden: $(STAMP)
 test-long: $(STAMP)
 	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/test_differential.py
 	ALLOCATE_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_allocate_arrays.py
+	RULETEST_EXAMPLES=500 $(BIN)/python -m pytest -q tests/test_ruletest_property.py
 	$(BIN)/python -m pytest -q -m slow
 
-# Every benchmark (bench/run.py): validation of 500 rule files, then `campaign plan` on a
+# Every benchmark (bench/run.py): validation of 500 rule files, 200 generated rule tests
+# (`campaign test`, against 20 s), then `campaign plan` on a
 # 1,000,000-customer demo store (built once into bench/cache/, ~3 min; the plan benchmark takes
 # ~15 min). `make bench BENCH_CUSTOMERS=100000` for a quick run; results in bench/RESULTS.md.
 bench: $(STAMP)

@@ -6,10 +6,11 @@ import runpy
 import sys
 from pathlib import Path
 
-# validate.py: 500 rule files against 2 s; plan.py: `campaign plan` on a 1M-customer demo store
+# validate.py: 500 rule files against 2 s; ruletest.py: 200 generated rule tests against
+# 20 s; plan.py: `campaign plan` on a 1M-customer demo store
 # (built once into bench/cache/, ~3 minutes; BENCH_CUSTOMERS=100000 for a quick run); diff.py:
 # `campaign diff` of an offer-only change on the same store against one plan.
-BENCHMARKS = ["validate.py", "plan.py", "diff.py"]
+BENCHMARKS = ["validate.py", "ruletest.py", "plan.py", "diff.py"]
 
 if __name__ == "__main__":
     failed = 0

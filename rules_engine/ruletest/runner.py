@@ -26,6 +26,7 @@ from ..execute import Plan, plan
 from ..reference.explain import OfferLine, describe, explain
 from ..report.render import offer_status
 from ..rules.model import Expectation, RuleSet, RuleTest, RuleTestStep
+from ..sql.compile import ValuesProgram, compile_values
 from ..times import parse_instant, utc_text
 from .fixture import EmptyStore, add_rows
 
@@ -126,6 +127,21 @@ def selected(rules: RuleSet, pattern: str | None) -> list[RuleTest]:
     return [t for t in tests if pattern in t.id]
 
 
+class Programs:
+    """The rules' values program at each as-of, compiled once for every step that runs at
+    it (compiling is the larger part of planning a store of a few rows)."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._known: dict[tuple[datetime, object], ValuesProgram] = {}
+
+    def at(self, as_of: datetime) -> ValuesProgram:
+        key = (as_of, as_of.utcoffset())
+        if key not in self._known:
+            self._known[key] = compile_values(self.rules, as_of)
+        return self._known[key]
+
+
 def run_tests(
     rules: RuleSet, *, pattern: str | None = None, progress: Progress | None = None
 ) -> RuleTestRun:
@@ -133,9 +149,10 @@ def run_tests(
     started = time.perf_counter()
     results = []
     empty = EmptyStore(rules)
+    programs = Programs(rules)
     try:
         for test in selected(rules, pattern):
-            result = run_test(rules, test, empty)
+            result = run_test(rules, test, empty, programs)
             if progress is not None:
                 progress(result)
             results.append(result)
@@ -144,15 +161,21 @@ def run_tests(
     return RuleTestRun(rules, tuple(results), time.perf_counter() - started, pattern)
 
 
-def run_test(rules: RuleSet, test: RuleTest, empty: EmptyStore | None = None) -> RuleTestResult:
+def run_test(
+    rules: RuleSet,
+    test: RuleTest,
+    empty: EmptyStore | None = None,
+    programs: Programs | None = None,
+) -> RuleTestResult:
     """One test, on a copy of `empty` (made here when not given)."""
+    programs = programs or Programs(rules)
     started = time.perf_counter()
     exercised = Exercised()
     failures: list[Failure] = []
     if empty is None:
         empty = EmptyStore(rules)
         try:
-            return run_test(rules, test, empty)
+            return run_test(rules, test, empty, programs)
         finally:
             empty.close()
     conn = empty.copy()
@@ -160,7 +183,8 @@ def run_test(rules: RuleSet, test: RuleTest, empty: EmptyStore | None = None) ->
     try:
         for step_number, step in enumerate(test.steps, start=1):
             later = step_number < len(test.steps)
-            outcome = _run_step(conn, rules, test, step, step_number, commit=later)
+            program = programs.at(step.as_of)
+            outcome = _run_step(conn, rules, test, step, step_number, program, commit=later)
             failures += _check_step(conn, rules, step, step_number, outcome)
             exercised.add(outcome.exercised())
     except Exception as exc:  # a test that cannot run is reported, and the others still run
@@ -224,17 +248,19 @@ def _run_step(
     test: RuleTest,
     step: RuleTestStep,
     number: int,
+    program: ValuesProgram,
     *,
     commit: bool,
 ) -> StepOutcome:
     """Add the step's rows and plan; a step with a later one is committed as a run."""
     add_rows(conn, step.rows)
     if commit:
-        result = run_on(conn, rules, step.as_of, f"campaign test {test.id} step {number}", wait=0)
+        key = f"campaign test {test.id} step {number}"
+        result = run_on(conn, rules, step.as_of, key, wait=0, program=program)
         assert result.plan is not None  # each step has its own run key
         decided = result.plan
     else:
-        decided = plan(conn, rules, step.as_of)
+        decided = plan(conn, rules, step.as_of, program=program)
     return StepOutcome.of(decided, _values(conn))
 
 

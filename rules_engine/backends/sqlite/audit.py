@@ -27,6 +27,7 @@ from ...errors import CampaignError, StoreError
 from ...execute import Plan, Progress, prepare
 from ...execute import plan as make_plan
 from ...rules.model import RuleSet
+from ...sql.compile import ValuesProgram
 from ...times import utc_text
 
 
@@ -234,9 +235,11 @@ def run_on(
     store_name: str = "the store",
     wait: float = 60.0,
     progress: Progress | None = None,
+    program: ValuesProgram | None = None,
 ) -> RunResult:
     """`run` on an open read-write connection in autocommit mode (the rule tests' in-memory
-    stores run their steps with it): the lock, the decisions and one commit, or nothing."""
+    stores run their steps with it): the lock, the decisions and one commit, or nothing.
+    `program`: the rules' values program for `as_of`, when the caller has compiled it."""
     if (done := committed_run(conn, run_key)) is not None:
         return done
     if progress is not None:
@@ -247,7 +250,7 @@ def run_on(
             conn.execute("ROLLBACK")
             return done
         store.ensure_engine_indexes(conn)
-        result = _decide_and_write(conn, rules, as_of, run_key, progress)
+        result = _decide_and_write(conn, rules, as_of, run_key, progress, program)
         if progress is not None:
             progress("commit")
         conn.execute("COMMIT")
@@ -276,10 +279,11 @@ def _decide_and_write(
     as_of: datetime,
     run_key: str,
     progress: Progress | None,
+    program: ValuesProgram | None = None,
 ) -> RunResult:
     started = datetime.now(UTC)
     run_id = run_id_for(run_key)
-    plan = make_plan(conn, rules, as_of, progress=progress)
+    plan = make_plan(conn, rules, as_of, progress=progress, program=program)
     if progress is not None:
         progress(f"writing: {len(plan.decisions):,} audit rows")
     write_rows(conn, "audit", AUDIT_COLUMNS, (audit_row(rules, run_id, d) for d in plan.audit))
