@@ -525,9 +525,9 @@ def test_the_pre_commit_hooks_run_commands_that_exist() -> None:
         assert program == "campaign"
         assert hook["args"] == ["rules/"]
         assert hook["pass_filenames"] is False
-        assert command in main.commands or command == "test"  # `campaign test` lands separately
-    result = CliRunner().invoke(main, ["validate", str(ROOT / hooks[0]["args"][0])])
-    assert result.exit_code in (0, 1), result.output
+        assert command in main.commands
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0, result.output
 
 
 # -- shared work ---------------------------------------------------------------------------------
