@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 
+from ..decide.allocate import REASON_ORDER
 from ..diff import ChannelChange, Diff, Move, OfferChange, SegmentChange, diff_document
 
 MARKDOWN_LIMIT = 60_000
@@ -113,7 +114,7 @@ def _rules_by_change(diff: Diff) -> list[str]:
 def _suppressed(o: OfferChange) -> list[tuple[str, int | None, int | None]]:
     before = o.before.suppressed if o.before else {}
     after = o.after.suppressed if o.after else {}
-    reasons = list(dict.fromkeys([*before, *after]))
+    reasons = [r for r in REASON_ORDER if r in before or r in after]  # the decision order
     return [
         (r, before.get(r, 0), after.get(r, 0))
         for r in reasons
@@ -239,6 +240,7 @@ def _md_table(
     limit: int | None,
     what: str,
     names: int = 1,
+    rest: str = "`--format json` has all",
 ) -> list[str]:
     """A pipe table, the first `names` columns left-aligned and the numbers after them
     right-aligned, at most `limit` rows and a note on the rest."""
@@ -250,7 +252,7 @@ def _md_table(
         *("| " + " | ".join(_cell(c) for c in row) + " |" for row in shown),
     ]
     if len(shown) < len(rows):
-        lines += ["", f"… and {len(rows) - len(shown):,} more {what} (`--format json` has all)."]
+        lines += ["", f"… and {len(rows) - len(shown):,} more {what} ({rest})."]
     return lines
 
 
@@ -284,7 +286,8 @@ def _markdown(diff: Diff, limit: int | None) -> str:
         ]
         header = ("from", "to", "customers")
         lines += ["", "#### Customers moved between offers (by their highest-priority action)", ""]
-        lines += _md_table(header, rows, min(limit or MOVES_SHOWN, MOVES_SHOWN), "moves", 2)
+        shown = MOVES_SHOWN if limit is None else min(limit, MOVES_SHOWN)
+        lines += _md_table(header, rows, shown, "moves", 2, "all of them below")
         if len(rows) > MOVES_SHOWN:
             body = _md_table(header, rows, limit, "moves", 2)
             lines += _details(f"All {len(rows):,} moves", body)
