@@ -29,6 +29,7 @@ import yaml
 from click.testing import CliRunner
 
 from rules_engine import store
+from rules_engine.backends.sqlite.audit import rules_digest
 from rules_engine.cli import main
 from rules_engine.diff import diff_document
 from rules_engine.diff_run import diff_rules, plan_both, still_to_run
@@ -448,6 +449,25 @@ def test_base_from_git_head_1(tmp_path: Path, shop: Path, monkeypatch: pytest.Mo
     assert found["offers"][0]["after"]["cost"] == 12.08  # 4 x (3 + 0.02), from the disk
     assert git(repo, "status", "--porcelain") == status
     assert found["base"]["rules_digest"] != found["head"]["rules_digest"]
+
+
+def test_an_unchanged_working_tree(
+    tmp_path: Path, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same files from Git and from disk: the same digest (the one runs record), no
+    rule change, no decision change."""
+    repo = tmp_path / "repo"
+    write_rules(repo / "rules", RULES)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "rules")
+    monkeypatch.chdir(repo)
+    result = run_diff("--db", shop, "--base", "HEAD", "--format", "json", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["base"]["rules_digest"] == found["head"]["rules_digest"]
+    assert found["head"]["rules_digest"] == rules_digest([Path("rules/rules.yaml")])
+    assert (found["rules"], found["moves"], found["decisions_changed"]) == ([], [], False)
 
 
 def test_git_errors(tmp_path: Path, shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
