@@ -529,8 +529,6 @@ def diff_command(
     from .report.export import replacing
     from .rules.check import DEFAULT_RULES
 
-    if (base_ref is None) == (base_dir is None):
-        raise InputFailure("give the base rules: --base GIT_REF or --base-rules DIR (one of them)")
     if out_path is not None and not out_path.parent.is_dir():
         raise InputFailure(f"{out_path}: the folder {out_path.parent} does not exist")
     moment = _as_of(as_of)

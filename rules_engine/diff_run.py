@@ -49,11 +49,11 @@ class Side:
     name: SideName
     info: SideInfo
     checked: CheckResult
+    where: str  # the ref, folder or files, as given
 
     @property
     def label(self) -> str:
-        where = self.info.ref if self.info.ref is not None else "the files given"
-        return f"the {self.name} rules ({where})"
+        return f"the {self.name} rules ({self.where})"
 
 
 class SidesInvalid(CampaignError):
@@ -65,20 +65,24 @@ class SidesInvalid(CampaignError):
         super().__init__("; ".join(parts) + "; nothing was planned")
 
 
-def _file_digest(paths: Sequence[str | Path]) -> str:
+def _file_digest(paths: Sequence[str | Path], checked: CheckResult) -> str:
+    """The digest of the rule files, once they all could be read ("" until then)."""
+    if checked.errors:
+        return ""
     return digest_of([(str(p), Path(p).read_bytes()) for p in discover(paths)])
 
 
 def head_side(paths: Sequence[str | Path], db: str | Path, as_of: datetime) -> Side:
     checked = check(paths, db=db, as_of=as_of)
-    return Side("head", SideInfo(_file_digest(paths), None), checked)
+    where = " ".join(str(p) for p in paths)
+    return Side("head", SideInfo(_file_digest(paths, checked), None), checked, where)
 
 
 def base_at(paths: Sequence[str | Path], ref: str, db: str | Path, as_of: datetime) -> Side:
     """The base rules: the same paths at the Git commit `ref` names."""
     commit, files = rules_at(paths, ref)
     checked = check_sources(files, db=db, as_of=as_of)
-    return Side("base", SideInfo(digest_of(files), ref, commit), checked)
+    return Side("base", SideInfo(digest_of(files), ref, commit), checked, ref)
 
 
 def base_in(folder: str | Path, db: str | Path, as_of: datetime) -> Side:
@@ -86,7 +90,8 @@ def base_in(folder: str | Path, db: str | Path, as_of: datetime) -> Side:
     if not Path(folder).is_dir():
         raise InputError(f"{folder}: no such folder; --base-rules takes a folder of rule files")
     checked = check([folder], db=db, as_of=as_of)
-    return Side("base", SideInfo(_file_digest([folder]), str(folder)), checked)
+    info = SideInfo(_file_digest([folder], checked), str(folder))
+    return Side("base", info, checked, str(folder))
 
 
 def ensure_valid(base: Side, head: Side) -> None:

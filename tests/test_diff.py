@@ -369,6 +369,10 @@ def test_invalid_rules_name_their_side_file_and_line(tmp_path: Path, shop: Path)
     )
     assert f"{base}/rules.yaml:{line}:" in result.output
     assert "the head rules" not in result.output
+    both = run_diff("--db", shop, base, "--base-rules", base)
+    assert both.exit_code == 1
+    assert f"the base rules ({base}) are invalid" in both.output
+    assert f"the head rules ({base}) are invalid" in both.output
     assert "Traceback" not in result.output
 
 
