@@ -583,8 +583,8 @@ def per_row_python(
     from rules_engine.expr.evaluate import Environment, evaluate
     from rules_engine.reference.explain import same
     from rules_engine.reference.oracle import channel_blocked, channel_exit_now, engine_form, typed
+    from rules_engine.rules.order import dependency_order
     from rules_engine.sql import audience
-    from rules_engine.sql.compile import dependency_order
     from rules_engine.times import parse_instant
 
     tz = rules.calendar.timezone

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from . import store
-from .errors import CampaignError, Problem, RulesInvalid
+from .errors import UNREADABLE, CampaignError, RulesInvalid, exit_code
 from .rules.model import RuleSet
 
 
@@ -57,24 +57,6 @@ AS_OF = click.option(
     help="ISO-8601 instant the rules are evaluated at (default: now).",
 )
 
-# Load problems that mean a file could not be read at all: exit 2, as for a missing file.
-UNREADABLE = {
-    "file-not-utf8",
-    "file-too-large",
-    "file-unreadable",
-    "yaml-syntax",
-    "yaml-multiple-documents",
-    "yaml-too-many-aliases",
-}
-
-
-def _validate_exit_code(problems: list[Problem], strict: bool) -> int:
-    if any(p.code in UNREADABLE for p in problems):
-        return 2
-    if any(p.is_error for p in problems) or (strict and problems):
-        return 1
-    return 0
-
 
 @main.command("validate")
 @RULES_ARG
@@ -108,7 +90,7 @@ def validate_command(
     sources = {doc.path: doc.text for doc in result.documents}
     checked = len({doc.path for doc in result.documents} | {p.span.file for p in result.problems})
     click.echo(REPORTERS[fmt]().render(result.problems, sources, checked))
-    sys.exit(_validate_exit_code(result.problems, strict))
+    sys.exit(exit_code(result.problems, strict=strict))
 
 
 @main.command("schema")
@@ -226,9 +208,8 @@ def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> R
         sources = {doc.path: doc.text for doc in result.documents}
         errors = result.errors
         click.echo(TextReporter().render(errors, sources, len(result.documents)), err=True)
-        code = 2 if any(p.code in UNREADABLE for p in errors) else 1
         click.echo(f"campaign: error: {RulesInvalid(errors)}", err=True)
-        sys.exit(code)
+        sys.exit(exit_code(errors))
     return result.rules
 
 
@@ -654,7 +635,7 @@ def test_command(
         sources = {doc.path: doc.text for doc in session.check.documents}
         click.echo(REPORTERS[fmt]().render(problems, sources, len(session.check.documents)))
         click.echo("campaign: error: the rules have errors; no test was run", err=True)
-        sys.exit(_validate_exit_code(problems, strict=False))
+        sys.exit(exit_code(problems))
     run, cover = session.run, session.coverage
     if not run.results:
         where = f"matches -k {pattern!r}" if pattern else "is defined in these rule files"

@@ -7,6 +7,8 @@ compare `(code, line, col)` instead of wording.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -69,6 +71,100 @@ class Problem:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+# Every problem code, by the stage that reports it; docs/problems/<stage>.md explains each one
+# with an example and its fix.
+PROBLEM_CODES: dict[str, tuple[str, ...]] = {
+    "load": (
+        "file-unreadable",
+        "file-too-large",
+        "file-not-utf8",
+        "yaml-syntax",
+        "yaml-multiple-documents",
+        "yaml-too-many-aliases",
+        "file-empty",
+        "not-a-mapping",
+        "yaml-tag",
+        "yaml-complex-key",
+        "duplicate-key",
+    ),
+    "schema": (
+        "schema-unknown-key",
+        "schema-type",
+        "schema-enum",
+        "schema-pattern",
+        "schema-required",
+        "schema-range",
+        "schema-invalid",
+    ),
+    "expressions": (
+        "expr-syntax",
+        "expr-unsupported",
+        "expr-too-complex",
+        "expr-unknown-name",
+        "expr-unknown-function",
+        "expr-arity",
+        "expr-type",
+        "expr-context",
+        "expr-not-boolean",
+        "expr-not-numeric",
+        "expr-compare-none",
+    ),
+    "rules": (
+        "duplicate-id",
+        "unknown-reference",
+        "unknown-table",
+        "unknown-column",
+        "name-conflict",
+        "cycle",
+        "metric-type",
+        "channel-no-address",
+        "window-order",
+        "unknown-timezone",
+        "ambiguous-priority",
+        "variant-weights",
+        "holdout-contaminated",
+        "test-reference",
+        "calendar-cadence",
+        "calendar-sync",
+        "calendar-unapproved",
+        "calendar-incentive",
+    ),
+}
+
+# Problems that mean a file could not be read at all: the command ends with exit 2, as for a
+# missing file. Any other error ends it with 1; warnings only under --strict.
+UNREADABLE = frozenset(
+    {
+        "file-not-utf8",
+        "file-too-large",
+        "file-unreadable",
+        "yaml-syntax",
+        "yaml-multiple-documents",
+        "yaml-too-many-aliases",
+    }
+)
+
+
+def exit_code(problems: Iterable[Problem], *, strict: bool = False) -> int:
+    """The exit code for these problems: 2 when a file could not be read, 1 for any error (or,
+    with `strict`, any warning), else 0."""
+    found = list(problems)
+    if any(p.code in UNREADABLE for p in found):
+        return 2
+    if any(p.is_error for p in found) or (strict and found):
+        return 1
+    return 0
+
+
+def did_you_mean(
+    name: str, known: Iterable[str], *, form: str = "`{}`", otherwise: str | None = None
+) -> str | None:
+    """The hint for a name that is not one of `known`: "did you mean `x`?" with the closest
+    known name (`form` shows it), or `otherwise` when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {form.format(close[0])}?" if close else otherwise
 
 
 def sorted_problems(problems: list[Problem]) -> list[Problem]:

@@ -23,17 +23,22 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from . import store
-from .decide.allocate import (
+from .decide.allocate import in_allocation_order
+from .decide.records import (
+    CHANNEL_REASONS,
+    LIFECYCLE_GATES,
+    PERIOD_NAMES,
     REASON_ORDER,
     Candidate,
+    ChannelExit,
     Decision,
+    LifecycleState,
     Message,
     OfferTotals,
-    in_allocation_order,
+    state_of,
 )
 from .decide.sendtime import zone
 from .expr.sqlgen import day_before, epoch_of, not_dated_before, quote
-from .reference.oracle import LifecycleState, state_of
 from .rules.model import Offer, RuleSet
 from .sql import audience
 from .sql.compile import Statement, ValuesProgram, compile_values
@@ -43,17 +48,6 @@ if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain sta
     from .decide.allocate_arrays import Audiences, History, OfferDecisions
 
 Progress = Callable[[str], None]  # one line about what is being done now
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelExit:
-    """A customer leaving a channel on this run (recorded in `channel_exits` by `run`)."""
-
-    customer_id: int
-    channel: str
-    exited_at: datetime
-    until: datetime | None
-    reason: str
 
 
 @dataclass
@@ -243,9 +237,9 @@ def channel_lifecycle(
         row = conn.execute(statement.sql, statement.params).fetchone()
         gates = {
             gate: None if value is None else bool(value)
-            for gate, value in zip(audience.GATES, row[:3], strict=True)
+            for gate, value in zip(LIFECYCLE_GATES, row[:3], strict=True)
         }
-        numbers = dict(zip(audience.PERIOD_NAMES, row[3:9], strict=True))
+        numbers = dict(zip(PERIOD_NAMES, row[3:9], strict=True))
         states[channel.id] = LifecycleState(
             channel.id, state_of(gates), gates, numbers, row[9], row[10]
         )
@@ -428,7 +422,7 @@ def read_audiences(
     reasons = [
         " | ".join(
             f"((CASE s.{c.reason} "
-            + " ".join(f"WHEN '{r}' THEN {REASON_CODE[r]}" for r in audience.REASONS)
+            + " ".join(f"WHEN '{r}' THEN {REASON_CODE[r]}" for r in CHANNEL_REASONS)
             + f" ELSE 0 END) << {4 * i})"
             for i, c in enumerate(channels[start : start + 15])
         )

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from rules_engine.decide import allocate as one_at_a_time
 from rules_engine.decide import allocate_arrays
-from rules_engine.decide.allocate import Candidate, Decision, Message, OfferTotals
+from rules_engine.decide.records import Candidate, Decision, Message, OfferTotals
 from rules_engine.errors import Span
 from rules_engine.rules.model import (
     Blackout,

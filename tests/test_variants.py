@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from rules_engine.cli import main
 from rules_engine.decide import allocate as one_at_a_time
 from rules_engine.decide import allocate_arrays
-from rules_engine.decide.allocate import Candidate
 from rules_engine.decide.allocate_arrays import variant_indices
+from rules_engine.decide.records import Candidate
 from rules_engine.decide.sendtime import variant_bucket, variant_of
 from rules_engine.errors import Span
 from rules_engine.rules.model import Budget, Variant

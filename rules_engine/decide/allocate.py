@@ -17,75 +17,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ..rules.model import Calendar, Channel, FrequencyCap, Offer
+from .records import Candidate, Decision, Message, OfferTotals
 from .sendtime import SendTime, in_holdout, send_time, variant_of, zone
-
-# Reasons, in the order the contract checks them.
-CHANNEL_REASONS = ("no_address", "consent", "entry", "channel_exit", "channel_lifecycle")
-REASON_ORDER = (
-    "cooldown",
-    "group_taken",
-    *CHANNEL_REASONS,
-    "frequency_cap",
-    "blackout",
-    "min_gap",
-    "capacity",
-    "max_actions",
-    "budget",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A message that counts against caps and min_gap.
-
-    The executor loads contacts sent up to as-of and earlier runs' actions (an action with a
-    matching contact — same customer, offer and channel — only once, as the contact); this
-    run's actions are added as they are allocated. Every one of them after a cap window's start
-    counts against the cap. `at` is in epoch seconds: a million of them take half the memory
-    of datetimes, and compare faster.
-    """
-
-    at: int
-    channel: str
-    offer_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A customer in an offer's audience, with what SQL found about each of its channels.
-
-    `blocked[channel]` is the first failing static reason for that channel (no_address,
-    consent, entry, channel_exit, channel_lifecycle), or None when the channel is usable.
-    """
-
-    customer_id: int
-    rank: float | None = None
-    timezone: str | None = None
-    cooldown: bool = False
-    blocked: Mapping[str, str | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One audit row: what happened to a customer for an offer, and why."""
-
-    customer_id: int
-    offer_id: str
-    outcome: str  # action | holdout | suppressed
-    reason: str | None = None
-    channel: str | None = None
-    send_at: datetime | None = None
-    cost: float = 0.0
-    detail: str | None = None
-    variant: str | None = None  # the offer's variant an action carries
-
-
-@dataclass(slots=True)
-class OfferTotals:
-    """Actions and spend an offer already has from earlier runs (they count for its life)."""
-
-    actions: int = 0
-    spend: float = 0.0
 
 
 @dataclass

@@ -23,15 +23,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..rules.model import Calendar, Channel, FrequencyCap, Offer
-from .allocate import (
-    REASON_ORDER,
-    Candidate,
-    Decision,
-    Message,
-    OfferTotals,
-    allocation_order,
-    in_allocation_order,
-)
+from .allocate import allocation_order, in_allocation_order
+from .records import REASON_ORDER, Candidate, Decision, Message, OfferTotals
 from .sendtime import SendTime, send_time, zone
 
 # Reason codes: 0 is no reason; then an action's, then the contract's reasons, in its order.

@@ -10,14 +10,13 @@ stay quiet about it, so one mistake gives one message.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 from typing import Literal as TypingLiteral
 
-from ..errors import Problem, Severity
+from ..errors import Problem, Severity, did_you_mean
 from .functions import FAMILIES, FUNCTIONS, NUMERIC, TEMPORAL, Function, Where, lookup, widest
 from .nodes import (
     Binary,
@@ -205,13 +204,12 @@ class _Checker:
             known: list[str] = list(LIFECYCLE_NAMES)
         else:
             known = [*scope.columns, *scope.metrics, *scope.segments, *(scope.related or {})]
-        close = difflib.get_close_matches(node.name, known, n=1)
         where = {Context.LIFECYCLE: " in a lifecycle gate"}.get(scope.context, "")
         self.error(
             node,
             "expr-unknown-name",
             f"unknown name `{node.name}`{where}",
-            f"did you mean `{close[0]}`?" if close else None,
+            did_you_mean(node.name, known),
         )
 
     # -- operators -----------------------------------------------------------------------
@@ -342,12 +340,13 @@ class _Checker:
     def bad_call(self, node: Call) -> Node:
         overloads = FUNCTIONS.get(node.func)
         if overloads is None:
-            close = difflib.get_close_matches(node.func, list(FUNCTIONS), n=1)
             self.error(
                 node,
                 "expr-unknown-function",
                 f"unknown function `{node.func}()`",
-                f"did you mean `{close[0]}()`?" if close else "see docs/expressions.md",
+                did_you_mean(
+                    node.func, FUNCTIONS, form="`{}()`", otherwise="see docs/expressions.md"
+                ),
             )
         else:
             forms = " or ".join(f.signature for f in overloads)

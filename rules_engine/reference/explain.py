@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..decide.allocate import Candidate, Decision, allocate
+from ..decide.allocate import allocate
+from ..decide.records import Candidate, Decision
 from ..errors import InputError
 from ..execute import (
     channel_lifecycle,

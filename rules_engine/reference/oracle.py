@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from ..decide.records import LIFECYCLE_GATES, PERIOD_NAMES, LifecycleState, state_of
 from ..expr.evaluate import Environment, Value, as_type, evaluate
 from ..expr.nodes import Call, Literal, Node, walk
 from ..expr.sqlgen import quote
 from ..rules.model import Channel, Metric, RuleSet
-from ..sql.compile import canonical, dependency_order
+from ..rules.order import dependency_order
+from ..sql.compile import canonical
 
 
 @dataclass
@@ -193,20 +195,6 @@ def channel_exit_now(channel: Channel, env: Environment) -> bool:
 
 # -- channel lifecycle -------------------------------------------------------------------------
 
-LIFECYCLE_STATES = ("exit", "scaled", "admitted", "testing")
-
-
-@dataclass(frozen=True)
-class LifecycleState:
-    """A channel's portfolio state and the numbers of its latest period behind it."""
-
-    channel: str
-    state: str
-    gates: dict[str, bool | None]
-    numbers: dict[str, Value]  # roi, portfolio_roi, target_roi, spend, revenue, conversions
-    period: str | None = None  # start of the latest period
-    periods: int = 0
-
 
 def lifecycle_states(
     rules: RuleSet, stats: Sequence[Mapping[str, Any]]
@@ -231,10 +219,10 @@ def lifecycle_states(
                 reverse=True,
             )
         ]
-        latest = periods[0] if periods else dict.fromkeys(_PERIOD_NAMES)
+        latest = periods[0] if periods else dict.fromkeys(PERIOD_NAMES)
         env = Environment(latest, datetime.min, periods=periods)
         gates: dict[str, bool | None] = {}
-        for gate in ("admit", "scale", "exit"):
+        for gate in LIFECYCLE_GATES:
             expression = getattr(channel.lifecycle, gate)
             gates[gate] = None if expression is None else evaluate(expression.node, env)
         states[channel.id] = LifecycleState(
@@ -246,9 +234,6 @@ def lifecycle_states(
             len(periods),
         )
     return states
-
-
-_PERIOD_NAMES = ("roi", "portfolio_roi", "target_roi", "spend", "revenue", "conversions")
 
 
 def _period_values(row: Mapping[str, Any], portfolio_roi: float | None) -> dict[str, Value]:
@@ -267,16 +252,6 @@ def _ratio(a: Any, b: Any) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return float(a) / float(b)
-
-
-def state_of(gates: Mapping[str, bool | None]) -> str:
-    if gates.get("exit") is True:
-        return "exit"
-    if gates.get("scale") is True:
-        return "scaled"
-    if gates.get("admit") is True:
-        return "admitted"
-    return "testing"
 
 
 def _text(value: Any) -> str | None:

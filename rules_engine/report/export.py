@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ..backends.sqlite.audit import ACTION_COLUMNS
+from ..decide.records import ACTION_COLUMNS
 from ..errors import InputError
 from ..expr.sqlgen import quote
 from ..rules.model import RuleSet

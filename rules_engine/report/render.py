@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..backends.sqlite.audit import action_row, audit_row, rule_names
-from ..decide.allocate import REASON_ORDER
+from ..decide.records import REASON_ORDER
 from ..errors import Problem
 from ..execute import ChannelSummary, OfferSummary, Plan, channel_summaries, offer_summaries
 from ..reference.explain import Explanation, OfferLine, Trace, describe

@@ -8,14 +8,13 @@ for a campaign everywhere. `campaign validate` reports every item that breaks on
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import Problem, Span
+from ..errors import Problem, Span, did_you_mean
 from .model import parse_duration
 
 CODES: dict[str, str] = {
@@ -74,13 +73,12 @@ def _path(item: Item) -> tuple[str | int, ...]:
 
 
 def _unknown(item: Item, key: str, kind: str, name: str, known: Iterable[str]) -> Problem:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
     return _problem(
         item,
         key,
         "unknown-reference",
         f"unknown {kind} `{name}`",
-        f"did you mean `{close[0]}`?" if close else None,
+        did_you_mean(name, sorted(known)),
     )
 
 
@@ -101,13 +99,12 @@ def _references(
             yield _unknown(item, "channel", "channel", item["channel"], channels)
         for j, offer in enumerate(item.get("promotes") or []):
             if offer not in offers:
-                close = difflib.get_close_matches(offer, sorted(offers), n=1)
                 span = item["_doc"].span((*_path(item), "promotes", j))
                 yield Problem(
                     span,
                     "unknown-reference",
                     f"unknown offer `{offer}`",
-                    f"did you mean `{close[0]}`?" if close else None,
+                    did_you_mean(offer, sorted(offers)),
                 )
 
 

@@ -8,14 +8,14 @@ calendar's constraints. Every finding is a Problem at the file, line and column 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import available_timezones
 
-from ..errors import Problem, Severity, Span
+from ..decide.records import LIFECYCLE_GATES
+from ..errors import Problem, Severity, Span, did_you_mean
 from ..expr import (
     Context,
     Node,
@@ -25,6 +25,7 @@ from ..expr import (
     referenced_names,
     typecheck,
 )
+from ..expr.functions import NUMERIC, TEMPORAL
 from ..expr.parse import OFFSETS, Locate, anchored
 from ..expr.typecheck import names_in_scope
 from ..ruletest import checks as ruletest_checks
@@ -51,6 +52,7 @@ from .model import (
     parse_percentage,
     parse_time,
 )
+from .order import topological
 
 CODES: dict[str, str] = {
     "duplicate-id": "the same id is defined twice in one section, in one file or across files",
@@ -72,7 +74,6 @@ CODES: dict[str, str] = {
 }
 
 SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
-LIFECYCLE_GATES = ("admit", "scale", "exit")
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,7 @@ class _Resolver:
         self.problems.append(Problem(span, code, message, hint, severity))
 
     def unknown(self, span: Span, kind: str, name: str, known: Iterable[str]) -> None:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f"did you mean `{close[0]}`?" if close else None
+        hint = did_you_mean(name, known)
         self.report(span, "unknown-reference", f"unknown {kind} `{name}`", hint)
 
     # -- gathering ---------------------------------------------------------------------
@@ -381,27 +381,7 @@ class _Resolver:
 
     def _order(self, deps: Mapping[str, set[str]]) -> list[str]:
         """Dependency order of metrics and segments; cycles are reported and left out."""
-        order: list[str] = []
-        state: dict[str, int] = {}  # 1: on the path, 2: done
-        stack: list[str] = []
-
-        def visit(name: str) -> None:
-            state[name] = 1
-            stack.append(name)
-            for dep in sorted(deps.get(name, ())):
-                if dep not in deps:
-                    continue
-                if state.get(dep) == 1:
-                    self._report_cycle([*stack[stack.index(dep) :], dep])
-                elif dep not in state:
-                    visit(dep)
-            stack.pop()
-            state[name] = 2
-            order.append(name)
-
-        for name in deps:
-            if name not in state:
-                visit(name)
+        order = topological(deps, self._report_cycle)
         return [name for name in order if name not in self.failed]
 
     def _report_cycle(self, cycle: list[str]) -> None:
@@ -504,12 +484,11 @@ class _Resolver:
             body, doc = entry.body, entry.doc
             address = body.get("address")
             if address is not None and address not in columns:
-                close = difflib.get_close_matches(address, list(columns), n=1)
                 self.report(
                     doc.span(entry.path("channels", "address")),
                     "unknown-column",
                     f"customers have no column `{address}`",
-                    f"did you mean `{close[0]}`?" if close else None,
+                    did_you_mean(address, columns),
                 )
 
             lifecycle = None
@@ -788,12 +767,11 @@ class _Resolver:
     def _timezone(self, doc: Document, name: str) -> str:
         if name == "UTC" or name in _zones():
             return name
-        close = difflib.get_close_matches(name, sorted(_zones()), n=1)
         self.report(
             doc.span(("calendar", "timezone")),
             "unknown-timezone",
             f"`{name}` is not an IANA timezone name",
-            f"did you mean `{close[0]}`?" if close else "for example Asia/Shanghai",
+            did_you_mean(name, sorted(_zones()), otherwise="for example Asia/Shanghai"),
         )
         return "UTC"
 
@@ -893,18 +871,14 @@ def _in_file_order(built: Mapping[str, Any], entries: Mapping[str, Entry]) -> di
     return {rule_id: built[rule_id] for rule_id in entries if rule_id in built}
 
 
-_NUMERIC = {"integer", "real"}
-_TEMPORAL = {"date", "datetime"}
-
-
 def _compatible(declared: str, inferred: str) -> bool:
     if declared == inferred or inferred == "null":
         return True
-    return (declared == "real" and inferred == "integer") or {declared, inferred} <= _TEMPORAL
+    return (declared == "real" and inferred == "integer") or {declared, inferred} <= TEMPORAL
 
 
 def _value_fits(value: object, rule_type: str) -> bool:
-    if rule_type in _NUMERIC:
+    if rule_type in NUMERIC:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if rule_type == "boolean":
         return isinstance(value, bool)

@@ -9,7 +9,6 @@ Code's extensions), so editors and `campaign validate` say the same thing.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,7 +20,7 @@ from typing import Any, Protocol
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from ..errors import Problem, Span
+from ..errors import Problem, Span, did_you_mean
 
 SCHEMA_FILE = Path(__file__).with_name("rules.schema.json")
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
@@ -219,8 +218,8 @@ def _unknown_keys(
             message = f"`{key}` does not go with the other keys of {_what(path)}"
             yield Problem(span, "schema-unknown-key", message, listed)
             continue
-        close = difflib.get_close_matches(str(key), allowed or sorted(of_any_kind), n=1)
-        hint = f"did you mean `{close[0]}`? ({listed})" if close else listed
+        close = did_you_mean(str(key), allowed or sorted(of_any_kind))
+        hint = f"{close} ({listed})" if close else listed
         where = f" in {_what(path)}" if path else ""
         yield Problem(span, "schema-unknown-key", f"unknown key `{key}`{where}", hint)
 
@@ -307,8 +306,7 @@ def _single(doc: Document, error: ValidationError, path: JsonPath) -> Problem:
     if kind in ("enum", "const"):
         allowed = limit if kind == "enum" else [limit]
         values = ", ".join(json.dumps(v, ensure_ascii=False) for v in allowed)
-        close = difflib.get_close_matches(str(instance), [str(v) for v in allowed], n=1)
-        hint = f'did you mean "{close[0]}"?' if close else None
+        hint = did_you_mean(str(instance), [str(v) for v in allowed], form='"{}"')
         return Problem(span, code, f"{name} must be one of {values}, got {got}", hint)
     if kind == "pattern":
         words = _node(error).get("patternErrorMessage", f"text matching {limit}")

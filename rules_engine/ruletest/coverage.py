@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..decide.allocate import REASON_ORDER
+from ..decide.records import REASON_ORDER
 from ..rules.model import RuleSet
 from .runner import Exercised
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..backends.sqlite.audit import run_on
-from ..decide.allocate import Decision
+from ..decide.records import Decision
 from ..errors import CampaignError, Span
 from ..execute import Plan, plan
 from ..reference.explain import OfferLine, describe, explain

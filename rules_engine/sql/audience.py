@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..decide.allocate import CHANNEL_REASONS
+from ..decide.records import LIFECYCLE_GATES, PERIOD_NAMES
 from ..expr.nodes import Call
 from ..expr.sqlgen import (
     SqlContext,
@@ -33,8 +33,6 @@ from ..rules.model import Channel, Offer, RuleSet
 from .compile import Statement, calendar_offset, customer_names
 from .namespace import DEFAULT, Namespace
 
-REASONS = CHANNEL_REASONS  # the static reasons a channel cannot be used, in the contract's order
-
 _PERIODS = (
     "WITH p AS (SELECT channel, period_start, spend, revenue, conversions, target_roi, "
     "CAST(revenue AS REAL) / NULLIF(spend, 0) AS roi FROM channel_stats), "
@@ -43,8 +41,6 @@ _PERIODS = (
     "r AS (SELECT p.*, f.portfolio_roi, row_number() OVER (PARTITION BY p.channel "
     "ORDER BY p.period_start DESC) AS rn FROM p JOIN f USING (period_start)) "
 )
-PERIOD_NAMES = ("roi", "portfolio_roi", "target_roi", "spend", "revenue", "conversions")
-GATES = ("admit", "scale", "exit")
 
 
 def lifecycle_statement(channel: Channel, as_of: datetime) -> Statement:
@@ -69,7 +65,7 @@ def lifecycle_statement(channel: Channel, as_of: datetime) -> Statement:
 
     ctx.calls = {"periods_below": periods_below}
     gates = []
-    for gate in GATES:
+    for gate in LIFECYCLE_GATES:
         expression = getattr(channel.lifecycle, gate)
         gates.append(compile_expression(expression.node, ctx) if expression else "NULL")
     me = ctx.bind(channel.id)

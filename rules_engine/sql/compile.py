@@ -30,6 +30,7 @@ from ..expr.nodes import Call, Name, Node, walk
 from ..expr.nodes import Literal as LiteralNode
 from ..expr.sqlgen import CallHook, SqlContext, compile_expression, quote
 from ..rules.model import Metric, RuleSet
+from ..rules.order import dependencies, dependency_order
 from ..times import parse_instant
 from .namespace import DEFAULT, Namespace
 
@@ -340,38 +341,6 @@ class _Item:
     layer: int = 0
     deps: tuple[str, ...] = ()
     inline: bool = False  # in the segment layer (see `assign_layers`)
-
-
-def dependencies(rules: RuleSet) -> dict[str, tuple[str, ...]]:
-    """The metrics and segments each metric or segment uses (aggregates use none: a `from:`
-    rule sees only columns)."""
-    nodes: dict[str, Node] = {m.id: m.value.node for m in rules.metrics.values() if not m.table}
-    nodes.update({s.id: s.where.node for s in rules.segments.values()})
-    known = rules.metrics.keys() | rules.segments.keys()
-    found: dict[str, tuple[str, ...]] = dict.fromkeys(rules.metrics, ())
-    for name, node in nodes.items():
-        names = {n.name for n in walk(node) if isinstance(n, Name)}
-        found[name] = tuple(sorted(names & known))
-    return found
-
-
-def dependency_order(rules: RuleSet) -> list[str]:
-    """Every metric and segment, each after the rules it uses (validation refused cycles)."""
-    deps = dependencies(rules)
-    ordered: list[str] = []
-    done: set[str] = set()
-
-    def visit(name: str) -> None:
-        done.add(name)
-        for dep in deps[name]:
-            if dep not in done:
-                visit(dep)
-        ordered.append(name)
-
-    for name in deps:
-        if name not in done:
-            visit(name)
-    return ordered
 
 
 class _ValuesCompiler:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import store
-from ...decide.allocate import Decision
+from ...decide.records import ACTION_COLUMNS, AUDIT_COLUMNS, Decision
 from ...errors import CampaignError, StoreError
 from ...execute import Plan, Progress, prepare
 from ...execute import plan as make_plan
@@ -96,30 +96,6 @@ def run_id_for(run_key: str) -> str:
 
 
 # -- rows ------------------------------------------------------------------------------------------
-
-ACTION_COLUMNS = (
-    "run_id",
-    "customer_id",
-    "offer_id",
-    "channel",
-    "send_at",
-    "content",
-    "incentive",
-    "cost",
-    "variant",
-)
-AUDIT_COLUMNS = (
-    "run_id",
-    "customer_id",
-    "offer_id",
-    "outcome",
-    "reason",
-    "channel",
-    "rule_file",
-    "rule_line",
-    "detail",
-    "variant",
-)
 
 
 def action_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]:
