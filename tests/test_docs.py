@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
 import re
+import shutil
 from pathlib import Path
+
+import pytest
 
 from rules_engine.cli import main
 
@@ -26,3 +30,24 @@ def test_every_key_of_the_plan_json_is_documented(tmp_path: Path) -> None:
     section = decisions.split("## The plan as JSON")[1].split("\n## ")[0]
     rows = {m for m in re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)}
     assert set(document) == rows
+
+
+def test_the_python_example_in_the_readme_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    monkeypatch.chdir(tmp_path)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testfile(
+        str(ROOT / "README.md"), module_relative=False, optionflags=flags, report=False
+    )
+    assert result.attempted >= 10
+    assert result.failed == 0
+
+
+def test_the_library_exports_what_it_lists() -> None:
+    import rules_engine
+
+    assert rules_engine.__all__ == sorted(rules_engine.__all__)
+    for name in rules_engine.__all__:
+        assert getattr(rules_engine, name).__doc__, name

@@ -280,6 +280,7 @@ def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
 
 
 def plan_json(plan: Plan, *, digest: str) -> str:
+    """`plan_document` as JSON text with sorted keys (the file `campaign plan --json` writes)."""
     return (
         json.dumps(plan_document(plan, digest=digest), ensure_ascii=False, sort_keys=True, indent=1)
         + "\n"
