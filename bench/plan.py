@@ -317,9 +317,9 @@ def run_baseline(conn: sqlite3.Connection) -> dict[str, float]:
 
 
 def open_store(db: str) -> sqlite3.Connection:
-    """Read-only, with the pragmas the engine's planner sets (execute.prepare)."""
+    """Read-only, with the pragmas the engine's planner sets (connection.prepare)."""
     conn = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
-    from rules_engine.execute import prepare
+    from rules_engine.backends.sqlite.connection import prepare
 
     prepare(conn, CACHE_MB)
     return conn
@@ -579,7 +579,7 @@ def per_row_python(
     exits: set[tuple[int, str]],
 ) -> dict[str, Any]:
     """Baseline B: each sampled customer's decisions in Python, one customer at a time."""
-    from rules_engine.execute import channel_lifecycle
+    from rules_engine.backends.sqlite.readers import channel_lifecycle
     from rules_engine.expr.evaluate import Environment, evaluate
     from rules_engine.reference.explain import same
     from rules_engine.reference.oracle import channel_blocked, channel_exit_now, engine_form, typed
@@ -769,7 +769,7 @@ def per_row_allocation(
     `allocate.Allocator` (the engine's reference, which explain uses) on the same candidates,
     with the history as per-customer message lists and each offer's candidates streamed
     from SQL in allocation order. Its decisions must be the engine's, one for one."""
-    from rules_engine import execute
+    from rules_engine.backends.sqlite import readers
     from rules_engine.decide.allocate import Allocator, in_allocation_order
 
     # untimed, as the engine's audiences stage left it before they moved to numpy: each
@@ -787,20 +787,20 @@ def per_row_allocation(
         conn.execute("DROP TABLE temp.bench_members_table")
 
     started = time.perf_counter()
-    history = execute.read_history(conn, rules, as_of)
+    history = readers.read_history(conn, rules, as_of)
     allocator = Allocator(
         offers,
         channels=rules.channels,
         calendar=rules.calendar,
         as_of=as_of,
         history=history,
-        capacity_used=execute.read_capacity(conn, rules, as_of),
-        totals=execute.read_totals(conn),
+        capacity_used=readers.read_capacity(conn, rules, as_of),
+        totals=readers.read_totals(conn),
         groups={o.id: o.group for o in rules.offers.values()},
     )
     decisions = []
     for offer in in_allocation_order(offers):
-        candidates = execute.candidates_of(conn, rules, offers, offer)
+        candidates = readers.candidates_of(conn, rules, offers, offer)
         decisions += (allocator.decide(offer, c) for c in candidates)
     seconds = time.perf_counter() - started
     engine = plan.decisions

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .decide.allocate_arrays import ACTION, HOLDOUT, REASON_CODE, OfferDecisions
-from .execute import OfferSummary, Plan, channel_summaries, offer_summaries
+from .execute import Plan
+from .report.summary import OfferSummary, channel_summaries, offer_summaries
 from .rules.compare import RuleChange, rule_changes
 from .rules.model import Offer
 

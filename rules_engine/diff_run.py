@@ -29,9 +29,10 @@ from typing import Literal
 import numpy as np
 
 from . import store
+from .backends import backend_for
 from .diff import Diff, Membership, SideInfo, diff_plans
 from .errors import CampaignError, InputError
-from .execute import Plan, Progress, plan, prepare
+from .execute import Plan, Progress, plan
 from .expr.sqlgen import quote
 from .rules.check import CheckResult, check, check_sources
 from .rules.git import digest_of, rules_at
@@ -244,9 +245,7 @@ def diff_store(
     progress: Progress | None = None,
 ) -> Diff:
     """Plan both sides on the store opened read-only and compare the plans."""
-    with store.closing_read_only(path) as conn:
-        store.ensure_is_store(conn, path)
-        prepare(conn, cache_mb)
+    with backend_for(path).planning(path, cache_mb) as conn:
         base_plan, head_plan, members = plan_both(
             conn, base.checked.rules, head.checked.rules, as_of, progress=progress
         )

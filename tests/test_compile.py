@@ -21,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.backends.sqlite.readers import read_audiences, read_candidates
 from rules_engine.decide.allocate_arrays import REASONS
-from rules_engine.execute import offers_in_play, read_audiences, read_candidates
+from rules_engine.execute import offers_in_play
 from rules_engine.expr.evaluate import Environment, evaluate
 from rules_engine.reference.oracle import (
     channel_blocked,

@@ -24,8 +24,9 @@ import pytest
 from click.testing import CliRunner
 
 from rules_engine import store
+from rules_engine.backends.sqlite.connection import prepare
 from rules_engine.cli import main
-from rules_engine.execute import plan, prepare
+from rules_engine.execute import plan
 from rules_engine.rules.check import load_rules
 from rules_engine.times import parse_instant
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rules_engine import store
-from rules_engine.execute import Plan, plan, prepare
+from rules_engine.backends.sqlite.connection import prepare
+from rules_engine.execute import Plan, plan
 from rules_engine.report.render import plan_json
 from rules_engine.rules.check import load_rules
 from rules_engine.rules.model import RuleSet

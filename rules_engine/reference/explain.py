@@ -21,18 +21,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import store
+from ..backends import backend_for
+from ..backends.sqlite.readers import channel_lifecycle, read_candidates, read_history, read_totals
 from ..decide.allocate import allocate
 from ..decide.records import Candidate, Decision
 from ..errors import InputError
-from ..execute import (
-    channel_lifecycle,
-    offers_in_play,
-    prepare,
-    read_candidates,
-    read_history,
-    read_totals,
-)
+from ..execute import offers_in_play
 from ..expr.evaluate import Environment, Value, evaluate
 from ..expr.nodes import ListLit, Literal, Node, children, to_text
 from ..rules.model import Offer, RuleSet
@@ -142,9 +136,7 @@ def explain_store(
     cache_mb: int = 256,
 ) -> Explanation:
     """`campaign explain`: the store opened read-only, one customer explained."""
-    with store.closing_read_only(path) as conn:
-        store.ensure_is_store(conn, path)
-        prepare(conn, cache_mb)
+    with backend_for(path).planning(path, cache_mb) as conn:
         return explain(conn, rules, as_of, customer_id, population=population)
 
 

@@ -14,10 +14,11 @@ from typing import Any
 from ..backends.sqlite.audit import action_row, audit_row, rule_names
 from ..decide.records import REASON_ORDER
 from ..errors import Problem
-from ..execute import ChannelSummary, OfferSummary, Plan, channel_summaries, offer_summaries
+from ..execute import Plan
 from ..reference.explain import Explanation, OfferLine, Trace, describe
 from ..rules.model import RuleSet
 from ..times import utc_text
+from .summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import store
+from ..backends import backend_for
 from ..errors import Problem, RulesInvalid, Span, sorted_problems
 from .load import Document, discover, load_bytes, load_paths
 from .model import RuleSet
@@ -55,7 +56,7 @@ def check(
     store); everything wrong inside the rules comes back as problems.
     """
     files = discover(paths)
-    schema = store.read_schema(db) if db is not None else store.canonical_schema()
+    schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     with _collector_paused():
         return _check_files(files, schema, as_of)
 
@@ -90,7 +91,7 @@ def check_sources(
 ) -> CheckResult:
     """`check` over rule files already read, as (name, content) pairs: the rules at a Git
     commit, say. Problems name the files by these names."""
-    schema = store.read_schema(db) if db is not None else store.canonical_schema()
+    schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     documents: list[Document] = []
     problems: list[Problem] = []
     for name, raw in sources:

@@ -1,1 +1,2 @@
-"""The SQLite backend: the run writer (`audit`)."""
+"""The SQLite backend: the connection tuned for planning (`connection`), the readers of a plan's
+temp tables (`readers`), the run writer (`audit`), and the `Backend` they make (`backend`)."""

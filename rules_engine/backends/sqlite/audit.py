@@ -24,11 +24,12 @@ from typing import Any
 from ... import store
 from ...decide.records import ACTION_COLUMNS, AUDIT_COLUMNS, Decision
 from ...errors import CampaignError, StoreError
-from ...execute import Plan, Progress, prepare
+from ...execute import Plan, Progress
 from ...execute import plan as make_plan
 from ...rules.model import RuleSet
 from ...sql.compile import ValuesProgram
 from ...times import utc_text
+from .connection import prepare
 
 
 class StoreBusy(CampaignError):

@@ -1,0 +1,58 @@
+"""What the engine needs from a store engine: the `Backend` protocol.
+
+The engine opens a store through its backend, for planning (read-only, tuned) or for a run
+(the backend's own locking and writer), and reads the store's schema from it; between the two
+everything is SQL, compiled by `sql/` in the backend's dialect. A backend is a folder here
+(`backends/sqlite/`) holding its connection, introspection, readers and run writer, and one
+entry in `backends.BACKENDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..rules.model import RuleSet
+    from ..store import StoreSchema
+    from .sqlite.audit import RunResult
+
+Progress = Callable[[str], None]
+
+
+class Backend(Protocol):
+    """A store engine, as the engine uses it."""
+
+    name: str
+
+    def recognises(self, path: Path) -> bool:
+        """Whether the file at `path` is a store of this engine (by its first bytes)."""
+        ...
+
+    def planning(self, path: str | Path, cache_mb: int) -> AbstractContextManager[Any]:
+        """A read-only connection to the store at `path`, refused unless it is a campaign
+        store, tuned to plan with `cache_mb` of cache; closed on leaving."""
+        ...
+
+    def schema(self, path: str | Path) -> StoreSchema:
+        """The real schema of the store at `path` (tables, columns, rule types)."""
+        ...
+
+    def run(
+        self,
+        path: str | Path,
+        rules: RuleSet,
+        as_of: datetime,
+        run_key: str,
+        *,
+        wait: float,
+        cache_mb: int,
+        progress: Progress | None,
+    ) -> RunResult:
+        """Decide as a plan does and commit the actions, audit and exits in one transaction;
+        a key that already committed changes nothing. Waits up to `wait` seconds for a store
+        another run holds."""
+        ...
