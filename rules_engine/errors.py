@@ -73,64 +73,87 @@ class Problem:
         }
 
 
-# Every problem code, by the stage that reports it; docs/problems/<stage>.md explains each one
-# with an example and its fix.
-PROBLEM_CODES: dict[str, tuple[str, ...]] = {
-    "load": (
-        "file-unreadable",
-        "file-too-large",
-        "file-not-utf8",
-        "yaml-syntax",
-        "yaml-multiple-documents",
-        "yaml-too-many-aliases",
-        "file-empty",
-        "not-a-mapping",
-        "yaml-tag",
-        "yaml-complex-key",
-        "duplicate-key",
-    ),
-    "schema": (
-        "schema-unknown-key",
-        "schema-type",
-        "schema-enum",
-        "schema-pattern",
-        "schema-required",
-        "schema-range",
-        "schema-invalid",
-    ),
-    "expressions": (
-        "expr-syntax",
-        "expr-unsupported",
-        "expr-too-complex",
-        "expr-unknown-name",
-        "expr-unknown-function",
-        "expr-arity",
-        "expr-type",
-        "expr-context",
-        "expr-not-boolean",
-        "expr-not-numeric",
-        "expr-compare-none",
-    ),
-    "rules": (
-        "duplicate-id",
-        "unknown-reference",
-        "unknown-table",
-        "unknown-column",
-        "name-conflict",
-        "cycle",
-        "metric-type",
-        "channel-no-address",
-        "window-order",
-        "unknown-timezone",
-        "ambiguous-priority",
-        "variant-weights",
-        "holdout-contaminated",
-        "test-reference",
-        "calendar-cadence",
-        "calendar-sync",
-        "calendar-unapproved",
-        "calendar-incentive",
-    ),
+# Every problem code and what it means, by the stage that reports it (the stages' `CODES` are
+# these entries); docs/problems/<stage>.md explains each one with an example and its fix (the
+# calendar's are in rules.md).
+PROBLEM_CODES: dict[str, dict[str, str]] = {
+    "load": {
+        "file-unreadable": "the file cannot be read (permissions, or it is a directory)",
+        "file-too-large": "the file is over 5 MB; rule files are small, split it or check the path",
+        "file-not-utf8": "the file is not UTF-8 text",
+        "file-empty": "the file holds no rules (empty or only comments)",
+        "yaml-syntax": "the file is not valid YAML",
+        "yaml-multiple-documents": "the file holds several YAML documents (`---`); use one per "
+        "file",
+        "yaml-tag": "an explicit YAML tag such as `!!python/object`; rule files use plain values",
+        "yaml-complex-key": "a mapping key that is a list or a mapping",
+        "yaml-too-many-aliases": "anchors and aliases expand to too many values (an alias bomb)",
+        "duplicate-key": "the same key twice in one mapping; YAML would silently keep only one",
+        "not-a-mapping": "the top level of a rule file must be a mapping of sections",
+    },
+    "schema": {
+        "schema-unknown-key": "a key the format does not have (often a typo), or one that does not "
+        "go with the keys beside it",
+        "schema-type": "a value of the wrong type (text where a number belongs, a list for a "
+        "value...)",
+        "schema-enum": "a word that is not one of the allowed values",
+        "schema-pattern": "a value in the wrong form: a duration, time, date, percentage or id",
+        "schema-required": "a required key is missing",
+        "schema-range": "a number, list or text out of its allowed range (negative, empty, "
+        "twice...)",
+        "schema-invalid": "any other structural mistake, such as a frequency cap with both "
+        "`channel` and `group`",
+    },
+    "expressions": {
+        "expr-syntax": "the expression is not valid syntax",
+        "expr-unsupported": "a construct the rule language leaves out (`a.b`, `**`, `x = 1`...)",
+        "expr-too-complex": "an expression over 10,000 characters or nested over 100 levels",
+        "expr-unknown-name": "a name that is not a column, metric or segment in scope",
+        "expr-unknown-function": "a function that is not in the catalogue",
+        "expr-arity": "a function called with the wrong number of arguments",
+        "expr-type": "an operator or function applied to values of the wrong type",
+        "expr-context": "a function or name used where it is not allowed (e.g. sum() in a segment)",
+        "expr-not-boolean": "a condition that is not true/false",
+        "expr-not-numeric": "a `rank` that is not a number",
+        "expr-compare-none": "`== None` is never true under three-valued logic (warning)",
+    },
+    "rules": {
+        "duplicate-id": "the same id is defined twice in one section, in one file or across files",
+        "unknown-reference": "a channel, offer, group, segment or metric that no rule defines",
+        "unknown-table": "a metric's `from:` names a table the store does not have",
+        "unknown-column": "a channel's `address` names a column customers do not have",
+        "name-conflict": "a metric or segment has the name of a store column or of another rule",
+        "cycle": "metrics or segments that depend on each other in a circle",
+        "metric-type": "a metric's declared `type` or `default` does not match its value",
+        "channel-no-address": "an offer sends on a channel that has no `address` (a broadcast "
+        "channel)",
+        "window-order": "a window or blackout that ends before it starts",
+        "unknown-timezone": "a timezone that is not an IANA name",
+        "ambiguous-priority": "two offers of one group with the same priority (warning)",
+        "variant-weights": "an offer's variant weights do not add up to 100%",
+        "holdout-contaminated": "a customer held out of an offer can get another offer with the "
+        "same kind of incentive in the same run (warning)",
+    },
+    "calendar": {
+        "calendar-cadence": "a channel publishes more or less often than a cadence constraint "
+        "allows",
+        "calendar-sync": "the channels of a campaign do not go out within `sync_within` of each "
+        "other",
+        "calendar-unapproved": "a schedule item due soon (within `approved_before`) is not "
+        "approved",
+        "calendar-incentive": "one campaign promotes different incentives on different channels",
+    },
+    "tests": {
+        "test-reference": "a rule test names a customer it does not define (in `expect` or in a "
+        "row's `customer_id`)",
+        "test-row": "a rule test's row has a value of the wrong type for its column, or repeats "
+        "a customer id or row id",
+        "test-as-of": "a rule test's `as_of` is not a real date and time, or a `then:` step does "
+        "not come after the step before it",
+        "test-expectation": "an expectation that cannot be checked as written (a `channel` "
+        "without an `offer`, a reason that does not go with its outcome, a metric value of the "
+        "wrong type, nothing to check)",
+    },
 }
 
 # Problems that mean a file could not be read at all: the command ends with exit 2, as for a

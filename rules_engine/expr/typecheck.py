@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from typing import Literal as TypingLiteral
 
-from ..errors import Problem, Severity, did_you_mean
+from ..errors import PROBLEM_CODES, Problem, Severity, did_you_mean
 from .functions import FAMILIES, FUNCTIONS, NUMERIC, TEMPORAL, Function, Where, lookup, widest
 from .nodes import (
     Binary,
@@ -36,19 +36,7 @@ from .nodes import (
 
 _N = TypeVar("_N", bound=Node)
 
-CODES: dict[str, str] = {
-    "expr-syntax": "the expression is not valid syntax",
-    "expr-unsupported": "a construct the rule language leaves out (`a.b`, `**`, `x = 1`...)",
-    "expr-too-complex": "an expression over 10,000 characters or nested over 100 levels",
-    "expr-unknown-name": "a name that is not a column, metric or segment in scope",
-    "expr-unknown-function": "a function that is not in the catalogue",
-    "expr-arity": "a function called with the wrong number of arguments",
-    "expr-type": "an operator or function applied to values of the wrong type",
-    "expr-context": "a function or name used where it is not allowed (e.g. sum() in a segment)",
-    "expr-not-boolean": "a condition that is not true/false",
-    "expr-not-numeric": "a `rank` that is not a number",
-    "expr-compare-none": "`== None` is never true under three-valued logic (warning)",
-}
+CODES = PROBLEM_CODES["expressions"]
 
 
 class Context(StrEnum):

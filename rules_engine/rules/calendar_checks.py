@@ -14,15 +14,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import Problem, Span, did_you_mean
+from ..errors import PROBLEM_CODES, Problem, Span, did_you_mean
 from .model import parse_duration
 
-CODES: dict[str, str] = {
-    "calendar-cadence": "a channel publishes more or less often than a cadence constraint allows",
-    "calendar-sync": "the channels of a campaign do not go out within `sync_within` of each other",
-    "calendar-unapproved": "a schedule item due soon (within `approved_before`) is not approved",
-    "calendar-incentive": "one campaign promotes different incentives on different channels",
-}
+CODES = PROBLEM_CODES["calendar"]
 
 Item = dict[str, Any]
 LIVE = {"draft", "approved", "published"}  # cancelled items do not count

@@ -19,26 +19,14 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import InputError, Problem, Span
+from ..errors import PROBLEM_CODES, InputError, Problem, Span
 
 JsonPath = tuple[str | int, ...]
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_NODES = 100_000
 
-CODES: dict[str, str] = {
-    "file-unreadable": "the file cannot be read (permissions, or it is a directory)",
-    "file-too-large": "the file is over 5 MB; rule files are small, split it or check the path",
-    "file-not-utf8": "the file is not UTF-8 text",
-    "file-empty": "the file holds no rules (empty or only comments)",
-    "yaml-syntax": "the file is not valid YAML",
-    "yaml-multiple-documents": "the file holds several YAML documents (`---`); use one per file",
-    "yaml-tag": "an explicit YAML tag such as `!!python/object`; rule files use plain values",
-    "yaml-complex-key": "a mapping key that is a list or a mapping",
-    "yaml-too-many-aliases": "anchors and aliases expand to too many values (an alias bomb)",
-    "duplicate-key": "the same key twice in one mapping; YAML would silently keep only one",
-    "not-a-mapping": "the top level of a rule file must be a mapping of sections",
-}
+CODES = PROBLEM_CODES["load"]
 
 _YAML = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "value")}

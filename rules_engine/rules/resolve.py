@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from ..decide.records import LIFECYCLE_GATES
-from ..errors import Problem, Severity, Span, did_you_mean
+from ..errors import PROBLEM_CODES, Problem, Severity, Span, did_you_mean
 from ..expr import (
     Context,
     Node,
@@ -55,22 +55,9 @@ from .model import (
 from .order import topological
 
 CODES: dict[str, str] = {
-    "duplicate-id": "the same id is defined twice in one section, in one file or across files",
-    "unknown-reference": "a channel, offer, group, segment or metric that no rule defines",
-    "unknown-table": "a metric's `from:` names a table the store does not have",
-    "unknown-column": "a channel's `address` names a column customers do not have",
-    "name-conflict": "a metric or segment has the name of a store column or of another rule",
-    "cycle": "metrics or segments that depend on each other in a circle",
-    "metric-type": "a metric's declared `type` or `default` does not match its value",
-    "channel-no-address": "an offer sends on a channel that has no `address` (a broadcast channel)",
-    "window-order": "a window or blackout that ends before it starts",
-    "unknown-timezone": "a timezone that is not an IANA name",
-    "ambiguous-priority": "two offers of one group with the same priority (warning)",
-    "variant-weights": "an offer's variant weights do not add up to 100%",
-    "holdout-contaminated": "a customer held out of an offer can get another offer with the "
-    "same kind of incentive in the same run (warning)",
-    **calendar_checks.CODES,
-    **ruletest_checks.CODES,
+    **PROBLEM_CODES["rules"],
+    **PROBLEM_CODES["calendar"],
+    **PROBLEM_CODES["tests"],
 }
 
 SECTIONS = ("metrics", "segments", "channels", "offers", "tests")

@@ -20,22 +20,12 @@ from typing import Any, Protocol
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from ..errors import Problem, Span, did_you_mean
+from ..errors import PROBLEM_CODES, Problem, Span, did_you_mean
 
 SCHEMA_FILE = Path(__file__).with_name("rules.schema.json")
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
-CODES: dict[str, str] = {
-    "schema-unknown-key": "a key the format does not have (often a typo), or one that does not "
-    "go with the keys beside it",
-    "schema-type": "a value of the wrong type (text where a number belongs, a list for a value...)",
-    "schema-enum": "a word that is not one of the allowed values",
-    "schema-pattern": "a value in the wrong form: a duration, time, date, percentage or id",
-    "schema-required": "a required key is missing",
-    "schema-range": "a number, list or text out of its allowed range (negative, empty, twice...)",
-    "schema-invalid": "any other structural mistake, such as a frequency cap with both "
-    "`channel` and `group`",
-}
+CODES = PROBLEM_CODES["schema"]
 
 JsonPath = tuple[str | int, ...]
 

@@ -15,24 +15,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from ..errors import Span
+from ..errors import PROBLEM_CODES, Span
 from ..rules.load import Document
 from ..rules.load import JsonPath as Path
 from ..rules.model import Expectation, RuleTest, RuleTestStep
 from ..store import RuleType, StoreSchema
 from ..times import parse_instant, utc_text
 
-CODES: dict[str, str] = {
-    "test-reference": "a rule test names a customer it does not define (in `expect` or in a "
-    "row's `customer_id`)",
-    "test-row": "a rule test's row has a value of the wrong type for its column, or repeats "
-    "a customer id or row id",
-    "test-as-of": "a rule test's `as_of` is not a real date and time, or a `then:` step does "
-    "not come after the step before it",
-    "test-expectation": "an expectation that cannot be checked as written (a `channel` "
-    "without an `offer`, a reason that does not go with its outcome, a metric value of the "
-    "wrong type, nothing to check)",
-}
+CODES = PROBLEM_CODES["tests"]
 
 # The tables a test's first step may fill, and those a `then:` step may add rows to.
 FIRST_STEP_TABLES = ("customers", "orders", "events", "contacts", "channel_stats")
