@@ -9,13 +9,12 @@ are not real dates and times, and expectations that cannot be checked as written
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from ..errors import PROBLEM_CODES, Span
+from ..errors import PROBLEM_CODES, Span, did_you_mean
 from ..rules.load import Document
 from ..rules.load import JsonPath as Path
 from ..rules.model import Expectation, RuleTest, RuleTestStep
@@ -184,14 +183,12 @@ class _TestChecker:
         return fine
 
     def unknown_column(self, path: Path, table: str, column: str, columns: Collection[str]) -> None:
-        close = difflib.get_close_matches(column, list(columns), n=1)
+        otherwise = "declare extra columns in a `store:` section of the rules"
         self.out.report(
             self.doc.key_span((*path, column)),
             "unknown-column",
             f"`{table}` has no column `{column}`",
-            f"did you mean `{close[0]}`?"
-            if close
-            else "declare extra columns in a `store:` section of the rules",
+            did_you_mean(column, columns, otherwise=otherwise),
         )
 
     def identity(self, path: Path, table: str, row: dict[str, Any]) -> bool:
