@@ -27,6 +27,8 @@ import pytest
 import sqlite_utils
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rules_engine import store
 from rules_engine.backends.sqlite.audit import rules_digest
@@ -332,6 +334,54 @@ def test_a_variant_weight_change_is_a_decision_change(tmp_path: Path, shop: Path
     assert all(o["before"] == o["after"] for o in found["offers"])
     assert found["moves"] == []
     assert found["decisions_changed"] is True
+
+
+OFFER_SETTINGS = st.fixed_dictionaries(
+    {
+        "priority": st.integers(0, 3),
+        "group": st.sampled_from(["g", "h", None]),
+        "holdout": st.sampled_from(["0%", "30%", "50%"]),
+        "channels": st.sampled_from([["email"], ["sms"], ["email", "sms"], ["sms", "email"]]),
+    }
+)
+SIDE = st.fixed_dictionaries(
+    {
+        "threshold": st.sampled_from([0, 100, 200, 400]),
+        "vip": OFFER_SETTINGS,
+        "hello": OFFER_SETTINGS,
+    }
+)
+
+
+def rules_for(side: dict[str, Any]) -> dict[str, Any]:
+    rules = copy.deepcopy(RULES)
+    rules["segments"]["big"]["where"] = f"spend >= {side['threshold']}"
+    for name in ("vip", "hello"):
+        settings_ = {k: v for k, v in side[name].items() if v is not None}
+        rules["offers"][name].pop("group")
+        rules["offers"][name].update(settings_)
+    return rules
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(base=SIDE, head=SIDE)
+def test_what_holds_for_any_two_rule_sets(
+    tmp_path: Path, shop: Path, base: dict[str, Any], head: dict[str, Any]
+) -> None:
+    """An offer's control group changes only with its holdout; gained minus lost is its
+    change in actions; every customer who moved is counted once; no change, no difference."""
+    found = diff_of(tmp_path, shop, rules_for(head), rules_for(base))
+    for o in found["offers"]:
+        before, after = o["before"]["actions"], o["after"]["actions"]
+        assert o["gained"] - o["lost"] == after - before
+        if base[o["id"]]["holdout"] == head[o["id"]]["holdout"]:
+            assert o["holdout_changed"] == 0
+    assert sum(m["customers"] for m in found["moves"]) <= found["customers"]
+    assert all(m["from"] != m["to"] for m in found["moves"])
+    if base == head:
+        assert found["rules"] == [] and found["decisions_changed"] is False
 
 
 # -- the command ---------------------------------------------------------------------------------
