@@ -640,8 +640,7 @@ def test_command(
     if not run.results:
         where = f"matches -k {pattern!r}" if pattern else "is defined in these rule files"
         raise RulesFailure(f"no rule test {where}; add tests in a `tests:` section")
-    render = {"text": test_report.text, "json": test_report.json_text, "github": test_report.github}
-    click.echo(render[fmt](run, cover))
+    click.echo(test_report.REPORTERS[fmt](run, cover))
     if junit_path is not None:
         from .report.export import replacing
 

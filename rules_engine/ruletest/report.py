@@ -297,3 +297,6 @@ def _testcase(suite: ET.Element, r: RuleTestResult) -> None:
     if r.error is not None:
         error = ET.SubElement(case, "error", message=error_line(r), type="error")
         error.text = error_line(r)
+
+
+REPORTERS = {"text": text, "json": json_text, "github": github}
