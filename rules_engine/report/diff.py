@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 
-from ..decide.allocate import REASON_ORDER
+from ..decide.records import REASON_ORDER
 from ..diff import ChannelChange, Diff, Move, OfferChange, SegmentChange, diff_document
 
 MARKDOWN_LIMIT = 60_000
