@@ -516,3 +516,32 @@ def test_a_segment_every_test_customer_is_in_is_not_covered(tmp_path: Path) -> N
     cover = coverage_of(checked.rules, run_tests(checked.rules).exercised())
     (lapsed,) = [i for i in cover.items if i.id == "lapsed"]
     assert (lapsed.covered, lapsed.missing) == (False, "every test customer is in it")
+
+
+def test_columns_a_store_section_declares_are_in_the_tests_store(tmp_path: Path) -> None:
+    declared = """\
+    store:
+      customers: {vip_manager: text}
+    segments:
+      managed:
+        where: vip_manager is not None
+    tests:
+      managed_customers:
+        as_of: "2026-11-15T08:00:00Z"
+        customers: [{id: 1, vip_manager: Li Na}, {id: 2}]
+        expect:
+          - {customer: 1, segments: [managed]}
+          - {customer: 2, not_segments: [managed]}
+    """
+    folder = write(tmp_path, declared)
+    (result,) = results_of(folder).results
+    assert result.status == "passed", result.failures
+    (folder / "tests_0.yaml").write_text(
+        textwrap.dedent(declared).replace("vip_manager: Li Na", "vip_managr: Li Na")
+    )
+    (problem,) = check([folder]).problems
+    assert (problem.code, problem.span.line, problem.hint) == (
+        "unknown-column",
+        9,
+        "did you mean `vip_manager`?",
+    )
