@@ -524,6 +524,36 @@ def test_an_unchanged_working_tree(
     assert (found["rules"], found["moves"], found["decisions_changed"]) == ([], [], False)
 
 
+def test_rules_new_since_the_base(
+    tmp_path: Path, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rules/ did not exist at the base commit: no rules there, everything is added."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README").write_text("a shop\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "start")
+    write_rules(repo / "rules", RULES)
+    monkeypatch.chdir(repo)
+    result = run_diff("--db", shop, "--base", "HEAD", "--format", "json", "--detailed-exitcode")
+    assert result.exit_code == 2, result.output
+    found = json.loads(result.output)
+    assert {r["change"] for r in found["rules"]} == {"added"}
+    assert [(o["id"], o["before"], o["after"]["actions"]) for o in found["offers"]] == [
+        ("vip", None, 4),
+        ("hello", None, 3),
+    ]
+    assert found["cost"] == {"before": 0.0, "after": 5.67}
+    assert found["segments"][0] == {
+        "id": "big",
+        "before": None,
+        "after": 4,
+        "entered": 4,
+        "left": 0,
+    }
+
+
 def test_git_errors(tmp_path: Path, shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outside = write_rules(tmp_path / "plain" / "rules", RULES)
     result = run_diff("--db", shop, outside, "--base", "HEAD")

@@ -122,9 +122,10 @@ def channel_state_statements(
     """`channel_state`: for each customer in an audience (`candidates`) and each channel with
     an address, the first reason the channel cannot be used, or NULL."""
     ctx = value_context(rules, as_of)
-    now = ctx.bind(int(as_of.timestamp()))
+    channels = address_channels(rules)
+    now = ctx.bind(int(as_of.timestamp())) if channels else ""  # no channel, no parameter
     selects = []
-    for channel, cols in zip(address_channels(rules), channel_columns(rules), strict=True):
+    for channel, cols in zip(channels, channel_columns(rules), strict=True):
         exit_now = _condition(channel.exit, ctx, "0")
         steps = [
             (f"c.{quote(channel.address or '')} IS NULL", "no_address"),
