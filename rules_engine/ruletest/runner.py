@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
-from ..backends.sqlite.audit import run_on
+from ..backends.sqlite.audit import GitState, git_state, run_on
 from ..decide.records import Decision
 from ..errors import CampaignError, Span
 from ..execute import Plan, plan
@@ -127,19 +128,29 @@ def selected(rules: RuleSet, pattern: str | None) -> list[RuleTest]:
     return [t for t in tests if pattern in t.id]
 
 
-class Programs:
-    """The rules' values program at each as-of, compiled once for every step that runs at
-    it (compiling is the larger part of planning a store of a few rows)."""
+class Shared:
+    """What the tests of one rule set share: the empty store each test copies, the values
+    program at each as-of (compiled once for every step that runs at it: compiling is the
+    larger part of planning a store of a few rows), and the rules' Git state for the run
+    records of committed steps (read once, not twice with `git` for every run)."""
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
-        self._known: dict[tuple[datetime, object], ValuesProgram] = {}
+        self.empty = EmptyStore(rules)
+        self._programs: dict[tuple[datetime, object], ValuesProgram] = {}
 
-    def at(self, as_of: datetime) -> ValuesProgram:
+    def program(self, as_of: datetime) -> ValuesProgram:
         key = (as_of, as_of.utcoffset())
-        if key not in self._known:
-            self._known[key] = compile_values(self.rules, as_of)
-        return self._known[key]
+        if key not in self._programs:
+            self._programs[key] = compile_values(self.rules, as_of)
+        return self._programs[key]
+
+    @cached_property
+    def git(self) -> GitState:
+        return git_state(self.rules.files)
+
+    def close(self) -> None:
+        self.empty.close()
 
 
 def run_tests(
@@ -148,43 +159,35 @@ def run_tests(
     """Run the checked rule set's tests (those `pattern` selects), each on its own store."""
     started = time.perf_counter()
     results = []
-    empty = EmptyStore(rules)
-    programs = Programs(rules)
+    shared = Shared(rules)
     try:
         for test in selected(rules, pattern):
-            result = run_test(rules, test, empty, programs)
+            result = run_test(rules, test, shared)
             if progress is not None:
                 progress(result)
             results.append(result)
     finally:
-        empty.close()
+        shared.close()
     return RuleTestRun(rules, tuple(results), time.perf_counter() - started, pattern)
 
 
-def run_test(
-    rules: RuleSet,
-    test: RuleTest,
-    empty: EmptyStore | None = None,
-    programs: Programs | None = None,
-) -> RuleTestResult:
-    """One test, on a copy of `empty` (made here when not given)."""
-    programs = programs or Programs(rules)
+def run_test(rules: RuleSet, test: RuleTest, shared: Shared | None = None) -> RuleTestResult:
+    """One test, on a copy of the shared empty store (all made here when not given)."""
+    if shared is None:
+        shared = Shared(rules)
+        try:
+            return run_test(rules, test, shared)
+        finally:
+            shared.close()
     started = time.perf_counter()
     exercised = Exercised()
     failures: list[Failure] = []
-    if empty is None:
-        empty = EmptyStore(rules)
-        try:
-            return run_test(rules, test, empty, programs)
-        finally:
-            empty.close()
-    conn = empty.copy()
+    conn = shared.empty.copy()
     step_number = 0
     try:
         for step_number, step in enumerate(test.steps, start=1):
             later = step_number < len(test.steps)
-            program = programs.at(step.as_of)
-            outcome = _run_step(conn, rules, test, step, step_number, program, commit=later)
+            outcome = _run_step(conn, rules, test, step, step_number, shared, commit=later)
             failures += _check_step(conn, rules, step, step_number, outcome)
             exercised.add(outcome.exercised())
     except Exception as exc:  # a test that cannot run is reported, and the others still run
@@ -248,15 +251,16 @@ def _run_step(
     test: RuleTest,
     step: RuleTestStep,
     number: int,
-    program: ValuesProgram,
+    shared: Shared,
     *,
     commit: bool,
 ) -> StepOutcome:
     """Add the step's rows and plan; a step with a later one is committed as a run."""
     add_rows(conn, step.rows)
+    program = shared.program(step.as_of)
     if commit:
         key = f"campaign test {test.id} step {number}"
-        result = run_on(conn, rules, step.as_of, key, wait=0, program=program)
+        result = run_on(conn, rules, step.as_of, key, wait=0, program=program, git=shared.git)
         assert result.plan is not None  # each step has its own run key
         decided = result.plan
     else:

@@ -213,10 +213,12 @@ def run_on(
     wait: float = 60.0,
     progress: Progress | None = None,
     program: ValuesProgram | None = None,
+    git: GitState | None = None,
 ) -> RunResult:
     """`run` on an open read-write connection in autocommit mode (the rule tests' in-memory
     stores run their steps with it): the lock, the decisions and one commit, or nothing.
-    `program`: the rules' values program for `as_of`, when the caller has compiled it."""
+    `program`: the rules' values program for `as_of`, and `git`: the rules' Git state, when the
+    caller already has them (rule tests commit many runs of one rule set)."""
     if (done := committed_run(conn, run_key)) is not None:
         return done
     if progress is not None:
@@ -227,7 +229,7 @@ def run_on(
             conn.execute("ROLLBACK")
             return done
         store.ensure_engine_indexes(conn)
-        result = _decide_and_write(conn, rules, as_of, run_key, progress, program)
+        result = _decide_and_write(conn, rules, as_of, run_key, progress, program, git)
         if progress is not None:
             progress("commit")
         conn.execute("COMMIT")
@@ -257,6 +259,7 @@ def _decide_and_write(
     run_key: str,
     progress: Progress | None,
     program: ValuesProgram | None = None,
+    git: GitState | None = None,
 ) -> RunResult:
     started = datetime.now(UTC)
     run_id = run_id_for(run_key)
@@ -284,7 +287,7 @@ def _decide_and_write(
         ),
     )
     tally = counts(plan)
-    git = git_state(rules.files)
+    git = git or git_state(rules.files)
     conn.execute(
         'INSERT INTO "runs" ("run_id", "run_key", "as_of", "started_at", "finished_at", '
         '"status", "rules_digest", "git_commit", "counts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
