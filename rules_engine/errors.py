@@ -108,6 +108,7 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "expr-syntax": "the expression is not valid syntax",
         "expr-unsupported": "a construct the rule language leaves out (`a.b`, `**`, `x = 1`...)",
         "expr-too-complex": "an expression over 10,000 characters or nested over 100 levels",
+        "expr-too-large": "a number literal beyond what the store holds (whole numbers: 64 bits)",
         "expr-unknown-name": "a name that is not a column, metric or segment in scope",
         "expr-unknown-function": "a function that is not in the catalogue",
         "expr-arity": "a function called with the wrong number of arguments",

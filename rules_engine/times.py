@@ -10,6 +10,10 @@ from datetime import UTC, datetime
 
 from .errors import InputError
 
+# The years an as-of may fall in: the rules' durations (up to 100 years) either side of it stay
+# dates the calendar has.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
 
 def parse_instant(text: str) -> datetime:
     """An aware datetime; naive text is UTC; a bare date is its UTC midnight."""
@@ -22,11 +26,21 @@ def parse_as_of(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC).replace(microsecond=0)
     try:
-        return parse_instant(text)
+        moment = parse_instant(text)
     except ValueError:
         raise InputError(
             f"--as-of {text!r} is not an ISO-8601 time; write e.g. 2026-11-15T10:00:00+08:00"
         ) from None
+    try:
+        in_range = FIRST_YEAR <= moment.astimezone(UTC).year <= LAST_YEAR
+    except OverflowError:  # an offset that moves the year-1 or year-9999 text off the calendar
+        in_range = False
+    if not in_range:
+        raise InputError(
+            f"--as-of {text!r} is outside the years the engine plans for "
+            f"({FIRST_YEAR}-{LAST_YEAR}); check the year"
+        )
+    return moment
 
 
 def utc_text(value: datetime) -> str:

@@ -51,3 +51,23 @@ def test_the_library_exports_what_it_lists() -> None:
     assert rules_engine.__all__ == sorted(rules_engine.__all__)
     for name in rules_engine.__all__:
         assert getattr(rules_engine, name).__doc__, name
+
+
+def test_the_store_page_lists_every_canonical_table_and_column() -> None:
+    from rules_engine.store import CANONICAL_TABLES
+
+    page = (ROOT / "docs" / "store.md").read_text(encoding="utf-8")
+    for spec in CANONICAL_TABLES:
+        assert f"`{spec.name}`" in page or f"### {spec.name}" in page, spec.name
+        for column, kind in spec.columns:
+            if not spec.written_by_engine:
+                assert f"| `{column}` | {kind} |" in page, (spec.name, column)
+            else:
+                assert f"`{column}`" in page, (spec.name, column)
+
+
+def test_every_limits_problem_code_is_documented() -> None:
+    from rules_engine.rules.limits import CODES
+
+    page = (ROOT / "docs" / "problems" / "limits.md").read_text(encoding="utf-8")
+    assert set(CODES) == set(re.findall(r"^## ([a-z-]+)$", page, flags=re.M))

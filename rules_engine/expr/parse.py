@@ -10,6 +10,7 @@ columns to characters, so `city == "上海" and x > 5` points at `x`, not four c
 from __future__ import annotations
 
 import ast
+import math
 import typing
 import warnings
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from .nodes import (
 Locate = Callable[[int, int], Span]
 MAX_LENGTH = 10_000
 MAX_DEPTH = 100
+MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}
 _COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -126,8 +128,20 @@ class _Builder:
             self.depth -= 1
 
     def constant(self, node: ast.Constant) -> Node:
-        if node.value is None or isinstance(node.value, bool | int | float | str):
-            return Literal(span=self.span(node), value=node.value)
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+            raise _Unsupported(
+                node,
+                f"{value} is beyond the largest whole number the store holds ({MAX_INTEGER:,})",
+                "check the number of digits",
+                "expr-too-large",
+            )
+        if isinstance(value, float) and math.isinf(value):
+            raise _Unsupported(
+                node, f"{ast.unparse(node)} is too large a number", None, "expr-too-large"
+            )
+        if value is None or isinstance(value, bool | int | float | str):
+            return Literal(span=self.span(node), value=value)
         raise _Unsupported(node, f"the literal {node.value!r} is not supported")
 
     def name(self, node: ast.Name) -> Node:
