@@ -11,7 +11,9 @@ user's mistake.
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,16 +337,34 @@ def _syntax_problem(path: str, exc: yaml.MarkedYAMLError) -> Problem:
 
 
 def load_file(path: str | Path) -> tuple[Document | None, list[Problem]]:
-    """Read and parse one file; unreadable, oversized and non-UTF-8 files become problems."""
+    """Read and parse one file; unreadable, oversized and non-UTF-8 files become problems.
+    Only regular files are read (a pipe or a device could block or never end), and never more
+    than the size limit, whatever the file claims its size is."""
     name = str(path)
     where = Span(name, 1, 1, 1, 1)
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_BYTES:
-            return None, [_too_large(where, size)]
-        raw = Path(path).read_bytes()
+        with open(path, "rb", opener=_open_regular) as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except _NotRegular:
+        return None, [
+            Problem(
+                where,
+                "file-unreadable",
+                "not a regular file (a pipe, a device or a socket); rule files are plain files",
+                "give the path of a rule file or of a folder of rule files",
+            )
+        ]
     except OSError as exc:
         return None, [Problem(where, "file-unreadable", f"cannot read the file: {exc.strerror}")]
+    if len(raw) > MAX_BYTES:  # read no further: the file may not end (or lie about its size)
+        return None, [
+            Problem(
+                where,
+                "file-too-large",
+                f"the file is over {MAX_BYTES // 1024 // 1024} MB; rule files are smaller",
+                "split it into several files, or check that this is a rule file",
+            )
+        ]
     return load_bytes(raw, name)
 
 
@@ -378,12 +398,35 @@ def _too_large(where: Span, size: int) -> Problem:
     )
 
 
+class _NotRegular(Exception):
+    pass
+
+
+def _open_regular(path: str, flags: int) -> int:
+    """Open without blocking (a FIFO with no writer would wait for ever), then make sure it is
+    a regular file before anything is read."""
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotRegular(path)
+    return fd
+
+
 def discover(paths: Sequence[str | Path]) -> list[Path]:
     """Rule files named or found (recursively, *.yaml and *.yml) in the given paths."""
     found: list[Path] = []
     seen: set[Path] = set()
     for given in paths:
         path = Path(given)
+        try:
+            path.stat()
+        except FileNotFoundError:
+            pass  # said below
+        except OSError as exc:
+            raise InputError(
+                f"{path}: cannot read it ({exc.strerror}); check the path, and the permissions "
+                "of the file and of the folders above it"
+            ) from None
         if path.is_dir():
             candidates = sorted(
                 p
