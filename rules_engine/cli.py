@@ -262,7 +262,7 @@ def plan_command(
     digest = rules_digest(checked.files)
     click.echo(plan_text(planned, digest=digest))
     if json_path is not None:
-        with replacing(json_path) as out:
+        with _library_errors(), replacing(json_path) as out:
             out.write(plan_json(planned, digest=digest))
         click.echo(f"plan written to {json_path}")
 
@@ -336,7 +336,7 @@ def run_command(
             f"({result.counts.get('actions', 0):,} action(s)); nothing changed"
         )
     if export_path is not None:
-        with _library_errors(db_path):
+        with _export_errors(run_key, export_path), _library_errors(db_path):
             conn = connect_for_run(db_path, wait)
             try:
                 n = export_actions(
@@ -345,6 +345,20 @@ def run_command(
             finally:
                 conn.close()
         click.echo(f"{n:,} action(s) exported to {export_path}")
+
+
+@contextmanager
+def _export_errors(run_key: str, export_path: Path) -> Iterator[None]:
+    """The run has committed when its export is written: a failed export says so, and how to
+    export again (the same key commits nothing twice, so it only exports)."""
+    try:
+        yield
+    except click.ClickException as exc:
+        raise InputFailure(
+            f"the run committed, but its export failed: {exc.format_message()}; export it "
+            f"again with the same command and `--run-key {run_key}` (nothing is committed "
+            f"twice), giving a writable --export path"
+        ) from None
 
 
 @main.command("metrics")
@@ -382,7 +396,7 @@ def metrics_command(
 @main.command("explain")
 @RULES_ARG
 @DB
-@click.argument("customer_id", type=int)
+@click.argument("customer_id", type=click.IntRange(-(2**63), 2**63 - 1))
 @AS_OF
 @click.option(
     "--population",
@@ -408,6 +422,14 @@ def explain_command(
     with _library_errors(db_path):
         found = explain_store(db_path, checked, moment, customer_id, population=population)
     click.echo(explanation_json(found) if fmt == "json" else explanation_text(found, checked))
+    if found.disagreements and found.wrong_types:
+        click.echo(
+            f"campaign: error: {db_path}: this customer's rows hold values of the wrong type "
+            f"({'; '.join(found.wrong_types)}); SQL and Python read them differently: correct "
+            "the data",
+            err=True,
+        )
+        sys.exit(1)
     if found.disagreements:
         click.echo(
             "campaign: error: SQL and Python disagree for this customer; this is a bug in "

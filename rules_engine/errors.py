@@ -207,6 +207,10 @@ class InputError(CampaignError):
     exit_code = 2
 
 
+class OutputError(InputError):
+    """A file the command writes could not be written (a full disk, no permission)."""
+
+
 class StoreError(InputError):
     """The store is missing, is not a SQLite database, or is not a campaign store."""
 

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,10 +70,24 @@ def evaluate(node: Node, env: Environment) -> Value:
 # -- values of the store's types ---------------------------------------------------------
 
 
+# What SQLite hands back for a value of each rule type; anything else in the column is
+# another type's value, which the reference evaluator reads as missing.
+_STORED_AS: dict[str, type | tuple[type, ...]] = {
+    "integer": (int, float),
+    "real": (int, float),
+    "text": str,
+    "boolean": (int, float),
+    "date": str,
+    "datetime": str,
+}
+
+
 def as_type(value: Value, kind: str | None) -> Value:
     """A stored value as the rule type says: ISO text to datetimes and dates, 0/1 to booleans."""
     if value is None or kind is None:
         return value
+    if not isinstance(value, _STORED_AS.get(kind, object)):
+        return None  # a value of another type in the column (text in `amount`): missing
     if kind == "datetime" and isinstance(value, str):
         try:
             return parse_instant(value)
@@ -241,7 +255,15 @@ def _hours_since(args: list[Value], env: Environment) -> Value:
 
 
 def _days_ago(args: list[Value], env: Environment) -> Value:
-    return None if args[0] is None else env.as_of - timedelta(days=args[0])
+    """As-of minus n days; beyond the calendar's ends, its first or last instant (which
+    compares with every real time as SQL's far-off epoch seconds do)."""
+    if args[0] is None or math.isnan(args[0]):
+        return None
+    try:
+        return env.as_of - timedelta(days=args[0])
+    except OverflowError:
+        end = datetime.min if args[0] > 0 else datetime.max
+        return end.replace(tzinfo=UTC)
 
 
 def _date(args: list[Value], env: Environment) -> Value:

@@ -27,7 +27,7 @@ from ..decide.allocate import allocate
 from ..decide.records import Candidate, Decision
 from ..errors import InputError
 from ..execute import offers_in_play
-from ..expr.evaluate import Environment, Value, evaluate
+from ..expr.evaluate import Environment, Value, as_type, evaluate
 from ..expr.nodes import ListLit, Literal, Node, children, to_text
 from ..rules.model import Offer, RuleSet
 from ..sql import audience
@@ -97,6 +97,7 @@ class Explanation:
     offers: list[OfferLine] = field(default_factory=list)
     committed: list[dict[str, Any]] = field(default_factory=list)  # audit rows of earlier runs
     population: bool = False
+    wrong_types: list[str] = field(default_factory=list)  # store values not of their column's type
 
     @property
     def disagreements(self) -> list[str]:
@@ -153,6 +154,7 @@ def explain(
         raise InputError(f"customer {customer_id} is not in the store")
     customer = found[0]
     result = Explanation(customer_id, as_of, population=population)
+    result.wrong_types = wrong_types(rules, customer)
     sql_values = _sql_values(conn, rules, as_of, customer_id, population)
     ranks = _ranks(rules, sql_values) if population else _no_ranks(rules)
     values = evaluate_values(rules, [customer], as_of, ranks=ranks)[customer_id]
@@ -189,6 +191,21 @@ def explain(
     result.offers = _offers(conn, rules, as_of, customer, env, blocked, offers)
     result.committed = _committed(conn, customer_id, as_of)
     return result
+
+
+def wrong_types(rules: RuleSet, customer: CustomerData) -> list[str]:
+    """The customer's store values that are not of their column's type (text in a number
+    column, a time that is not ISO-8601): SQL and the Python reference read them differently."""
+    tables = [("customers", [customer.row]), *sorted(customer.related.items())]
+    found = []
+    for table, rows in tables:
+        types = rules.schema.columns(table)
+        for row in rows:
+            for column, value in row.items():
+                if value is not None and as_type(value, types.get(column)) is None:
+                    where = f" (row id {row['id']})" if "id" in row and table != "customers" else ""
+                    found.append(f"{table}.{column} holds {value!r}{where}")
+    return found
 
 
 def _run(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..decide.records import ACTION_COLUMNS
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..expr.sqlgen import quote
 from ..rules.model import RuleSet
 from ..sql.compile import ValueColumn
@@ -38,17 +38,33 @@ def format_of(path: str | Path) -> str:
 
 @contextmanager
 def replacing(path: str | Path) -> Iterator[IO[str]]:
-    """A text file that appears at `path` only once it is completely written."""
+    """A text file that appears at `path` only once it is completely written. A device or a
+    pipe (`/dev/stdout`) is written to directly. A failed write (a full disk, no permission)
+    is an `OutputError` naming the file; nothing is left behind."""
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+    if target.exists() and not target.is_file():
+        with _writing(target), target.open("w", encoding="utf-8", newline="") as out:
             yield out
-        os.chmod(temporary, 0o666 & ~_umask())  # as a plainly created file (mkstemp: 0600)
-        os.replace(temporary, target)
+        return
+    with _writing(target):
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with _writing(target):
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                yield out
+            os.chmod(temporary, 0o666 & ~_umask())  # as a plainly created file (mkstemp: 0600)
+            os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write the file: {exc.strerror or exc}") from None
 
 
 def _umask() -> int:

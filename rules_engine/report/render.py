@@ -340,9 +340,13 @@ def _channel_json(c: ChannelSummary) -> dict[str, Any]:
 def explanation_text(exp: Explanation, rules: RuleSet) -> str:
     """One customer: values, segment trees, channels and offers, disagreements first."""
     lines = [f"Customer {exp.customer_id} as of {utc_text(exp.as_of)}"]
+    if exp.wrong_types:
+        lines += ["", "!! THE STORE HOLDS VALUES OF THE WRONG TYPE (read as missing here):"]
+        lines += [f"!!   {w}" for w in exp.wrong_types]
     problems = exp.disagreements
     if problems:
-        lines += ["", "!! SQL AND PYTHON DISAGREE (a bug in the engine; please report it):"]
+        cause = "the values above" if exp.wrong_types else "a bug in the engine; please report it"
+        lines += ["", f"!! SQL AND PYTHON DISAGREE ({cause}):"]
         lines += [f"!!   {p}" for p in problems]
     lines += ["", "Metrics"]
     width = max((len(v.name) for v in exp.values), default=10)
@@ -430,6 +434,7 @@ def explanation_json(exp: Explanation) -> str:
         "customer_id": exp.customer_id,
         "as_of": utc_text(exp.as_of),
         "disagreements": exp.disagreements,
+        "wrong_types": exp.wrong_types,
         "values": [asdict(v) for v in exp.values],
         "channels": [asdict(c) for c in exp.channels],
         "offers": [asdict(o) for o in exp.offers],
