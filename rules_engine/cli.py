@@ -218,7 +218,14 @@ def _checked_at(
 ) -> tuple[datetime, RuleSet]:
     """The run's as-of instant and the rules checked for it (every command that plans)."""
     moment = _as_of(as_of)
-    return moment, _checked_rules(rules, db_path, moment)
+    checked = _checked_rules(rules, db_path, moment)
+    if not checked.offers:
+        click.echo(
+            "campaign: note: nothing to plan: the rules define no offers, so no customer gets "
+            "an action (metrics and segments are still computed); add an offer with its channels",
+            err=True,
+        )
+    return moment, checked
 
 
 def _as_of(text: str | None) -> datetime:

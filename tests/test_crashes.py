@@ -332,3 +332,29 @@ def test_an_unreadable_folder_above_a_rule_file_is_a_message(tmp_path: Path) -> 
         path.parent.chmod(0o700)
     assert code == 2
     assert "Permission denied" in output
+
+
+# -- 6. nothing to plan --------------------------------------------------------------------------
+
+
+def test_an_empty_folder_is_nothing_to_check_or_plan(tmp_path: Path, shop: Path) -> None:
+    empty = tmp_path / "rules"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a rule file")
+    for args in (["validate", str(empty)], ["plan", str(empty), "--db", str(shop)]):
+        code, output = cli(*args)
+        assert code == 2
+        assert f"{empty}: no rule files found (*.yaml or *.yml)" in output
+
+
+def test_rules_without_offers_or_channels_plan_and_say_there_is_nothing_to_plan(
+    tmp_path: Path, shop: Path
+) -> None:
+    path = rules_file(tmp_path, "segments:\n  opted_in:\n    where: email_opt_in\n")
+    code, output = cli("plan", str(path), "--db", str(shop), "--as-of", AS_OF, "--quiet")
+    assert code == 0, output
+    assert "nothing to plan: the rules define no offers" in output
+    assert "0 action(s)" in output
+    code, output = cli("explain", str(path), "--db", str(shop), "1", "--as-of", AS_OF)
+    assert code == 0, output
+    assert "opted_in" in output

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import store
 from ..backends import backend_for
-from ..errors import Problem, RulesInvalid, Span, sorted_problems
+from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
 from .limits import check_values
 from .load import Document, discover, load_bytes, load_paths
 from .model import RuleSet
@@ -57,6 +57,12 @@ def check(
     store); everything wrong inside the rules comes back as problems.
     """
     files = discover(paths)
+    if not files:
+        named = ", ".join(str(p) for p in paths)
+        raise InputError(
+            f"{named}: no rule files found (*.yaml or *.yml); there is nothing to check or "
+            "plan: give the folder of your rule files"
+        )
     schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     with _collector_paused():
         return _check_files(files, schema, as_of)
