@@ -181,6 +181,12 @@ def _library_errors(db_path: Path | None = None) -> Iterator[None]:
         fail(exc)
     except sqlite3.DatabaseError as exc:
         where = f"{db_path}: " if db_path else ""
+        if str(exc) == "integer overflow":
+            raise RulesFailure(
+                f"{where}a sum or abs() of the store's whole numbers goes beyond 64 bits "
+                "(SQLite's integers): look for absurdly large numbers in the columns the "
+                "metrics add up, and in the rules"
+            ) from None
         raise InputFailure(f"{where}the store could not be read or written: {exc}") from None
 
 

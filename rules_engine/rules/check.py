@@ -133,6 +133,10 @@ def _check_documents(
         good.append(kept)
         broken.append(dropped)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
+    if not any(p.is_error for p in problems + more):
+        from ..backends.sqlite.limits import check_sqlite_limits
+
+        more += check_sqlite_limits(rules, as_of)
     return CheckResult(rules, sorted_problems(problems + more), documents)
 
 

@@ -1,0 +1,196 @@
+"""What SQLite can hold, checked by `validate` before a store is ever read.
+
+A rule set can be valid and still compile to SQL that SQLite refuses: an expression nested
+deeper than its parser's stack or its expression-depth limit (1,000), more metrics or segments
+in one layer than a table has columns (2,000), a chain of derived metrics longer than a join
+takes tables (64). Rather than mirror SQLite's limits in arithmetic, the check compiles the
+whole rule set and runs it on an empty in-memory store of the same schema (no rows, so it
+takes milliseconds), and when SQLite refuses, finds the rule that does not fit and names it
+with the limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from ...errors import Problem, Span
+from ...expr.nodes import Call, Name, Node, children
+from ...expr.sqlgen import FUNCTIONS, SqlContext, compile_expression, quote
+from ...rules.model import Expression, RuleSet
+from ...sql.compile import ValuesProgram, compile_values
+from ...store import StoreSchema
+
+CODES: dict[str, str] = {
+    "sql-too-deep": "an expression compiles to SQL nested deeper than SQLite takes",
+    "sql-too-many-columns": "more metrics or segments in one layer than a SQLite table has "
+    "columns (2,000)",
+    "sql-too-many-joins": "a chain of derived metrics longer than SQLite joins tables (64)",
+}
+
+_DEPTH = ("Expression tree is too large", "parser stack overflow")
+_COLUMNS = re.compile(r"too many columns on cv_layer_(\d+)")
+_JOINS = "tables in a join"
+MAX_COLUMNS = 2000  # SQLite's SQLITE_MAX_COLUMN
+MAX_JOIN = 64  # tables in one join
+_MARGIN = 12  # levels of nesting the compiled program puts around an expression
+
+
+def check_sqlite_limits(rules: RuleSet, as_of: datetime | None = None) -> list[Problem]:
+    """Problems for the rules SQLite could not run, each at the rule that does not fit."""
+    moment = as_of or datetime.now(UTC)
+    program = compile_values(rules, moment)
+    refusal = _dry_run(rules, program, moment)
+    if refusal is None:
+        return []
+    found = _diagnose(rules, program, refusal)
+    if found:
+        return found
+    longest = max((e for _, e in _expressions(rules)), key=lambda e: len(e.text), default=None)
+    span = longest.span if longest is not None else Span(rules.files[0] if rules.files else "")
+    return [
+        Problem(
+            span,
+            "sql-too-deep",
+            f"SQLite cannot run the SQL these rules compile to ({refusal})",
+            "split long expressions into metrics and segments",
+        )
+    ]
+
+
+def _dry_run(rules: RuleSet, program: ValuesProgram, as_of: datetime) -> str | None:
+    from ...sql import audience
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        for statement in _schema_statements(rules.schema):
+            conn.execute(statement)
+        offers = list(rules.offers.values())
+        statements = [
+            *program.statements,
+            *audience.candidate_statements(rules, offers, as_of),
+            *audience.channel_state_statements(rules, as_of, []),
+        ]
+        for statement in statements:
+            conn.execute(statement.sql, statement.params)
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    return None
+
+
+def _schema_statements(schema: StoreSchema) -> Iterator[str]:
+    kinds = {"integer": "INTEGER", "real": "REAL", "boolean": "INTEGER"}
+    for table, columns in schema.tables.items():
+        cols = ", ".join(f"{quote(c)} {kinds.get(t, 'TEXT')}" for c, t in columns.items())
+        yield f"CREATE TABLE {quote(table)} ({cols or 'id INTEGER'})"
+
+
+def _diagnose(rules: RuleSet, program: ValuesProgram, refusal: str) -> list[Problem]:
+    columns = _COLUMNS.search(refusal)
+    if columns:
+        layer = int(columns.group(1))
+        members = [name for name, n in program.layers.items() if n == layer]
+        name = members[min(MAX_COLUMNS - 1, len(members) - 1)]
+        return [
+            Problem(
+                _span_of(rules, name),
+                "sql-too-many-columns",
+                f"`{name}` is one of {len(members):,} metrics and segments computed together; "
+                f"a SQLite table holds at most {MAX_COLUMNS:,} columns",
+                "fewer segments or metrics, or split the rule set into several",
+            )
+        ]
+    if _JOINS in refusal:
+        depth = dict(program.layers)
+        # the layers are joined with the customers and one more table: 62 layers fit
+        first_over = min(MAX_JOIN - 2, max(depth.values()))
+        name = next(n for n, d in depth.items() if d >= first_over)
+        return [
+            Problem(
+                _span_of(rules, name),
+                "sql-too-many-joins",
+                f"`{name}` is step {depth[name] + 1} of a chain of metrics each built on the one "
+                f"before; SQLite joins at most {MAX_JOIN} tables, one a step",
+                "compute the chain in fewer steps (one expression can use several metrics)",
+            )
+        ]
+    if any(kind in refusal for kind in _DEPTH):
+        return [
+            Problem(
+                expression.span,
+                "sql-too-deep",
+                f"the SQL of this expression nests deeper than SQLite takes ({refusal}: its "
+                "parser holds about 100 nested levels, its expressions 1,000 terms deep)",
+                "split it into metrics or segments, each a part of it",
+            )
+            for _, expression in _expressions(rules)
+            if _too_deep(expression)
+        ]
+    return []
+
+
+def _span_of(rules: RuleSet, name: str) -> Span:
+    rule = rules.metrics.get(name) or rules.segments.get(name)
+    span = getattr(rule, "span", None)
+    return span if isinstance(span, Span) else Span(rules.files[0] if rules.files else "")
+
+
+def _expressions(rules: RuleSet) -> Iterator[tuple[str, Expression]]:
+    for section in (rules.metrics, rules.segments, rules.channels, rules.offers):
+        for rule_id, rule in section.items():
+            for value in _field_values(rule):
+                yield rule_id, value
+
+
+def _field_values(rule: Any) -> Iterator[Expression]:
+    if not dataclasses.is_dataclass(rule):
+        return
+    for item in dataclasses.fields(rule):
+        value = getattr(rule, item.name)
+        values = value.values() if isinstance(value, dict) else [value]
+        for one in values:
+            if isinstance(one, Expression):
+                yield one
+            elif dataclasses.is_dataclass(one) and not isinstance(one, type):
+                yield from _field_values(one)
+
+
+def _too_deep(expression: Expression) -> bool:
+    """Whether SQLite refuses this expression alone, every name read as a plain column."""
+    names = {name: '"n"' for name in _names(expression.node)}
+    calls = {func: _placeholder for func in _calls(expression.node) if func not in FUNCTIONS}
+    ctx = SqlContext(names, datetime(2026, 1, 1, tzinfo=UTC), calls=calls)
+    sql = compile_expression(expression.node, ctx)
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute('CREATE TABLE t ("n")')
+        conn.execute(f"SELECT {'(' * _MARGIN}{sql}{')' * _MARGIN} FROM t", ctx.params)
+    except sqlite3.OperationalError as exc:
+        return any(kind in str(exc) for kind in _DEPTH)
+    finally:
+        conn.close()
+    return False
+
+
+def _placeholder(node: Call, ctx: SqlContext) -> str:
+    return '"n"'
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for child in children(node):
+        yield from _walk(child)
+
+
+def _names(node: Node) -> set[str]:
+    return {n.name for n in _walk(node) if isinstance(n, Name)}
+
+
+def _calls(node: Node) -> set[str]:
+    return {n.func for n in _walk(node) if isinstance(n, Call)}
