@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rules_engine import demo
-from rules_engine.check import check
 from rules_engine.cli import main
+from rules_engine.rules.check import check
 
 AS_OF = "2026-11-20T10:00:00+08:00"
 

@@ -67,8 +67,8 @@ def _dry_run(rules: RuleSet, program: ValuesProgram, as_of: datetime) -> str | N
 
     conn = sqlite3.connect(":memory:")
     try:
-        for statement in _schema_statements(rules.schema):
-            conn.execute(statement)
+        for create in _schema_statements(rules.schema):
+            conn.execute(create)
         offers = list(rules.offers.values())
         statements = [
             *program.statements,
