@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import store
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
-from .limits import check_values
+from .limits import check_declared, check_values
 from .load import Document, discover, load_bytes, load_paths
 from .model import RuleSet
 from .resolve import resolve
@@ -128,7 +128,7 @@ def _check_documents(
     shapes = Shapes()
     for doc in documents:
         found = [p for p in check_document(doc, shapes) if p.is_error] + check_values(doc)
-        problems += found
+        problems += found + check_declared(doc, schema)
         kept, dropped = split_broken(doc, found)
         good.append(kept)
         broken.append(dropped)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 from ..errors import Problem
-from ..store import TABLES
+from ..store import TABLES, StoreSchema
 from ..times import FIRST_YEAR, LAST_YEAR
 from .load import Document, JsonPath
 
@@ -24,6 +24,8 @@ CODES: dict[str, str] = {
     "value-too-large": "a duration over 100 years, a whole number beyond 64 bits, or a time "
     "outside the years the engine plans for",
     "store-retype": "a `store:` section gives a canonical column another type",
+    "store-missing": "a table or column a `store:` section declares is not in the store given "
+    "with --db",
 }
 
 MAX_DAYS = 36_500  # 100 years: longer than any cooldown, cap or exit a campaign means
@@ -131,6 +133,37 @@ def _retyped(doc: Document) -> list[Problem]:
                         f"`{table}.{column}` is a canonical column of type "
                         f"{canonical[column]}; a `store:` section cannot make it {kind}",
                         f"remove `{column}` here (its type is known), or declare a new column",
+                    )
+                )
+    return problems
+
+
+def check_declared(doc: Document, schema: StoreSchema) -> list[Problem]:
+    """With a real store (`--db`): every table and column the `store:` section declares is
+    there, or plan would fail reading it."""
+    if schema.store is None or not isinstance(doc.data, dict):
+        return []
+    declared = doc.data.get("store")
+    problems: list[Problem] = []
+    for table, columns in declared.items() if isinstance(declared, dict) else ():
+        if table not in schema.tables:
+            problems.append(
+                Problem(
+                    doc.key_span(("store", table)),
+                    "store-missing",
+                    f"the store {schema.store} has no `{table}` table",
+                    "create it in the store, or give the store that has it with --db",
+                )
+            )
+            continue
+        for column in columns if isinstance(columns, dict) else ():
+            if column not in schema.tables[table]:
+                problems.append(
+                    Problem(
+                        doc.key_span(("store", table, column)),
+                        "store-missing",
+                        f"the store {schema.store} has no column `{table}.{column}`",
+                        f"add the column to the store's {table} table, or remove it here",
                     )
                 )
     return problems
