@@ -6,6 +6,7 @@ the library works without click. User mistakes end with a message and exit 2, ne
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import sys
 import time
@@ -172,6 +173,31 @@ CACHE = click.option(
 )
 
 
+MAX_WAIT = 86_400.0  # a day: longer is a mistake, not a wait
+
+
+def _lock_wait(value: float) -> float:
+    """A finite wait of 0 to a day, applied to every lock the command meets on the store."""
+    if not math.isfinite(value) or not 0 <= value <= MAX_WAIT:
+        raise click.BadParameter(
+            f"{value:g} is not a wait: give seconds from 0 to {MAX_WAIT:,.0f} (a day)",
+            param_hint="'--wait'",
+        )
+    store.LOCK_WAIT.set(value)
+    return value
+
+
+WAIT = click.option(
+    "--wait",
+    default=5.0,
+    show_default=True,
+    type=float,
+    expose_value=False,
+    callback=lambda ctx, param, value: _lock_wait(value),
+    help="Seconds to wait while a run or another program holds a lock on the store.",
+)
+
+
 @contextmanager
 def _library_errors(db_path: Path | None = None) -> Iterator[None]:
     """Engine errors end the command with their message; store faults name the store."""
@@ -181,6 +207,10 @@ def _library_errors(db_path: Path | None = None) -> Iterator[None]:
         fail(exc)
     except sqlite3.DatabaseError as exc:
         where = f"{db_path}: " if db_path else ""
+        if store.is_locked(exc):
+            raise RulesFailure(
+                str(store.StoreLocked(db_path or "", store.LOCK_WAIT.get()))
+            ) from None
         if str(exc) == "integer overflow":
             raise RulesFailure(
                 f"{where}a sum or abs() of the store's whole numbers goes beyond 64 bits "
@@ -244,6 +274,7 @@ def _as_of(text: str | None) -> datetime:
 @main.command("plan")
 @RULES_ARG
 @DB
+@WAIT
 @AS_OF
 @click.option(
     "--json",
@@ -302,8 +333,9 @@ def plan_command(
     "--wait",
     default=60.0,
     show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds to wait while another run holds the store.",
+    type=float,
+    callback=lambda ctx, param, value: _lock_wait(value),
+    help="Seconds to wait while another run or program holds a lock on the store.",
 )
 @QUIET
 @CACHE
@@ -377,6 +409,7 @@ def _export_errors(run_key: str, export_path: Path) -> Iterator[None]:
 @main.command("metrics")
 @RULES_ARG
 @DB
+@WAIT
 @AS_OF
 @click.option(
     "--out",
@@ -409,6 +442,7 @@ def metrics_command(
 @main.command("explain")
 @RULES_ARG
 @DB
+@WAIT
 @click.argument("customer_id", type=click.IntRange(-(2**63), 2**63 - 1))
 @AS_OF
 @click.option(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -156,6 +157,7 @@ class StoreSchema:
     """Each table's columns with their rule-language types, in column order."""
 
     tables: dict[str, dict[str, RuleType]] = field(default_factory=dict)
+    store: str | None = None  # the store it was read from; None: the canonical tables only
 
     def columns(self, table: str) -> dict[str, RuleType]:
         return self.tables.get(table, {})
@@ -165,7 +167,7 @@ class StoreSchema:
         merged = {name: dict(cols) for name, cols in self.tables.items()}
         for table, cols in declared.items():
             merged.setdefault(table, {}).update(cols)
-        return StoreSchema(merged)
+        return StoreSchema(merged, self.store)
 
 
 def canonical_schema() -> StoreSchema:
@@ -198,12 +200,40 @@ def connect_read_only(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store; create one with `campaign init-store {path}`")
+    wait = LOCK_WAIT.get()
     try:
-        conn = sqlite3.connect(_read_only_uri(path), uri=True)
+        conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=wait)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if is_locked(exc):
+            raise StoreLocked(path, wait) from None
+        raise StoreError(f"{path}: not a SQLite database ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a SQLite database ({exc})") from None
     return conn
+
+
+# How long a connection waits for another process's lock on the store, in seconds: every
+# connection the command opens, for every statement (SQLite's busy timeout). `run --wait`
+# sets it for the whole command.
+LOCK_WAIT: ContextVar[float] = ContextVar("LOCK_WAIT", default=5.0)
+
+
+def is_locked(exc: sqlite3.Error) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class StoreLocked(StoreError):
+    """Another process held a lock on the store for longer than we were willing to wait."""
+
+    exit_code = 1
+
+    def __init__(self, path: str | Path, wait: float) -> None:
+        super().__init__(
+            f"{path}: another process has held a lock on the store for over {wait:g} s "
+            "(a run, or another program writing to it); try again when it has finished, or "
+            "wait longer with --wait SECONDS"
+        )
 
 
 def _table_columns(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
@@ -236,7 +266,9 @@ def read_schema(path: str | Path) -> StoreSchema:
     """Introspect the store at `path`, checking first that it is a campaign store."""
     with closing_read_only(path) as conn:
         ensure_is_store(conn, path)
-        return introspect(conn)
+        schema = introspect(conn)
+    schema.store = str(path)
+    return schema
 
 
 @contextmanager
@@ -268,6 +300,14 @@ def ensure_complete(path: str | Path) -> None:
     with closing_read_only(path) as conn:
         ensure_is_store(conn, path)
         missing = missing_canonical(conn)
+        duplicates = [] if missing else duplicate_customers(conn)
+    if duplicates:
+        shown = ", ".join(str(i) for i in duplicates[:5]) + (", ..." if len(duplicates) > 5 else "")
+        raise StoreError(
+            f"{path}: customers holds the same id on several rows ({shown}); each customer "
+            "must be one row: remove the duplicates (a store made by `campaign init-store` "
+            "keys customers by id and cannot have them)"
+        )
     if missing:
         parts = [
             f"{table} ({', '.join(cols)})" if cols else f"{table} (the whole table)"
@@ -277,6 +317,21 @@ def ensure_complete(path: str | Path) -> None:
             f"{path}: the store lacks what the engine reads: {'; '.join(parts)}; add it with "
             f"`campaign init-store {path}` (existing rows are kept)"
         )
+
+
+def duplicate_customers(conn: sqlite3.Connection) -> list[object]:
+    """Customer ids on more than one row (none where `id` is the key, which is not scanned)."""
+    key = [row[1] for row in conn.execute("PRAGMA table_info(customers)") if row[5] > 0]
+    if key == ["id"]:
+        return []
+    for index in conn.execute("PRAGMA index_list(customers)"):
+        columns = [r[2] for r in conn.execute("SELECT * FROM pragma_index_info(?)", (index[1],))]
+        if index[2] and columns == ["id"]:
+            return []
+    rows = conn.execute(
+        'SELECT "id" FROM customers GROUP BY "id" HAVING count(*) > 1 ORDER BY "id" LIMIT 6'
+    )
+    return [row[0] for row in rows]
 
 
 def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
