@@ -336,14 +336,23 @@ def duplicate_customers(conn: sqlite3.Connection) -> list[object]:
 
 def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
     """Refuse databases that are not campaign stores (no `customers` table with an `id`)."""
-    present = _table_columns(conn)
-    customers = {name for name, _ in present.get("customers", [])}
-    if "id" not in customers:
-        found = ", ".join(sorted(present)) or "no tables"
+    missing = _not_a_store(conn)
+    if missing is not None:
         raise StoreError(
-            f"{path}: not a campaign store (it has {found}, but no customers table); "
-            f"create a store with `campaign init-store PATH`"
+            f"{path}: not a campaign store ({missing}); create a store with "
+            "`campaign init-store NEW_PATH`, or give the path of your campaign store"
         )
+
+
+def _not_a_store(conn: sqlite3.Connection) -> str | None:
+    """What a database lacks to be a campaign store, in words; None when it is one."""
+    present = _table_columns(conn)
+    if "customers" not in present:
+        found = ", ".join(sorted(present)) or "no tables"
+        return f"it has {found}, but no customers table"
+    if "id" not in {name for name, _ in present["customers"]}:
+        return "its customers table has no id column"
+    return None
 
 
 def check_can_initialise(path: Path) -> None:
@@ -357,7 +366,12 @@ def check_can_initialise(path: Path) -> None:
     with closing_read_only(path) as conn:
         if not _table_columns(conn):
             return
-        ensure_is_store(conn, path)
+        missing = _not_a_store(conn)
+    if missing is not None:
+        raise StoreError(
+            f"{path}: a SQLite database of another application ({missing}); init-store "
+            "will not touch it: give a new path for the campaign store"
+        )
 
 
 def init_store(path: str | Path) -> list[str]:

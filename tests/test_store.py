@@ -90,7 +90,9 @@ def test_init_store_refuses_a_foreign_database(tmp_path: Path) -> None:
     before = digest(path)
     result = CliRunner().invoke(main, ["init-store", str(path)])
     assert result.exit_code == 2
-    assert "not a campaign store" in result.output and "leads" in result.output
+    assert "a SQLite database of another application" in result.output
+    assert "leads" in result.output and "will not touch it" in result.output
+    assert "campaign init-store" not in result.output  # not the command that just refused
     assert digest(path) == before
 
 

@@ -90,3 +90,29 @@ def test_customers_on_several_rows_are_said_plainly(tmp_path: Path, shop: Path) 
         assert code == 2
         assert "customers holds the same id on several rows (2, 5)" in output
         assert "UNIQUE constraint" not in output
+
+
+def test_not_a_campaign_store_says_what_is_really_missing(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("segments:\n  all:\n    where: id > 0\n")
+    crm = tmp_path / "crm.db"
+    with sqlite3.connect(crm) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT, email TEXT)")
+    conn.close()
+    leads = tmp_path / "leads.db"
+    with sqlite3.connect(leads) as conn:
+        conn.execute("CREATE TABLE leads (id INTEGER PRIMARY KEY)")
+    conn.close()
+    code, output = cli("plan", str(rules), "--db", str(crm))
+    assert code == 2
+    assert "not a campaign store (its customers table has no id column)" in output
+    code, output = cli("plan", str(rules), "--db", str(leads))
+    assert code == 2
+    assert "not a campaign store (it has leads, but no customers table)" in output
+    for path in (crm, leads):
+        before = path.read_bytes()
+        code, output = cli("init-store", str(path))
+        assert code == 2
+        assert "a SQLite database of another application" in output
+        assert "will not touch it" in output
+        assert path.read_bytes() == before
