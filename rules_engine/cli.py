@@ -726,5 +726,43 @@ def test_command(
     sys.exit(1 if failed else 0)
 
 
+# -- examples in every command's --help -------------------------------------------------------
+
+EXAMPLES: dict[str, list[str]] = {
+    "validate": [
+        "campaign validate rules/",
+        "campaign validate rules/ --db shop.db --format github",
+    ],
+    "schema": ["campaign schema > schemas/rules.schema.json"],
+    "init-store": ["campaign init-store shop.db"],
+    "demo-data": ["campaign demo-data demo.db --customers 100000 --seed 1"],
+    "summary": ["campaign summary --db shop.db"],
+    "plan": [
+        "campaign plan rules/ --db shop.db --as-of 2026-11-20T10:00:00+08:00",
+        "campaign plan --db shop.db --json plan.json --quiet",
+    ],
+    "run": [
+        "campaign run rules/ --db shop.db --run-key 2026-11-20 "
+        "--as-of 2026-11-20T10:00:00+08:00 --export actions.csv",
+    ],
+    "metrics": ["campaign metrics --db shop.db --as-of 2026-11-20 --out metrics.csv"],
+    "explain": ["campaign explain --db shop.db 42 --as-of 2026-11-20T10:00:00+08:00"],
+    "results": ["campaign results --db shop.db --run-key 2026-11-20 --days 14"],
+    "diff": ["campaign diff --db shop.db rules/ --base origin/main --format markdown"],
+    "test": ["campaign test rules/", "campaign test rules/ --junit report.xml --coverage"],
+}
+
+
+def _with_examples() -> None:
+    """Each command's --help ends with examples (a command may also write its own)."""
+    for name, command in main.commands.items():
+        lines = EXAMPLES.get(name)
+        if lines and "Example" not in (command.help or "") + (command.epilog or ""):
+            shown = "\n".join(f"  {line}" for line in lines)
+            command.epilog = f"\b\nExamples:\n{shown}"
+
+
+_with_examples()
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

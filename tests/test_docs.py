@@ -72,3 +72,38 @@ def test_every_limits_problem_code_is_documented() -> None:
 
     page = (ROOT / "docs" / "problems" / "limits.md").read_text(encoding="utf-8")
     assert set(CODES) | set(SQLITE_CODES) == set(re.findall(r"^## ([a-z-]+)$", page, flags=re.M))
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def _named_commands(text: str) -> set[str]:
+    """`campaign WORD` in inline code, and command lines in code blocks."""
+    inline = re.findall(r"`(?:\.venv/bin/)?campaign ([a-z][a-z-]*)", text)
+    blocks = re.findall(r"^\s*(?:- run: )?(?:\.venv/bin/)?campaign ([a-z][a-z-]*)", text, re.M)
+    return set(inline) | set(blocks)
+
+
+def test_every_command_named_in_the_docs_exists_or_is_announced_as_to_come() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    to_come = next((line for line in readme.splitlines() if line.startswith("Still to come")), "")
+    announced = _named_commands(to_come)
+    for page in DOCS:
+        named = _named_commands(page.read_text(encoding="utf-8"))
+        assert named - set(main.commands) - announced == set(), page.name
+
+
+def test_no_doc_sends_users_to_the_contract() -> None:
+    for page in DOCS:
+        assert "SPEC" not in page.read_text(encoding="utf-8"), page.name
+
+
+def test_every_commands_help_has_an_example() -> None:
+    from click.testing import CliRunner
+
+    for name in main.commands:
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0
+        assert "Example" in result.output, name
+        example = result.output.split("Example", 1)[1]
+        assert f"campaign {name}" in example, name
