@@ -21,6 +21,7 @@ from .load import Document, discover, load_bytes, load_paths
 from .model import RuleSet
 from .resolve import resolve
 from .schema import Shapes, check_document
+from .siblings import with_sibling_hints
 
 DEFAULT_RULES = ("rules",)
 
@@ -65,7 +66,9 @@ def check(
         )
     schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     with _collector_paused():
-        return _check_files(files, schema, as_of)
+        result = _check_files(files, schema, as_of)
+    result.problems = with_sibling_hints(result.problems, paths, files)
+    return result
 
 
 @contextmanager

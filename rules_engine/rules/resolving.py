@@ -104,7 +104,12 @@ class Resolving:
         self.problems.append(Problem(span, code, message, hint, severity))
 
     def unknown(self, span: Span, kind: str, name: str, known: Iterable[str]) -> None:
-        hint = did_you_mean(name, known)
+        names = list(known)
+        listed = ", ".join(f"`{n}`" for n in names)
+        few = f"the {kind}s defined: {listed}" if len(names) <= 10 else None
+        hint = did_you_mean(name, names, otherwise=few)
+        if not names:
+            hint = f"no {kind} is defined in the files checked"
         self.report(span, "unknown-reference", f"unknown {kind} `{name}`", hint)
 
     def _gather(self, section: str) -> dict[str, Entry]:
