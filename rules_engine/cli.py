@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from . import store
-from .errors import UNREADABLE, CampaignError, RulesInvalid, exit_code
+from .errors import UNREADABLE, CampaignError, RulesInvalid, exit_code, printable
 from .rules.model import RuleSet
 
 
@@ -29,7 +29,7 @@ class InputFailure(click.ClickException):
     exit_code = 2
 
     def show(self, file: object = None) -> None:
-        click.echo(f"campaign: error: {self.format_message()}", err=True)
+        click.echo(f"campaign: error: {printable(self.format_message())}", err=True)
 
 
 class RulesFailure(InputFailure):

@@ -8,9 +8,18 @@ compare `(code, line, col)` instead of wording.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to show on a terminal: control characters (an escape sequence in a rule's
+    key, a NUL in a store value) are shown as `\\x1b`, never sent raw."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class Severity(StrEnum):

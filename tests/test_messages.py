@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rules_engine.cli import main
@@ -69,3 +70,99 @@ def test_a_file_checked_alone_points_at_its_folder_for_names_its_siblings_define
     assert f"campaign validate {folder}" in str(found[1][2])
     result = CliRunner().invoke(main, ["validate", str(folder)])
     assert result.exit_code == 0, result.output
+
+
+def problem_of(tmp_path: Path, text: str) -> tuple[str, int, int, str | None]:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    found = check([path]).problems
+    assert found, text
+    return found[0].code, found[0].span.line, found[0].span.col, found[0].hint
+
+
+def segment(where: str) -> str:
+    return f"segments:\n  s:\n    where: {where}\n"
+
+
+@pytest.mark.parametrize(
+    ("where", "col", "word"),
+    [
+        ("email_opt_in && sms_opt_in", 25, "&&"),
+        ("email_opt_in || sms_opt_in", 25, "||"),
+        ('country != "CN" and ! sms_opt_in', 32, "!"),
+        ("email_opt_in 且 sms_opt_in", 25, "且"),
+    ],
+)
+def test_operators_of_other_languages_are_answered_with_ours(
+    tmp_path: Path, where: str, col: int, word: str
+) -> None:
+    ours = {"&&": "and", "||": "or", "!": "not", "且": "and"}[word]
+    assert problem_of(tmp_path, segment(where)) == (
+        "expr-syntax",
+        3,
+        col,
+        f"write `{ours}` instead of `{word}`",
+    )
+
+
+def test_an_assignment_is_answered_with_double_equals(tmp_path: Path) -> None:
+    assert problem_of(tmp_path, segment('country = "CN"'))[3] == "did you mean `==`?"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "char", "twin"),
+    [
+        (segment("country == “CN”"), 3, 23, "“", '"'),
+        (segment('country in （"CN", "US"）'), 3, 23, "（", "("),
+        (segment('country in ("CN"，"US")'), 3, 28, "，", ","),
+        (segment("email_opt_in\u3000and sms_opt_in"), 3, 24, "\u3000", " "),
+        ("segments：\n  s:\n    where: email_opt_in\n", 1, 9, "：", ":"),
+        ("segments:\n  s:\n    where： email_opt_in\n", 3, 5, "：", ":"),
+    ],
+)
+def test_full_width_punctuation_is_named_with_its_ascii_twin(
+    tmp_path: Path, text: str, line: int, col: int, char: str, twin: str
+) -> None:
+    code, at_line, at_col, hint = problem_of(tmp_path, text)
+    assert (at_line, at_col) == (line, col), code
+    assert hint is not None and f"`{char}` (" in hint and f"type the ASCII `{twin}`" in hint
+
+
+def test_a_tab_in_the_indentation_is_named_whatever_the_yaml_loader(tmp_path: Path) -> None:
+    code, line, _, hint = problem_of(tmp_path, "segments:\n\ts:\n    where: email_opt_in\n")
+    assert (code, line, hint) == ("yaml-syntax", 2, "indent with spaces, not tabs")
+
+
+def test_an_id_with_a_trailing_line_break_is_refused(tmp_path: Path) -> None:
+    assert problem_of(tmp_path, 'segments:\n  "lapsed\\n":\n    where: email_opt_in\n')[:3] == (
+        "id-line-break",
+        2,
+        3,
+    )
+
+
+def test_escape_characters_are_never_echoed_raw(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        'segments:\n  "\\e[2Jred":\n    where: email_opt_in\n'
+        'offers:\n  o:\n    audience: email_opt_in\n    channels: ["\\e[31m"]\n    content: t\n'
+    )
+    for fmt in ("text", "github"):
+        result = CliRunner().invoke(main, ["validate", str(path), "--format", fmt])
+        assert result.exit_code == 1
+        assert "\x1b" not in result.output
+        assert "\\x1b[2Jred" in result.output
+
+
+def test_a_leading_bang_is_answered_with_not(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(segment("!email_opt_in"))
+    found = [p for p in check([path]).problems if p.code == "yaml-tag"]
+    assert [(p.span.line, p.span.col, p.hint) for p in found] == [
+        (3, 12, "to negate, write `not email_opt_in` (in YAML a value starting with `!` is a tag)")
+    ]
+
+
+def test_words_inside_strings_are_not_taken_for_operators(tmp_path: Path) -> None:
+    code, _, _, hint = problem_of(tmp_path, segment('city == "且末&&" and country > > 1'))
+    assert (code, hint) == ("expr-syntax", None)

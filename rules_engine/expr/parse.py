@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 import typing
+import unicodedata
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -304,6 +305,12 @@ def parse_expression(
     except SyntaxError as exc:
         offset = lead + max((exc.offset or 1) - 1, 0)
         offset = min(offset, len(text))
+        foreign = _foreign_operator(text)
+        if foreign is not None:
+            at, width, instead = foreign
+            return None, [
+                Problem(where(at, at + width), "expr-syntax", "not a valid expression", instead)
+            ]
         return None, [
             Problem(where(offset, offset), "expr-syntax", f"not a valid expression: {exc.msg}")
         ]
@@ -334,6 +341,54 @@ def parse_expression(
     except _Unsupported as exc:
         span = builder.span(exc.node) if exc.node is not None else where(0, len(text))
         return None, [Problem(span, exc.code, exc.message, exc.hint)]
+
+
+# Punctuation a Chinese input method types, and its ASCII twin.
+FULL_WIDTH = {
+    "：": ":", "，": ",", "（": "(", "）": ")", "“": '"', "”": '"', "‘": "'", "’": "'",
+    "\u3000": " ", "；": ";", "！": "!", "＝": "=", "＞": ">", "＜": "<", "＋": "+", "－": "-",
+}  # fmt: skip
+# Operators of other languages (and Chinese words for them), and the rule language's word.
+FOREIGN = (("&&", "and"), ("||", "or"), ("且", "and"), ("并且", "and"), ("或者", "or"),
+           ("或", "or"), ("非", "not"), ("!", "not"))  # fmt: skip
+
+
+def _foreign_operator(text: str) -> tuple[int, int, str] | None:
+    """Where an expression that does not parse uses punctuation or an operator from elsewhere,
+    and what to write instead: (offset, width, hint)."""
+    for i, char in enumerate(text):
+        if char in FULL_WIDTH:
+            name = unicodedata.name(char, "full-width character")
+            twin = FULL_WIDTH[char]
+            return (
+                i,
+                1,
+                (
+                    f"`{char}` ({name}) is full-width punctuation, as a Chinese input method types "
+                    f"it; type the ASCII `{twin}`" + (" (a space)" if twin == " " else "")
+                ),
+            )
+    code = _outside_strings(text)
+    for word, ours in FOREIGN:
+        at = code.find(word)
+        while word == "!" and at >= 0 and code[at : at + 2] == "!=":
+            at = code.find("!", at + 2)
+        if at >= 0:
+            return at, len(word), f"write `{ours}` instead of `{word}`"
+    return None
+
+
+def _outside_strings(text: str) -> str:
+    """The text with the insides of its string literals blanked out (same offsets)."""
+    out, quote = [], ""
+    for char in text:
+        if quote:
+            out.append(" " if char != quote else char)
+            quote = "" if char == quote else quote
+        else:
+            out.append(char)
+            quote = char if char in "'\"" else ""
+    return "".join(out)
 
 
 # Checking a rule set parses each distinct text once and places a copy of the tree at each other

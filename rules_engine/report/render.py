@@ -13,7 +13,7 @@ from typing import Any
 
 from ..backends.sqlite.audit import action_row, audit_row, rule_names
 from ..decide.records import REASON_ORDER
-from ..errors import Problem
+from ..errors import Problem, printable
 from ..execute import Plan
 from ..reference.explain import Explanation, OfferLine, Trace, describe
 from ..rules.model import RuleSet
@@ -38,7 +38,7 @@ class TextReporter:
             if self.show_source:
                 lines += self.excerpt(problem, sources)
         lines.append(summary(problems, checked))
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
     @staticmethod
     def line(problem: Problem) -> str:
@@ -79,7 +79,7 @@ class GithubReporter:
     def render(self, problems: Sequence[Problem], sources: Sources, checked: int) -> str:
         lines = [self.annotation(p) for p in problems]
         lines.append(summary(problems, checked))
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
     @staticmethod
     def annotation(problem: Problem) -> str:

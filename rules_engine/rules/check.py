@@ -17,7 +17,7 @@ from .. import store
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
 from .limits import check_declared, check_values
-from .load import Document, discover, load_bytes, load_paths
+from .load import Document, discover, full_width_hint, load_bytes, load_paths
 from .model import RuleSet
 from .resolve import resolve
 from .schema import Shapes, check_document
@@ -68,7 +68,21 @@ def check(
     with _collector_paused():
         result = _check_files(files, schema, as_of)
     result.problems = with_sibling_hints(result.problems, paths, files)
+    result.problems = _with_full_width_hints(result.problems, result.documents)
     return result
+
+
+def _with_full_width_hints(problems: list[Problem], documents: list[Document]) -> list[Problem]:
+    """A problem without a hint on a line with full-width punctuation gets one naming it."""
+    texts = {doc.path: doc.text.splitlines() for doc in documents}
+    hinted = []
+    for problem in problems:
+        lines = texts.get(problem.span.file, [])
+        if problem.hint is None and 0 < problem.span.line <= len(lines):
+            found = full_width_hint(lines[problem.span.line - 1])
+            problem = replace(problem, hint=found[1]) if found else problem
+        hinted.append(problem)
+    return hinted
 
 
 @contextmanager

@@ -24,6 +24,7 @@ CODES: dict[str, str] = {
     "value-too-large": "a duration over 100 years, a whole number beyond 64 bits, or a time "
     "outside the years the engine plans for",
     "store-retype": "a `store:` section gives a canonical column another type",
+    "id-line-break": "an id or a store name that ends in a line break (a quoted key with `\\n`)",
     "store-missing": "a table or column a `store:` section declares is not in the store given "
     "with --db",
 }
@@ -47,7 +48,36 @@ def check_values(doc: Document) -> list[Problem]:
             code, message, hint = found
             problems.append(Problem(doc.span(path), code, message, hint))
     problems += _retyped(doc)
+    problems += _line_breaks(doc)
     return problems
+
+
+_NAMED = ("metrics", "segments", "channels", "offers", "tests", "store")
+
+
+def _line_breaks(doc: Document) -> list[Problem]:
+    """Ids ending in a line break: the schema's id pattern lets one through (its `$` matches
+    before a final newline), and the id would never match the same name written plainly."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    found = []
+    for section in _NAMED:
+        body = data.get(section)
+        keys: list[JsonPath] = [(section, k) for k in body] if isinstance(body, dict) else []
+        if section == "store" and isinstance(body, dict):
+            keys += [
+                (section, t, c) for t, cols in body.items() if isinstance(cols, dict) for c in cols
+            ]
+        for path in keys:
+            if isinstance(path[-1], str) and path[-1] != path[-1].rstrip("\r\n"):
+                found.append(
+                    Problem(
+                        doc.key_span(path),
+                        "id-line-break",
+                        f"`{path[-1].rstrip()}` ends in a line break, which an id cannot hold",
+                        "remove the `\\n` from the quoted key",
+                    )
+                )
+    return found
 
 
 def _values(data: object, path: JsonPath) -> Iterator[tuple[JsonPath, object]]:

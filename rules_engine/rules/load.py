@@ -14,6 +14,7 @@ import bisect
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import PROBLEM_CODES, InputError, Problem, Span
+from ..expr.parse import FULL_WIDTH
 
 JsonPath = tuple[str | int, ...]
 
@@ -198,11 +200,14 @@ class _Walker:
         self.doc.nodes[path] = node
         if node.tag not in _STANDARD_TAGS:
             tag = node.tag.replace(_YAML, "!!")
+            negation = tag.startswith("!") and not tag.startswith("!!") and len(tag) > 1
             self.problem(
                 node,
                 "yaml-tag",
                 f"the tag `{tag}` is not allowed in rule files",
-                "remove the tag; rule files hold plain values",
+                f"to negate, write `not {tag[1:]}` (in YAML a value starting with `!` is a tag)"
+                if negation
+                else "remove the tag; rule files hold plain values",
             )
             return None
         if isinstance(node, ScalarNode):
@@ -263,7 +268,7 @@ def load_text(text: str, path: str = "<string>") -> tuple[Document | None, list[
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        return None, [_syntax_problem(path, exc)]
+        return None, [_syntax_problem(path, exc, text)]
     except yaml.YAMLError as exc:
         return None, [Problem(Span(path, 1, 1, 1, 1), "yaml-syntax", f"not valid YAML: {exc}")]
     except RecursionError:
@@ -314,7 +319,19 @@ def _expanded_size(node: Node, memo: dict[int, int]) -> int:
     return memo[id(node)]
 
 
-def _syntax_problem(path: str, exc: yaml.MarkedYAMLError) -> Problem:
+def full_width_hint(source: str) -> tuple[int, str] | None:
+    """The first full-width punctuation mark in a line, and a hint naming its ASCII twin."""
+    wide = next((c for c in source if c in FULL_WIDTH), None)
+    if wide is None:
+        return None
+    name = unicodedata.name(wide, "a full-width character")
+    return source.index(wide), (
+        f"`{wide}` ({name}) is full-width punctuation, as a Chinese input method types it; "
+        f"type the ASCII `{FULL_WIDTH[wide]}`"
+    )
+
+
+def _syntax_problem(path: str, exc: yaml.MarkedYAMLError, text: str = "") -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     if "expected a single document" in str(exc):
@@ -331,6 +348,15 @@ def _syntax_problem(path: str, exc: yaml.MarkedYAMLError) -> Problem:
         hint = "a value containing `: ` must be quoted"
     elif "found character '\\t'" in what:
         hint = "indent with spaces, not tabs"
+    lines = text.splitlines()
+    near = lines[max(line - 2, 0) : line] if lines else []  # the line and the one before
+    if any("\t" in ln[: len(ln) - len(ln.lstrip())] for ln in near):
+        hint = "indent with spaces, not tabs"  # libyaml's message does not name the tab
+    for offset, source in enumerate(near):
+        wide = full_width_hint(source)
+        if wide is not None:
+            line, col, hint = max(line - 2, 0) + 1 + offset, wide[0] + 1, wide[1]
+            break
     return Problem(
         Span(path, line, col, line, col), "yaml-syntax", f"not valid YAML: {what}{context}", hint
     )
