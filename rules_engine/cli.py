@@ -55,7 +55,8 @@ AS_OF = click.option(
     "--as-of",
     "as_of",
     metavar="T",
-    help="ISO-8601 instant the rules are evaluated at (default: now).",
+    help="ISO-8601 instant the rules are evaluated at (default: now); a date alone is "
+    "midnight in the calendar's time zone.",
 )
 
 
@@ -82,10 +83,14 @@ def validate_command(
     """Check rule files (default: rules/): schema, expressions, references, calendar."""
     from .report.render import REPORTERS
     from .rules.check import DEFAULT_RULES, check
-    from .times import parse_as_of
+    from .times import at_calendar_midnight, is_date_alone, parse_as_of
 
     try:
         result = check(rules or DEFAULT_RULES, db=db_path, as_of=parse_as_of(as_of))
+        zone = result.rules.calendar.timezone
+        if as_of is not None and is_date_alone(as_of) and zone != "UTC":
+            moment = at_calendar_midnight(as_of, zone)  # a date alone: the calendar's midnight
+            result = check(rules or DEFAULT_RULES, db=db_path, as_of=moment)
     except CampaignError as exc:
         fail(exc)
     sources = {doc.path: doc.text for doc in result.documents}
@@ -253,8 +258,12 @@ def _checked_at(
     rules: tuple[Path, ...], db_path: Path, as_of: str | None
 ) -> tuple[datetime, RuleSet]:
     """The run's as-of instant and the rules checked for it (every command that plans)."""
+    from .times import at_calendar_midnight, is_date_alone
+
     moment = _as_of(as_of)
     checked = _checked_rules(rules, db_path, moment)
+    if as_of is not None and is_date_alone(as_of):  # midnight where the calendar is
+        moment = at_calendar_midnight(as_of, checked.calendar.timezone)
     if not checked.offers:
         click.echo(
             "campaign: note: nothing to plan: the rules define no offers, so no customer gets "

@@ -46,3 +46,27 @@ def parse_as_of(text: str | None) -> datetime:
 def utc_text(value: datetime) -> str:
     """The store's spelling of an instant: UTC, seconds, `Z`."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_date_alone(text: str | None) -> bool:
+    """`2026-11-20` without a time: the calendar's midnight, which only the rules can say."""
+    return text is not None and len(text.strip()) == 10 and text.strip()[4] == "-"
+
+
+def at_calendar_midnight(text: str, zone: str) -> datetime:
+    """A date alone as midnight in the calendar time zone (`--as-of 2026-11-20`)."""
+    from zoneinfo import ZoneInfo
+
+    day = datetime.fromisoformat(text.strip())
+    return day.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def both_zones(moment: datetime, zone: str) -> str:
+    """UTC, then the same moment in the calendar time zone: `2026-11-20T02:00:00Z (10:00
+    Asia/Shanghai, 2026-11-20)`."""
+    from zoneinfo import ZoneInfo
+
+    if zone == "UTC":
+        return utc_text(moment)
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{utc_text(moment)} ({local:%Y-%m-%d %H:%M} {zone})"

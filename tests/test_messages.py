@@ -166,3 +166,25 @@ def test_a_leading_bang_is_answered_with_not(tmp_path: Path) -> None:
 def test_words_inside_strings_are_not_taken_for_operators(tmp_path: Path) -> None:
     code, _, _, hint = problem_of(tmp_path, segment('city == "且末&&" and country > > 1'))
     assert (code, hint) == ("expr-syntax", None)
+
+
+def test_a_date_alone_is_midnight_in_the_calendar_time_zone(tmp_path: Path) -> None:
+    from rules_engine import demo
+
+    shop = tmp_path / "shop.db"
+    demo.build_demo_store(shop, customers=10, seed=1, progress=False)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(segment("email_opt_in") + "calendar:\n  timezone: Asia/Shanghai\n")
+    args = ["plan", str(rules), "--db", str(shop), "--quiet", "--as-of"]
+    alone = CliRunner().invoke(main, [*args, "2026-11-20"])
+    spelled = CliRunner().invoke(main, [*args, "2026-11-20T00:00:00+08:00"])
+    assert alone.exit_code == 0, alone.output
+    header = "Plan as of 2026-11-19T16:00:00Z (2026-11-20 00:00 Asia/Shanghai): 10 customers"
+    assert any(line.startswith(header) for line in alone.output.splitlines())
+    assert alone.output == spelled.output
+    explained = CliRunner().invoke(
+        main, ["explain", str(rules), "--db", str(shop), "1", "--as-of", "2026-11-20"]
+    )
+    assert explained.output.startswith(
+        "Customer 1 as of 2026-11-19T16:00:00Z (2026-11-20 00:00 Asia/Shanghai)"
+    )

@@ -17,7 +17,7 @@ from ..errors import Problem, printable
 from ..execute import Plan
 from ..reference.explain import Explanation, OfferLine, Trace, describe
 from ..rules.model import RuleSet
-from ..times import utc_text
+from ..times import both_zones, utc_text
 from .summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
@@ -152,7 +152,8 @@ def plan_text(plan: Plan, *, digest: str) -> str:
     """The plan as people read it: segments, offers, suppressions, channels."""
     offers = offer_summaries(plan)
     lines = [
-        f"Plan as of {utc_text(plan.as_of)}: {plan.customers:,} customers, "
+        f"Plan as of {both_zones(plan.as_of, plan.rules.calendar.timezone)}: "
+        f"{plan.customers:,} customers, "
         f"{len(plan.rules.files)} rule file(s) (digest {digest[:12]})",
         "",
         "Segments",
@@ -339,7 +340,8 @@ def _channel_json(c: ChannelSummary) -> dict[str, Any]:
 
 def explanation_text(exp: Explanation, rules: RuleSet) -> str:
     """One customer: values, segment trees, channels and offers, disagreements first."""
-    lines = [f"Customer {exp.customer_id} as of {utc_text(exp.as_of)}"]
+    zone = rules.calendar.timezone
+    lines = [f"Customer {exp.customer_id} as of {both_zones(exp.as_of, zone)}"]
     if exp.wrong_types:
         lines += ["", "!! THE STORE HOLDS VALUES OF THE WRONG TYPE (read as missing here):"]
         lines += [f"!!   {w}" for w in exp.wrong_types]
