@@ -264,13 +264,16 @@ def _checked_at(
     checked = _checked_rules(rules, db_path, moment)
     if as_of is not None and is_date_alone(as_of):  # midnight where the calendar is
         moment = at_calendar_midnight(as_of, checked.calendar.timezone)
+    return moment, checked
+
+
+def _say_if_nothing_to_plan(checked: RuleSet) -> None:
     if not checked.offers:
         click.echo(
             "campaign: note: nothing to plan: the rules define no offers, so no customer gets "
             "an action (metrics and segments are still computed); add an offer with its channels",
             err=True,
         )
-    return moment, checked
 
 
 def _as_of(text: str | None) -> datetime:
@@ -308,6 +311,7 @@ def plan_command(
     from .report.render import plan_json, plan_text
 
     moment, checked = _checked_at(rules, db_path, as_of)
+    _say_if_nothing_to_plan(checked)
     if json_path is not None and not json_path.parent.is_dir():
         raise InputFailure(f"{json_path}: the folder {json_path.parent} does not exist")
     with _library_errors(db_path):
@@ -365,6 +369,7 @@ def run_command(
     from .report.render import plan_text
 
     moment, checked = _checked_at(rules, db_path, as_of)
+    _say_if_nothing_to_plan(checked)
     with _library_errors(db_path):
         if export_path is not None:
             format_of(export_path)
