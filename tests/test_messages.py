@@ -188,3 +188,20 @@ def test_a_date_alone_is_midnight_in_the_calendar_time_zone(tmp_path: Path) -> N
     assert explained.output.startswith(
         "Customer 1 as of 2026-11-19T16:00:00Z (2026-11-20 00:00 Asia/Shanghai)"
     )
+
+
+def test_a_schema_error_in_a_rule_does_not_hide_its_other_problems(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        CHANNELS
+        + "segments:\n  s:\n    where: email_opt_in\n    descr: x\n"
+        + "offers:\n  hi:\n    audience: s and contry == 1\n    channels: [emial]\n"
+        + "    priority: high\n"
+    )
+    assert [(p.code, p.span.line, p.span.col) for p in check([path]).problems] == [
+        ("schema-unknown-key", 11, 5),
+        ("schema-required", 13, 3),  # no content
+        ("expr-unknown-name", 14, 21),  # still reported beside it
+        ("unknown-reference", 15, 16),
+        ("schema-type", 16, 15),
+    ]

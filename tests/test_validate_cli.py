@@ -62,7 +62,9 @@ def test_text_format_points_at_file_line_and_column(tmp_path: Path) -> None:
         f"{path}:9:5: error[schema-unknown-key]: unknown key `prority` in offer `winback`" in lines
     )
     assert "  |            ^^^^^^" in lines
-    assert lines[-1] == "1 file checked: 2 error(s), 0 warning(s)"
+    # the offer's unknown channel is reported beside its schema error
+    assert f"{path}:7:16: error[unknown-reference]: unknown channel `email`" in lines
+    assert lines[-1] == "1 file checked: 3 error(s), 0 warning(s)"
 
 
 def test_json_format_is_machine_readable(tmp_path: Path) -> None:
@@ -71,9 +73,10 @@ def test_json_format_is_machine_readable(tmp_path: Path) -> None:
     code, output = validate(str(path), "--format", "json")
     assert code == 1
     body = json.loads(output)
-    assert body["errors"] == 2
+    assert body["errors"] == 3
     assert [(p["code"], p["line"], p["col"]) for p in body["problems"]] == [
         ("expr-unknown-name", 3, 12),
+        ("unknown-reference", 7, 16),
         ("schema-unknown-key", 9, 5),
     ]
 

@@ -150,6 +150,7 @@ def _check_documents(
         good.append(kept)
         broken.append(dropped)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
+    more += _problems_beside_schema_errors(documents, good, problems, schema, as_of)
     if not any(p.is_error for p in problems + more):
         from ..backends.sqlite.limits import check_sqlite_limits
 
@@ -158,6 +159,73 @@ def _check_documents(
 
 
 ID_SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
+
+# Stand-ins for the required keys a rule with a schema error lacks, so that the rest of the
+# rule is checked; problems at a stand-in are not reported (the schema error says it).
+_STAND_INS: dict[str, dict[str, object]] = {
+    "metrics": {"value": "0"},
+    "segments": {"where": "True"},
+    "offers": {"audience": "True", "channels": [], "content": "-"},
+}
+
+
+def _problems_beside_schema_errors(
+    documents: list[Document],
+    good: list[Document],
+    errors: list[Problem],
+    schema: store.StoreSchema,
+    as_of: datetime | None,
+) -> list[Problem]:
+    """The problems of a rule with a schema error that do not depend on the broken key: an
+    offer missing `content` still reports its unknown channel. Each such rule is checked
+    again without its broken keys (required ones stood in for), beside the rest."""
+    mended: list[Document] = []
+    places: list[tuple[Document, tuple[str, str]]] = []
+    for doc, kept in zip(documents, good, strict=True):
+        fixed, paths = _mended(doc, [p for p in errors if p.span.file == doc.path])
+        mended.append(fixed or kept)
+        places += [(doc, path) for path in paths]
+    if not places:
+        return []
+    _, found = resolve(mended, schema, as_of=as_of)
+    beside = []
+    for problem in found:
+        for doc, path in places:
+            start = doc.key_span(path)
+            if problem.span.file == doc.path and _inside(doc, path, problem.span):
+                if (problem.span.line, problem.span.col) != (start.line, start.col):
+                    beside.append(problem)
+                break
+    return beside
+
+
+def _mended(doc: Document, errors: list[Problem]) -> tuple[Document | None, list[tuple[str, str]]]:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    mended: dict[object, object] = {}
+    paths: list[tuple[str, str]] = []
+    for section, body in data.items():
+        stand_ins = _STAND_INS.get(str(section))
+        if stand_ins is None or not isinstance(body, dict):
+            if not any(_inside(doc, (section,), p.span) for p in errors):
+                mended[section] = body
+            continue
+        rules: dict[object, object] = {}
+        for rule_id, rule in body.items():
+            path = (str(section), str(rule_id))
+            if not any(_inside(doc, path, p.span) for p in errors):
+                rules[rule_id] = rule
+            elif isinstance(rule, dict):
+                fine = {
+                    k: v
+                    for k, v in rule.items()
+                    if not any(_inside(doc, (*path, k), p.span) for p in errors)
+                }
+                candidate = {**stand_ins, **fine}
+                if not check_document(replace(doc, data={section: {rule_id: candidate}})):
+                    rules[rule_id] = candidate
+                    paths.append(path)
+        mended[section] = rules
+    return (replace(doc, data=mended), paths) if paths else (None, [])
 
 
 def split_broken(doc: Document, errors: list[Problem]) -> tuple[Document, Document]:
