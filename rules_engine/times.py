@@ -13,6 +13,9 @@ from .errors import InputError
 # The years an as-of may fall in: the rules' durations (up to 100 years) either side of it stay
 # dates the calendar has.
 FIRST_YEAR, LAST_YEAR = 1900, 2999
+# days_ago(n) is missing beyond 1,000 years either way: an as-of in those years minus that
+# stays on the calendar (SQL and Python alike).
+MAX_DAYS_AGO = 365_000
 
 
 def parse_instant(text: str) -> datetime:

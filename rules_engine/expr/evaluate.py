@@ -13,11 +13,11 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..times import parse_instant
+from ..times import MAX_DAYS_AGO, parse_instant
 from .nodes import (
     Binary,
     BoolOp,
@@ -255,15 +255,12 @@ def _hours_since(args: list[Value], env: Environment) -> Value:
 
 
 def _days_ago(args: list[Value], env: Environment) -> Value:
-    """As-of minus n days; beyond the calendar's ends, its first or last instant (which
-    compares with every real time as SQL's far-off epoch seconds do)."""
-    if args[0] is None or math.isnan(args[0]):
+    """As-of minus n days; missing beyond MAX_DAYS_AGO either way (SQL says the same), so
+    that a huge n never leaves the calendar."""
+    n = args[0]
+    if n is None or math.isnan(n) or abs(n) > MAX_DAYS_AGO:
         return None
-    try:
-        return env.as_of - timedelta(days=args[0])
-    except OverflowError:
-        end = datetime.min if args[0] > 0 else datetime.max
-        return end.replace(tzinfo=UTC)
+    return env.as_of - timedelta(days=n)
 
 
 def _date(args: list[Value], env: Environment) -> Value:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..times import MAX_DAYS_AGO
 from .nodes import (
     Binary,
     BoolOp,
@@ -232,7 +233,10 @@ def _since(unit: int) -> Callable[[list[Sql], SqlContext, Call], str]:
 
 
 def _days_ago(args: list[Sql], ctx: SqlContext, node: Call) -> str:
-    return f"({ctx.bind(int(ctx.as_of.timestamp()))} - {args[0].text} * 86400)"
+    """Missing beyond MAX_DAYS_AGO days either way, as in Python (evaluate._days_ago)."""
+    n, limit = args[0].text, ctx.bind(MAX_DAYS_AGO)
+    now = ctx.bind(int(ctx.as_of.timestamp()))
+    return f"(CASE WHEN abs({n}) <= {limit} THEN {now} - {n} * 86400 END)"
 
 
 def _round(args: list[Sql], ctx: SqlContext, node: Call) -> str:
