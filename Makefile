@@ -74,6 +74,7 @@ test-long: $(STAMP)
 	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/test_differential.py
 	ALLOCATE_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_allocate_arrays.py
 	RULETEST_EXAMPLES=500 $(BIN)/python -m pytest -q tests/test_ruletest_property.py
+	HOSTILE_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_hostile.py
 	$(BIN)/python -m pytest -q -m slow
 
 # Every benchmark (bench/run.py): validation of 500 rule files, 200 generated rule tests
