@@ -39,11 +39,10 @@ def with_sibling_hints(
 
 def _hinted(problem: Problem, defined: dict[str, Path]) -> Problem:
     match = _NAME.search(problem.message) if problem.code in _UNKNOWN else None
-    where = defined.get(match.group(1)) if match else None
+    name = match.group(1) if match else ""
+    where = defined.get(name)
     if where is None:
         return problem
-    return replace(
-        problem,
-        hint=f"`{match.group(1)}` is defined in {where}; check the whole rule set: "  # type: ignore[union-attr]
-        f"campaign validate {where.parent}",
-    )
+    hint = f"`{name}` is defined in {where}; check the whole rule set: "
+    hint += f"campaign validate {where.parent}"
+    return replace(problem, hint=hint)
