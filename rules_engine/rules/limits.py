@@ -42,7 +42,10 @@ _STARTS_WITH_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 def check_values(doc: Document) -> list[Problem]:
     """Every impossible date, oversized duration or number, and retyped store column."""
     problems: list[Problem] = []
-    for path, value in _values(doc.data, ()):
+    data = doc.data if isinstance(doc.data, dict) else {}
+    # rule tests check their own times (`test-as-of`), and may run far in the future
+    rules = {section: body for section, body in data.items() if section != "tests"}
+    for path, value in _values(rules, ()):
         found = _problem(path, value)
         if found is not None:
             code, message, hint = found
