@@ -164,6 +164,21 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "without an `offer`, a reason that does not go with its outcome, a metric value of the "
         "wrong type, nothing to check)",
     },
+    "limits": {
+        "impossible-date": "a date or time that does not exist (`2026-02-30`, hour 25)",
+        "value-too-large": "a duration over 100 years, a whole number beyond 64 bits, or a time "
+        "outside the years the engine plans for",
+        "store-retype": "a `store:` section gives a canonical column another type",
+        "id-line-break": "an id or a store name ending in a line break (a quoted key with `\\n`)",
+        "store-missing": "a table or column a `store:` section declares is not in the store given "
+        "with --db",
+    },
+    "sqlite": {
+        "sql-too-deep": "an expression compiles to SQL nested deeper than SQLite takes",
+        "sql-too-many-columns": "more metrics or segments in one layer than a SQLite table has "
+        "columns (2,000)",
+        "sql-too-many-joins": "a chain of derived metrics longer than SQLite joins tables (64)",
+    },
 }
 
 # Problems that mean a file could not be read at all: the command ends with exit 2, as for a

@@ -83,7 +83,13 @@ def test_the_records_import_no_stage() -> None:
     assert GRAPH["rules_engine.decide.records"] == set()
 
 
-DOCS = {"load": "load", "schema": "schema", "expressions": "expressions"}  # others: rules.md
+DOCS = {
+    "load": "load",
+    "schema": "schema",
+    "expressions": "expressions",
+    "limits": "limits",
+    "sqlite": "limits",
+}  # others: rules.md
 
 
 def test_every_problem_code_is_registered_once_and_explained_in_the_docs() -> None:

@@ -14,20 +14,12 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from ..errors import Problem
+from ..errors import PROBLEM_CODES, Problem
 from ..store import TABLES, StoreSchema
 from ..times import FIRST_YEAR, LAST_YEAR
 from .load import Document, JsonPath
 
-CODES: dict[str, str] = {
-    "impossible-date": "a date or time that does not exist (`2026-02-30`, `2026-11-31`, hour 25)",
-    "value-too-large": "a duration over 100 years, a whole number beyond 64 bits, or a time "
-    "outside the years the engine plans for",
-    "store-retype": "a `store:` section gives a canonical column another type",
-    "id-line-break": "an id or a store name that ends in a line break (a quoted key with `\\n`)",
-    "store-missing": "a table or column a `store:` section declares is not in the store given "
-    "with --db",
-}
+CODES = PROBLEM_CODES["limits"]
 
 MAX_DAYS = 36_500  # 100 years: longer than any cooldown, cap or exit a campaign means
 MAX_INTEGER = 2**63 - 1  # SQLite's integers

@@ -18,19 +18,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import Problem, Span
+from ...errors import PROBLEM_CODES, Problem, Span
 from ...expr.nodes import Call, Name, Node, children
 from ...expr.sqlgen import FUNCTIONS, SqlContext, compile_expression, quote
 from ...rules.model import Expression, RuleSet
 from ...sql.compile import ValuesProgram, compile_values
 from ...store import StoreSchema
 
-CODES: dict[str, str] = {
-    "sql-too-deep": "an expression compiles to SQL nested deeper than SQLite takes",
-    "sql-too-many-columns": "more metrics or segments in one layer than a SQLite table has "
-    "columns (2,000)",
-    "sql-too-many-joins": "a chain of derived metrics longer than SQLite joins tables (64)",
-}
+CODES = PROBLEM_CODES["sqlite"]
 
 _DEPTH = ("Expression tree is too large", "parser stack overflow")
 _COLUMNS = re.compile(r"too many columns on cv_layer_(\d+)")
