@@ -205,3 +205,21 @@ def test_a_schema_error_in_a_rule_does_not_hide_its_other_problems(tmp_path: Pat
         ("unknown-reference", 15, 16),
         ("schema-type", 16, 15),
     ]
+
+
+def test_under_a_merge_key_problems_point_at_the_line_in_force(tmp_path: Path) -> None:
+    text = (
+        "offers:\n  base: &base\n    audience: email_opt_in\n    channels: [email]\n"
+        "    content: t\n    priority: 1\n    cost: free\n  hi:\n    <<: *base\n"
+        "    priority: high\n" + CHANNELS
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    found = [(p.code, p.span.line, p.span.col) for p in check([path]).problems]
+    assert found == [
+        ("schema-type", 7, 11),  # base's cost, in force in both offers: at its own line
+        ("schema-type", 10, 15),  # hi's own priority, not base's
+    ]
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1, result.output  # was a ValueError: hi kept priority "high"
+    assert isinstance(result.exception, SystemExit)

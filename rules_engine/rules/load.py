@@ -218,7 +218,11 @@ class _Walker:
         assert isinstance(node, MappingNode)
         return self.mapping(node, path)
 
-    def mapping(self, node: MappingNode, path: JsonPath) -> dict[object, object]:
+    def mapping(
+        self, node: MappingNode, path: JsonPath, taken: frozenset[object] = frozenset()
+    ) -> dict[object, object]:
+        """`taken`: keys the mapping that merges this one (`<<`) sets itself; their values and
+        positions stay that mapping's, so problems point at the line that is in force."""
         result: dict[object, object] = {}
         seen: dict[object, Node] = {}
         merges: list[Node] = []
@@ -232,6 +236,8 @@ class _Walker:
             key = key_node.value if key_node.style else _plain_value(key_node.value)
             if not isinstance(key, str | int):
                 key = key_node.value
+            if key in taken:
+                continue
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 self.problem(
@@ -246,16 +252,18 @@ class _Walker:
             self.doc.key_nodes[child] = key_node
             result[key] = self.walk(value_node, child)
         for merge in merges:
-            self.merge(result, merge, path)
+            self.merge(result, merge, path, taken)
         return result
 
-    def merge(self, result: dict[object, object], node: Node, path: JsonPath) -> None:
+    def merge(
+        self, result: dict[object, object], node: Node, path: JsonPath, taken: frozenset[object]
+    ) -> None:
         sources = node.value if isinstance(node, SequenceNode) else [node]
         for source in sources:
             if not isinstance(source, MappingNode):
                 self.problem(source, "yaml-syntax", "`<<` merges only mappings")
                 continue
-            merged = self.mapping(source, path)
+            merged = self.mapping(source, path, taken | frozenset(result))
             for key, value in merged.items():
                 result.setdefault(key, value)
 
