@@ -107,15 +107,30 @@ def schema_command() -> None:
     click.echo(schema_text(), nl=False)
 
 
+STORE_FORMAT = click.option(
+    "--format",
+    "store_format",
+    type=click.Choice(["sqlite", "duckdb"]),
+    help="Store format (default: DuckDB for a .duckdb name, else SQLite).",
+)
+
+
 @main.command("init-store")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def init_store_command(path: Path) -> None:
-    """Create the canonical customer store at PATH (safe to re-run: adds only what is missing)."""
+@STORE_FORMAT
+def init_store_command(path: Path, store_format: str | None) -> None:
+    """Create the canonical customer store at PATH (safe to re-run: adds only what is missing).
+
+    \b
+    Examples:
+      campaign init-store shop.db
+      campaign init-store shop.duckdb          # a DuckDB store, for large shops
+    """
     try:
-        created = store.init_store(path)
+        created = store.init_store(path, store_format)
     except CampaignError as exc:
         fail(exc)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, _duckdb_error()) as exc:
         raise InputFailure(f"{path}: cannot write the store: {exc}") from None
     if created:
         click.echo(f"{path}: created {len(created)} item(s): " + ", ".join(created))
@@ -128,15 +143,28 @@ def init_store_command(path: Path) -> None:
 @click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def demo_data_command(path: Path, customers: int, seed: int, quiet: bool) -> None:
-    """Build a deterministic synthetic shop store at PATH (replaces the file if it exists)."""
+@STORE_FORMAT
+def demo_data_command(
+    path: Path, customers: int, seed: int, quiet: bool, store_format: str | None
+) -> None:
+    """Build a deterministic synthetic shop store at PATH (replaces the file if it exists).
+
+    The same seed gives the same rows in either format.
+
+    \b
+    Examples:
+      campaign demo-data demo/demo.db --customers 100000 --seed 1
+      campaign demo-data demo/demo.duckdb --customers 1000000
+    """
     from . import demo
 
     try:
-        counts = demo.build_demo_store(path, customers=customers, seed=seed, progress=not quiet)
+        counts = demo.build_demo_store(
+            path, customers=customers, seed=seed, progress=not quiet, fmt=store_format
+        )
     except CampaignError as exc:
         fail(exc)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, _duckdb_error()) as exc:
         raise InputFailure(f"{path}: cannot write the store: {exc}") from None
     click.echo(f"{path}: demo store, {customers:,} customers, seed {seed}")
     click.echo(_counts_table(counts))
@@ -738,6 +766,83 @@ def test_command(
         )
         failed = True
     sys.exit(1 if failed else 0)
+
+
+# -- store formats: copy and load ----------------------------------------------------------------
+
+
+def _duckdb_error() -> type[Exception]:
+    """DuckDB's error class, imported only by the commands that may meet it."""
+    import duckdb
+
+    return duckdb.Error
+
+
+@main.group("store")
+def store_group() -> None:
+    """Store files: copy a store into the other format (SQLite <-> DuckDB)."""
+
+
+@store_group.command("copy")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Replace DESTINATION if it exists.")
+@STORE_FORMAT
+@QUIET
+def store_copy_command(
+    source: Path, destination: Path, replace: bool, store_format: str | None, quiet: bool
+) -> None:
+    """Copy every table of the store SOURCE into a new store DESTINATION.
+
+    DESTINATION is DuckDB for a .duckdb name; otherwise it takes the other format than
+    SOURCE (or --format). SOURCE is only read; DESTINATION appears only when complete.
+
+    \b
+    Examples:
+      campaign store copy shop.db shop.duckdb
+      campaign store copy shop.duckdb back.db --replace
+    """
+    from .storecopy import copy_store
+
+    try:
+        counts = copy_store(
+            source, destination, fmt=store_format, replace=replace, progress=_progress(quiet)
+        )
+    except CampaignError as exc:
+        fail(exc)
+    except (OSError, sqlite3.Error, _duckdb_error()) as exc:
+        raise InputFailure(f"{destination}: cannot write the copy: {exc}") from None
+    click.echo(f"{source} copied to {destination}")
+    click.echo(_counts_table(counts))
+
+
+@main.command("load")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("table")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--append", "mode", flag_value="append", help="Add the rows to those in TABLE.")
+@click.option("--replace", "mode", flag_value="replace", help="Replace every row of TABLE.")
+def load_command(db_path: Path, table: str, file: Path, mode: str | None) -> None:
+    """Load a CSV, JSON Lines (.jsonl) or Parquet FILE into TABLE of the store.
+
+    Columns and values are checked against TABLE first; a bad row is named by its line and
+    column, and nothing is written unless the whole file is good. Without --append or
+    --replace, TABLE must be empty.
+
+    \b
+    Examples:
+      campaign load --db shop.duckdb customers customers.csv
+      campaign load --db shop.db orders orders-2026-11.jsonl --append
+      campaign load --db shop.duckdb contacts contacts.parquet --replace
+    """
+    from .tableload import load_file
+
+    with _library_errors(db_path):
+        try:
+            n = load_file(db_path, table, file, "new" if mode is None else mode)  # type: ignore[arg-type]
+        except _duckdb_error() as exc:
+            raise InputFailure(f"{db_path}: the store could not be written: {exc}") from None
+    click.echo(f"{n:,} row(s) loaded into {table} of {db_path}")
 
 
 # -- examples in every command's --help -------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import store
+from . import store, storeformat
 
 DEMO_END = "2026-11-20"
 BATCH = 20_000
@@ -107,16 +107,21 @@ def build_demo_store(
     seed: int,
     progress: bool = True,
     end: str = DEMO_END,
+    fmt: str | None = None,
 ) -> dict[str, int]:
     """Build the store into a temporary file and move it into place only when complete.
 
     An existing store at `path` is replaced; any other existing file is refused (StoreError).
+    The store is DuckDB when `fmt` or a `.duckdb` name says so, with the same rows as the
+    SQLite store of the same seed: it is built as that store, then copied.
 
     Returns the rows per table (counting them afterwards would take as long as a third of
     the build on a large store).
     """
     path = Path(path)
     store.check_can_initialise(path)  # never replace a file that is not a campaign store
+    if storeformat.for_new(path, fmt) == "duckdb":
+        return _build_duckdb(path, customers=customers, seed=seed, progress=progress, end=end)
     building = path.with_name(path.name + ".building")
     building.unlink(missing_ok=True)
     store.init_store(building)
@@ -129,6 +134,23 @@ def build_demo_store(
     for suffix in ("-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     os.replace(building, path)
+    return counts
+
+
+def _build_duckdb(
+    path: Path, *, customers: int, seed: int, progress: bool, end: str
+) -> dict[str, int]:
+    from .storecopy import copy_store
+
+    staging = path.with_name(path.name + ".sqlite-building")
+    try:
+        counts = build_demo_store(
+            staging, customers=customers, seed=seed, progress=progress, end=end
+        )
+        copy_store(staging, path, fmt="duckdb", replace=True)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(staging) + suffix).unlink(missing_ok=True)
     return counts
 
 

@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Literal
 from .errors import StoreError
 
 if TYPE_CHECKING:
+    import duckdb
     import sqlite_utils
+
+    # A store open in either format: introspection reads both.
+    AnyConnection = sqlite3.Connection | duckdb.DuckDBPyConnection
 
 RuleType = Literal["integer", "real", "text", "boolean", "date", "datetime"]
 RULE_TYPES: tuple[RuleType, ...] = ("integer", "real", "text", "boolean", "date", "datetime")
@@ -200,6 +204,7 @@ def connect_read_only(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store; create one with `campaign init-store {path}`")
+    refuse_duckdb(path)
     wait = LOCK_WAIT.get()
     try:
         conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=wait)
@@ -236,7 +241,22 @@ class StoreLocked(StoreError):
         )
 
 
-def _table_columns(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
+def refuse_duckdb(path: Path) -> None:
+    """The commands that decide (plan, run, explain, metrics) read SQLite stores so far."""
+    from . import storeformat
+
+    if storeformat.is_duckdb(path):
+        raise StoreError(
+            f"{path}: is a DuckDB store; plan, run, explain and metrics read SQLite stores: "
+            f"make one with `campaign store copy {path} {path.with_suffix('.db')}`"
+        )
+
+
+def table_columns(conn: AnyConnection) -> dict[str, list[tuple[str, str]]]:
+    if not isinstance(conn, sqlite3.Connection):
+        from .backends.duckdb.store import table_columns as duckdb_columns
+
+        return duckdb_columns(conn)
     names = [
         row[0]
         for row in conn.execute(
@@ -251,10 +271,10 @@ def _table_columns(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]
     }
 
 
-def introspect(conn: sqlite3.Connection) -> StoreSchema:
+def introspect(conn: AnyConnection) -> StoreSchema:
     """The real schema of an open store, with canonical columns typed as the contract says."""
     schema = StoreSchema()
-    for table, columns in _table_columns(conn).items():
+    for table, columns in table_columns(conn).items():
         canonical = TABLES[table].column_types if table in TABLES else {}
         schema.tables[table] = {
             name: canonical.get(name) or rule_type_of_sql(declared) for name, declared in columns
@@ -264,7 +284,7 @@ def introspect(conn: sqlite3.Connection) -> StoreSchema:
 
 def read_schema(path: str | Path) -> StoreSchema:
     """Introspect the store at `path`, checking first that it is a campaign store."""
-    with closing_read_only(path) as conn:
+    with closing_any(path) as conn:
         ensure_is_store(conn, path)
         schema = introspect(conn)
     schema.store = str(path)
@@ -280,9 +300,24 @@ def closing_read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def missing_canonical(conn: sqlite3.Connection) -> dict[str, list[str]]:
+@contextmanager
+def closing_any(path: str | Path) -> Iterator[AnyConnection]:
+    """Open a store of either format read-only, for introspection and counts."""
+    from . import storeformat
+
+    if storeformat.is_duckdb(path):
+        from .backends.duckdb.store import closing
+
+        with closing(path) as duck:
+            yield duck
+        return
+    with closing_read_only(path) as conn:
+        yield conn
+
+
+def missing_canonical(conn: AnyConnection) -> dict[str, list[str]]:
     """Canonical tables and columns the database lacks ({table: [] } for a missing table)."""
-    present = _table_columns(conn)
+    present = table_columns(conn)
     missing: dict[str, list[str]] = {}
     for spec in CANONICAL_TABLES:
         if spec.name not in present:
@@ -297,7 +332,7 @@ def missing_canonical(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 def ensure_complete(path: str | Path) -> None:
     """Refuse stores that lack canonical tables or columns: plan and run read them all."""
-    with closing_read_only(path) as conn:
+    with closing_any(path) as conn:
         ensure_is_store(conn, path)
         missing = missing_canonical(conn)
         duplicates = [] if missing else duplicate_customers(conn)
@@ -319,8 +354,10 @@ def ensure_complete(path: str | Path) -> None:
         )
 
 
-def duplicate_customers(conn: sqlite3.Connection) -> list[object]:
+def duplicate_customers(conn: AnyConnection) -> list[object]:
     """Customer ids on more than one row (none where `id` is the key, which is not scanned)."""
+    if not isinstance(conn, sqlite3.Connection):
+        return _duplicate_ids(conn)
     key = [row[1] for row in conn.execute("PRAGMA table_info(customers)") if row[5] > 0]
     if key == ["id"]:
         return []
@@ -328,13 +365,17 @@ def duplicate_customers(conn: sqlite3.Connection) -> list[object]:
         columns = [r[2] for r in conn.execute("SELECT * FROM pragma_index_info(?)", (index[1],))]
         if index[2] and columns == ["id"]:
             return []
+    return _duplicate_ids(conn)
+
+
+def _duplicate_ids(conn: AnyConnection) -> list[object]:
     rows = conn.execute(
         'SELECT "id" FROM customers GROUP BY "id" HAVING count(*) > 1 ORDER BY "id" LIMIT 6'
-    )
+    ).fetchall()
     return [row[0] for row in rows]
 
 
-def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
+def ensure_is_store(conn: AnyConnection, path: str | Path) -> None:
     """Refuse databases that are not campaign stores (no `customers` table with an `id`)."""
     missing = _not_a_store(conn)
     if missing is not None:
@@ -344,9 +385,9 @@ def ensure_is_store(conn: sqlite3.Connection, path: str | Path) -> None:
         )
 
 
-def _not_a_store(conn: sqlite3.Connection) -> str | None:
+def _not_a_store(conn: AnyConnection) -> str | None:
     """What a database lacks to be a campaign store, in words; None when it is one."""
-    present = _table_columns(conn)
+    present = table_columns(conn)
     if "customers" not in present:
         found = ", ".join(sorted(present)) or "no tables"
         return f"it has {found}, but no customers table"
@@ -363,8 +404,8 @@ def check_can_initialise(path: Path) -> None:
         return
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a store file")
-    with closing_read_only(path) as conn:
-        if not _table_columns(conn):
+    with closing_any(path) as conn:
+        if not table_columns(conn):
             return
         missing = _not_a_store(conn)
     if missing is not None:
@@ -374,13 +415,25 @@ def check_can_initialise(path: Path) -> None:
         )
 
 
-def init_store(path: str | Path) -> list[str]:
+def init_store(path: str | Path, fmt: str | None = None) -> list[str]:
     """Create the canonical store at `path`, or add what an existing store lacks.
 
-    Never touches existing rows. Returns what was created, for the CLI to report.
+    An existing store keeps its format; a new one is SQLite unless `fmt` or a `.duckdb` name
+    says DuckDB. Never touches existing rows. Returns what was created, for the CLI to report.
     """
+    from . import storeformat
+
     path = Path(path)
     check_can_initialise(path)
+    existing = storeformat.detect(path) if path.exists() else None
+    if fmt is not None and existing is not None and fmt != existing:
+        raise StoreError(
+            f"{path}: is a {existing} store; `campaign store copy` makes a {fmt} copy of it"
+        )
+    if (existing or storeformat.for_new(path, fmt)) == "duckdb":
+        from .backends.duckdb.store import init_store as init_duckdb
+
+        return init_duckdb(path)
     import sqlite_utils  # only here: it takes a fifth of a second to import (numpy with it)
 
     db = sqlite_utils.Database(path)
@@ -461,7 +514,12 @@ def ensure_engine_indexes(conn: sqlite3.Connection) -> None:
 
 def row_counts(path: str | Path) -> dict[str, int]:
     """Rows per table of a store, for summaries."""
-    with closing_read_only(path) as conn:
+    with closing_any(path) as conn:
         ensure_is_store(conn, path)
-        tables = list(_table_columns(conn))
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        tables = list(table_columns(conn))
+        return {t: _count(conn, t) for t in tables}
+
+
+def _count(conn: AnyConnection, table: str) -> int:
+    (n,) = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone() or (0,)
+    return int(n)

@@ -177,7 +177,7 @@ def test_init_store_in_a_missing_folder_says_so(tmp_path: Path) -> None:
 def test_storage_errors_are_messages_not_tracebacks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def disk_full(path: object) -> list[str]:
+    def disk_full(path: object, fmt: object = None) -> list[str]:
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(store, "init_store", disk_full)
