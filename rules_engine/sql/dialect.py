@@ -1,0 +1,93 @@
+"""SQL dialects: what differs between the engines the compiled rules run on.
+
+The generator (`expr/sqlgen.py`) writes one SQL for every engine and asks its context's
+dialect for each piece that engines spell differently, after sqlglot's `Dialect`: a base class
+holds the shared SQL, each engine is a subclass in its backend's folder
+(`backends/sqlite/dialect.py`, `backends/duckdb/dialect.py`) that overrides only what differs,
+and tables map the language's functions (`FUNCTIONS`: name → builder) and types (`TYPES`: rule
+type → engine type) to SQL.
+
+What differs, and why it matters for agreeing with the Python reference:
+- reading ISO-8601 text as an instant (`epoch`) and as a calendar date (`date`);
+- casts: SQLite's REAL is a double, DuckDB's is a float (DOUBLE there); SQLite's
+  `CAST(x AS INTEGER)` truncates toward zero, DuckDB's rounds (`truncate` is always toward zero);
+- integer division: `/` on integers truncates in SQLite, is exact in DuckDB (`//` truncates);
+- parameters: `?N` in SQLite, `$N` in DuckDB, where an integer is cast to BIGINT (DuckDB would
+  type a small one as a 32-bit INTEGER, which overflows in arithmetic that SQLite computes);
+- booleans: SQLite has none (1/0), DuckDB's AND/OR/CASE want real booleans;
+- multi-argument min/max: SQLite's scalar min/max are NULL when an argument is, DuckDB's
+  least/greatest skip NULLs;
+- lower/upper: SQLite changes A-Z only, DuckDB every letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..expr.nodes import Call
+    from ..expr.sqlgen import Sql, SqlContext
+
+FunctionSql = Callable[[list["Sql"], "SqlContext", "Call"], str]
+
+ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ASCII_LOWER = ASCII_UPPER.lower()
+
+
+class Dialect:
+    """The SQL every engine here shares; subclasses override what their engine spells otherwise."""
+
+    name: ClassVar[str] = "generic"
+    TYPES: ClassVar[Mapping[str, str]] = {
+        "integer": "INTEGER",
+        "real": "REAL",
+        "text": "TEXT",
+        "boolean": "INTEGER",
+    }
+    # Language functions whose SQL differs from the generator's own (`sqlgen.FUNCTIONS`).
+    FUNCTIONS: ClassVar[Mapping[str, FunctionSql]] = {}
+
+    def placeholder(self, number: int, value: Any) -> str:
+        return f"?{number}"
+
+    def parameter(self, value: Any) -> Any:
+        """A literal's value as bound (booleans as 1/0 where the engine has no booleans)."""
+        return int(value) if isinstance(value, bool) else value
+
+    def cast(self, sql: str, kind: str) -> str:
+        return f"CAST({sql} AS {self.TYPES[kind]})"
+
+    def real_number(self, sql: str) -> str:
+        """A number as a real, for arithmetic that must not stay integer."""
+        return self.cast(sql, "real")
+
+    def truncate(self, sql: str) -> str:
+        """The integer part of a number, toward zero, as an integer."""
+        return f"CAST({sql} AS INTEGER)"
+
+    def int_div(self, dividend: str, divisor: str) -> str:
+        """Integer division truncating toward zero."""
+        return f"{dividend} / {divisor}"
+
+    def epoch(self, text_sql: str) -> str:
+        """Epoch seconds (an integer) of ISO-8601 text, NULL for text that is not a time."""
+        raise NotImplementedError
+
+    def date(self, text_sql: str) -> str:
+        """The UTC calendar date (`YYYY-MM-DD` text) of ISO-8601 text, NULL if not a time."""
+        return f"date({text_sql})"
+
+    def function(self, name: str) -> FunctionSql | None:
+        return self.FUNCTIONS.get(name)
+
+
+def dialect_named(name: str) -> Dialect:
+    """The dialect of a backend by name (`sqlite`, `duckdb`)."""
+    if name == "duckdb":
+        from ..backends.duckdb.dialect import DUCKDB
+
+        return DUCKDB
+    from ..backends.sqlite.dialect import SQLITE
+
+    return SQLITE
