@@ -9,8 +9,9 @@ from pathlib import Path
 # validate.py: 500 rule files against 2 s; ruletest.py: 200 generated rule tests against
 # 20 s; plan.py: `campaign plan` on a 1M-customer demo store
 # (built once into bench/cache/, ~3 minutes; BENCH_CUSTOMERS=100000 for a quick run); diff.py:
-# `campaign diff` of an offer-only change on the same store against one plan.
-BENCHMARKS = ["validate.py", "ruletest.py", "plan.py", "diff.py"]
+# `campaign diff` of an offer-only change on the same store against one plan; stores.py: that
+# store copied to DuckDB, and its orders pass in each engine.
+BENCHMARKS = ["validate.py", "ruletest.py", "plan.py", "diff.py", "stores.py"]
 
 if __name__ == "__main__":
     failed = 0

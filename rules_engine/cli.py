@@ -780,7 +780,12 @@ def _duckdb_error() -> type[Exception]:
 
 @main.group("store")
 def store_group() -> None:
-    """Store files: copy a store into the other format (SQLite <-> DuckDB)."""
+    """Store files: copy a store into the other format (SQLite <-> DuckDB).
+
+    \b
+    Example:
+      campaign store copy shop.db shop.duckdb
+    """
 
 
 @store_group.command("copy")

@@ -102,6 +102,9 @@ def _read_csv(path: Path) -> Iterator[Row]:
             if header is None:
                 raise InputError(f"{path}: empty file; the first line names the columns")
             header = [name.strip() for name in header]
+            repeated = sorted({name for name in header if header.count(name) > 1})
+            if repeated:
+                raise LoadRefused(f"{path}:1: the header names {', '.join(repeated)} twice")
             start = reader.line_num + 1
             for record in reader:
                 line, start = start, reader.line_num + 1

@@ -11,6 +11,8 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rules_engine import demo, store, storeformat
 from rules_engine.cli import main
@@ -261,3 +263,62 @@ def test_a_duckdb_store_held_by_another_process_is_waited_for_then_refused(
         if holder.stdout is not None:
             holder.stdout.close()
     connect(path, wait=5).close()
+
+
+TEXTS = st.one_of(st.none(), st.text(max_size=6))
+INSTANTS = st.sampled_from(
+    [None, "2026-09-01T12:00:00Z", "2026-09-01 12:00:00", "2025-02-28T23:59:59-05:00", "2024-02-29"]
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+            st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+            TEXTS,
+            INSTANTS,
+            st.one_of(st.none(), st.sampled_from([0, 1])),
+        ),
+        max_size=8,
+    )
+)
+def test_any_rows_survive_a_copy_there_and_back(
+    tmp_path_factory: pytest.TempPathFactory, values: list[tuple[Any, ...]]
+) -> None:
+    folder = tmp_path_factory.mktemp("roundtrip")
+    source = folder / "shop.db"
+    store.init_store(source)
+    with closing(sqlite3.connect(source)) as conn, conn:
+        conn.executemany(
+            "INSERT INTO orders (id, customer_id, amount, category, ordered_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(i, n, x, t, at) for i, (n, x, t, at, _) in enumerate(values)],
+        )
+        conn.executemany(
+            "INSERT INTO customers (id, email_opt_in) VALUES (?, ?)",
+            [(i, ok) for i, (*_, ok) in enumerate(values)],
+        )
+    there, back = folder / "there.duckdb", folder / "back.db"
+    from rules_engine.storecopy import copy_store
+
+    copy_store(source, there)
+    copy_store(there, back)
+    for table in ("orders", "customers"):
+        assert rows(there, table) == rows(source, table)
+        assert rows(back, table) == rows(source, table)
+
+
+@pytest.mark.parametrize("command", ["plan", "explain", "metrics"])
+def test_deciding_commands_refuse_a_duckdb_store_and_name_the_copy(
+    shops: tuple[Path, Path], tmp_path: Path, command: str
+) -> None:
+    _, duck_path = shops
+    extra = {"plan": ["--quiet"], "explain": ["1"], "metrics": ["--out", str(tmp_path / "m.csv")]}
+    args = [command, "rules", "--db", str(duck_path), "--as-of", "2026-11-20T10:00:00+08:00"]
+    result = invoke(*args, *extra[command])
+    assert result.exit_code == 2, result.output
+    assert "is a DuckDB store" in result.output
+    assert f"campaign store copy {duck_path} {duck_path.with_suffix('.db')}" in result.output
+    assert "Traceback" not in result.output

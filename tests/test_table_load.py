@@ -108,6 +108,7 @@ BAD_FILES = {
     "repeated-key": ("c.csv", "id\n1\n2\n1\n", ["line 4: the key id=1 repeats line 2"]),
     "empty-key": ("c.csv", "id,email\n,a@example.cn\n", ["line 2: column 'id': the key cannot"]),
     "field-count": ("c.csv", "id,email\n1,a,b\n", ["c.csv:2: 3 field(s)"]),
+    "repeated-column": ("c.csv", "id,email,email\n1,a,b\n", ["c.csv:1: the header names email"]),
     "json-type": ("c.jsonl", '{"id": 1}\n{"id": "x"}\n', ["line 2: column 'id': 'x'"]),
     "json-text": ("c.jsonl", '{"id": 1, "email": true}\n', ["line 1: column 'email'"]),
     "json-not-object": ("c.jsonl", "[1, 2]\n", ["c.jsonl:1: each line must be a JSON object"]),

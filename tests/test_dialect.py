@@ -1,0 +1,97 @@
+"""The dialects: each engine's overrides are there because the engine differs, shown on it."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from typing import Any
+
+import duckdb
+import pytest
+
+from rules_engine.backends.duckdb.dialect import DUCKDB, DuckDBDialect
+from rules_engine.backends.sqlite.dialect import SQLITE, SQLiteDialect
+from rules_engine.sql.dialect import Dialect, dialect_named
+
+
+def on_duckdb(sql: str, params: list[Any] | None = None) -> Any:
+    with closing(duckdb.connect()) as duck:
+        duck.execute("SET TimeZone = 'UTC'")
+        return duck.execute(f"SELECT {sql}", params or []).fetchone()[0]  # type: ignore[index]
+
+
+def on_sqlite(sql: str, params: list[Any] | None = None) -> Any:
+    with closing(sqlite3.connect(":memory:")) as conn:
+        return conn.execute(f"SELECT {sql}", params or []).fetchone()[0]
+
+
+def test_dialects_by_name() -> None:
+    assert dialect_named("sqlite") is SQLITE and dialect_named("duckdb") is DUCKDB
+    assert isinstance(SQLITE, SQLiteDialect) and isinstance(DUCKDB, DuckDBDialect)
+
+
+def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
+    def overridden(cls: type[Dialect]) -> set[str]:
+        return {name for name, value in vars(cls).items() if name in vars(Dialect)} - {
+            "__doc__",
+            "__module__",
+            "__annotations__",
+            "name",
+        }
+
+    assert overridden(SQLiteDialect) == {"epoch", "real_number"}
+    assert overridden(DuckDBDialect) == {
+        "TYPES",
+        "FUNCTIONS",
+        "placeholder",
+        "parameter",
+        "truncate",
+        "int_div",
+        "epoch",
+        "date",
+    }
+
+
+@pytest.mark.parametrize(
+    ("generic", "fixed", "value"),
+    [
+        # CAST(x AS INTEGER) rounds in DuckDB; the language truncates toward zero
+        (Dialect().truncate("-2.5"), DUCKDB.truncate("-2.5"), -2),
+        # integer / integer is exact in DuckDB; floor division of seconds needs truncation
+        (Dialect().int_div("-7", "2"), DUCKDB.int_div("-7", "2"), -3),
+        # REAL is a 4-byte float in DuckDB
+        (Dialect().cast("0.1", "real") + " * 3", DUCKDB.cast("0.1", "real") + " * 3", 0.1 * 3),
+    ],
+)
+def test_duckdb_needs_its_overrides(generic: str, fixed: str, value: Any) -> None:
+    assert on_sqlite(generic) == value
+    assert on_duckdb(generic) != value
+    assert on_duckdb(fixed) == value
+
+
+def test_duckdb_binds_integers_as_64_bit() -> None:
+    # a small integer parameter is a 32-bit INTEGER in DuckDB, and 32-bit arithmetic overflows
+    with pytest.raises(duckdb.OutOfRangeException):
+        on_duckdb("$1 * $2", [2_000_000_000, 30])
+    product = f"{DUCKDB.placeholder(1, 2_000_000_000)} * {DUCKDB.placeholder(2, 30)}"
+    assert on_duckdb(product, [2_000_000_000, 30]) == 60_000_000_000
+    assert DUCKDB.placeholder(1, "text") == "$1" and DUCKDB.parameter(True) is True
+    assert SQLITE.placeholder(1, 5) == "?1" and SQLITE.parameter(True) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "epoch", "day"),
+    [
+        ("2026-09-01T12:00:00Z", 1788264000, "2026-09-01"),
+        ("2026-09-01 12:00:00", 1788264000, "2026-09-01"),
+        ("2026-09-01T02:00:00+08:00", 1788199200, "2026-08-31"),
+        ("2026-09-01T12:00:00.75Z", 1788264000, "2026-09-01"),
+        ("2024-02-29", 1709164800, "2024-02-29"),
+        ("not a time", None, None),
+    ],
+)
+def test_both_engines_read_iso_text_alike(text: str, epoch: int | None, day: str | None) -> None:
+    assert on_sqlite(SQLITE.epoch("?"), [text]) == epoch
+    assert on_duckdb(DUCKDB.epoch("$1"), [text]) == epoch
+    assert on_sqlite(SQLITE.date("?"), [text]) == day
+    assert on_duckdb(DUCKDB.date("$1"), [text]) == day
