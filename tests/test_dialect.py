@@ -39,8 +39,16 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
             "name",
         }
 
-    assert overridden(SQLiteDialect) == {"epoch", "real_number"}
+    assert overridden(SQLiteDialect) == {
+        "KEY_COLUMN",
+        "KEEP_SUBQUERY",
+        "TRUE",
+        "column",
+        "epoch",
+        "real_number",
+    }
     assert overridden(DuckDBDialect) == {
+        "KEY_COLUMN",
         "TYPES",
         "FUNCTIONS",
         "placeholder",

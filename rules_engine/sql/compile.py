@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from ..backends.sqlite.dialect import SQLITE
 from ..expr.functions import Where, lookup
 from ..expr.nodes import Call, Name, Node, walk
 from ..expr.nodes import Literal as LiteralNode
@@ -32,6 +33,7 @@ from ..expr.sqlgen import CallHook, SqlContext, compile_expression, quote
 from ..rules.model import Metric, RuleSet
 from ..rules.order import dependencies, dependency_order
 from ..times import parse_instant
+from .dialect import Dialect
 from .namespace import DEFAULT, Namespace
 
 # Inlining a rule into the rules that use it is free until the SQL gets large; past this many
@@ -126,6 +128,7 @@ class _Aggregate:
 
     column: str
     sql: str = ""
+    type: str = "integer"
     pick: str | None = None  # helper table name, for first/last/mode
     counts: bool = False  # count()/count_distinct(): 0, not missing, for a customer without rows
 
@@ -170,10 +173,16 @@ class _AggregateCompiler:
     """Builds the GROUP BY statement of each related table and the helper tables."""
 
     def __init__(
-        self, rules: RuleSet, as_of: datetime, offset: int, customer: int | None, ns: Namespace
+        self,
+        rules: RuleSet,
+        as_of: datetime,
+        offset: int,
+        customer: int | None,
+        ns: Namespace,
+        dialect: Dialect,
     ):
         self.rules, self.as_of, self.offset, self.customer = rules, as_of, offset, customer
-        self.ns = ns
+        self.ns, self.dialect = ns, dialect
         self.tables: dict[str, _TablePlan] = {}
         self.pick_count = 0
 
@@ -191,7 +200,7 @@ class _AggregateCompiler:
         if name not in self.tables:
             related = {col: f"t.{quote(col)}" for col in self.rules.schema.columns(name)}
             names = {**customer_names(self.rules), **related}
-            ctx = SqlContext(names, self.as_of, self.offset)
+            ctx = SqlContext(names, self.as_of, self.offset, dialect=self.dialect)
             self.tables[name] = _TablePlan(name, f"a{len(self.tables)}", ctx, ns=self.ns)
         return self.tables[name]
 
@@ -218,7 +227,7 @@ class _AggregateCompiler:
         if node.func in AGGREGATES_BY_PICK:
             found = self.pick(table, node, where, column)
         else:
-            found = _Aggregate(column, self.aggregate_sql(table, node, where.sql))
+            found = _Aggregate(column, self.aggregate_sql(table, node, where.sql), node.type or "")
             found.counts = node.func in ("count", "count_distinct")
         table.aggregates[key] = found
         return found
@@ -238,9 +247,11 @@ class _AggregateCompiler:
         the smallest. Each in a statement of its own, so its `where` is compiled again."""
         self.pick_count += 1
         name = self.ns.name(f"cv_pick_{self.pick_count}")
-        ctx = SqlContext(table.ctx.names, self.as_of, self.offset)
+        ctx = SqlContext(table.ctx.names, self.as_of, self.offset, dialect=self.dialect)
         value = compile_expression(node.args[0], ctx)
-        condition = compile_expression(where.node, ctx) if where.node is not None else "1"
+        condition = self.dialect.TRUE
+        if where.node is not None:
+            condition = compile_expression(where.node, ctx)
         source = self.source(table)
         only = self.only_customer(ctx, "t")
         if node.func == "mode":
@@ -257,7 +268,8 @@ class _AggregateCompiler:
             best = "max" if node.func == "last" else "min"
             by_main = compile_expression(node.args[1], table.ctx)
             filtered = f" FILTER (WHERE {where.sql})" if where.sql else ""
-            found = _Aggregate(column, f"{best}({by_main}){filtered}", pick=name)
+            by_type = node.args[1].type or ""
+            found = _Aggregate(column, f"{best}({by_main}){filtered}", by_type, pick=name)
             by_here = compile_expression(node.args[1], ctx)
             sql = (
                 f"INSERT INTO temp.{quote(name)} (customer_id, v) "
@@ -273,7 +285,8 @@ class _AggregateCompiler:
             Statement(
                 "setup",
                 f"{name}: create",
-                f"CREATE TEMP TABLE {quote(name)} (customer_id INTEGER PRIMARY KEY, v)",
+                f"CREATE TEMP TABLE {quote(name)} "
+                f"({self.dialect.KEY_COLUMN}, {self.dialect.column('v', node.type or '')})",
             ),
             Statement("metrics", f"{node.func}() over {table.table}", sql, tuple(ctx.params)),
         ]
@@ -306,17 +319,17 @@ class _AggregateCompiler:
 
     def statements(self) -> Iterator[Statement]:
         for table in self.tables.values():
-            columns = [(a.column, a.sql) for a in table.aggregates.values() if a.sql]
+            columns = [(a.column, a.sql, a.type) for a in table.aggregates.values() if a.sql]
             only = ""
             if self.customer is not None:
                 only = f" WHERE t.customer_id = {table.ctx.bind(self.customer)}"
-            select = ", ".join(f"{sql} AS {col}" for col, sql in columns)
+            select = ", ".join(f"{sql} AS {col}" for col, sql, _ in columns)
+            typed = "".join(f", {self.dialect.column(c, kind)}" for c, _, kind in columns)
             yield Statement("setup", f"{table.table}: drop", f"DROP TABLE IF EXISTS {table.temp}")
             yield Statement(
                 "setup",
                 f"{table.table}: create",
-                f"CREATE TEMP TABLE {quote(table.name)} "
-                f"(customer_id INTEGER PRIMARY KEY{''.join(', ' + c for c, _ in columns)})",
+                f"CREATE TEMP TABLE {quote(table.name)} ({self.dialect.KEY_COLUMN}{typed})",
             )
             yield Statement(
                 "metrics",
@@ -351,11 +364,13 @@ class _ValuesCompiler:
         customer: int | None,
         population: bool,
         ns: Namespace,
+        dialect: Dialect,
     ) -> None:
         self.rules, self.as_of, self.customer, self.ns = rules, as_of, customer, ns
+        self.dialect = dialect
         self.population = population or customer is None
         self.offset = calendar_offset(rules, as_of)
-        self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer, ns)
+        self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer, ns, dialect)
         self.items: dict[str, _Item] = {}
         self._current: _Item | None = None
 
@@ -448,7 +463,7 @@ class _ValuesCompiler:
             return value
         table = self.aggregates.tables[metric.table]
         count = table.aggregates[(canonical(count_of(metric)), _where_key(metric))]
-        default = ctx.bind(_stored_default(metric))
+        default = ctx.bind(self.dialect.parameter(_stored_default(metric)))
         return (
             f"CASE WHEN coalesce({table.alias}.{count.column}, 0) = 0 THEN {default} "
             f"ELSE {value} END"
@@ -495,7 +510,9 @@ class _ValuesCompiler:
         names = customer_names(self.rules)
         names.update({i.name: f"v{i.layer}.{quote(i.name)}" for i in self.items.values()})
         ready = frozenset(self.items)
-        ctx = SqlContext(names, self.as_of, self.offset, ready=ready, calls=self.hooks())
+        ctx = SqlContext(
+            names, self.as_of, self.offset, ready=ready, calls=self.hooks(), dialect=self.dialect
+        )
         depth = self.depths(members)
         levels: list[list[str]] = [[] for _ in range(max(depth.values(), default=0) + 1)]
         carried: dict[str, str] = {}  # a name read above the innermost query → its column
@@ -529,24 +546,27 @@ class _ValuesCompiler:
             )
         only = f' WHERE c."id" = {ctx.bind(self.customer)}' if self.customer is not None else ""
         name = self.layer_table(layer)
-        column_list = "".join(f", {quote(item.name)}" for item in members)
+        column_list = "".join(
+            f", {self.dialect.column(quote(item.name), _stored_type(item))}" for item in members
+        )
         columns = "".join(f", {s}" for s in selects)
         select = f'c."id"{columns}'
         source = f'"customers" AS c{"".join(joins)}{only}'
         if len(levels) > 1:
             # rules that use others of their layer read them from the query inside theirs,
-            # where each was computed once (the subqueries are co-routines: a LIMIT on both
-            # sides keeps SQLite from flattening them)
-            query = f'SELECT c."id" AS customer_id{columns} FROM {source} LIMIT -1'
+            # where each was computed once (the subqueries are co-routines: in SQLite a LIMIT
+            # on both sides keeps them from being flattened)
+            keep = self.dialect.KEEP_SUBQUERY
+            query = f'SELECT c."id" AS customer_id{columns} FROM {source}{keep}'
             for level in levels[1:]:
-                query = f"SELECT d.*, {', '.join(level)} FROM ({query}) AS d LIMIT -1"
+                query = f"SELECT d.*, {', '.join(level)} FROM ({query}) AS d{keep}"
             select = "d.customer_id" + "".join(f", d.{quote(item.name)}" for item in members)
             source = f"({query}) AS d"
         yield Statement("setup", f"layer {layer}: drop", f"DROP TABLE IF EXISTS temp.{name}")
         yield Statement(
             "setup",
             f"layer {layer}: create",
-            f"CREATE TEMP TABLE {name} (customer_id INTEGER PRIMARY KEY{column_list})",
+            f"CREATE TEMP TABLE {name} ({self.dialect.KEY_COLUMN}{column_list})",
         )
         metrics_only = all(item.kind == "metric" for item in members)
         yield Statement(
@@ -622,6 +642,10 @@ def _where_key(metric: Metric) -> tuple[Any, ...]:
     return canonical(metric.where.node) if metric.where is not None else ()
 
 
+def _stored_type(item: _Item) -> str:
+    return "boolean" if item.kind == "segment" else item.type
+
+
 def _stored_default(metric: Metric) -> Any:
     """A metric's `default` in the engine's form of its type."""
     value = metric.default
@@ -639,8 +663,9 @@ def compile_values(
     customer: int | None = None,
     population: bool = True,
     ns: Namespace = DEFAULT,
+    dialect: Dialect = SQLITE,
 ) -> ValuesProgram:
     """The statements that build `customer_values` for every customer (or just `customer`,
     for explain; then population ranks are computed only when `population` is set), its
-    tables named in `ns`."""
-    return _ValuesCompiler(rules, as_of, customer, population, ns).build()
+    tables named in `ns`, its SQL in `dialect`."""
+    return _ValuesCompiler(rules, as_of, customer, population, ns, dialect).build()

@@ -17,7 +17,9 @@ What differs, and why it matters for agreeing with the Python reference:
 - booleans: SQLite has none (1/0), DuckDB's AND/OR/CASE want real booleans;
 - multi-argument min/max: SQLite's scalar min/max are NULL when an argument is, DuckDB's
   least/greatest skip NULLs;
-- lower/upper: SQLite changes A-Z only, DuckDB every letter.
+- lower/upper: SQLite changes A-Z only, DuckDB every letter;
+- intermediate tables: SQLite's columns need no type (and its subqueries a `LIMIT -1` to stay
+  co-routines), DuckDB's need types.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class Dialect:
     }
     # Language functions whose SQL differs from the generator's own (`sqlgen.FUNCTIONS`).
     FUNCTIONS: ClassVar[Mapping[str, FunctionSql]] = {}
+    # The key column of an intermediate table of values per customer.
+    KEY_COLUMN: ClassVar[str] = "customer_id BIGINT PRIMARY KEY"
+    # Appended to a subquery that must stay a co-routine (not be flattened into its reader).
+    KEEP_SUBQUERY: ClassVar[str] = ""
+    TRUE: ClassVar[str] = "TRUE"
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
@@ -54,6 +61,12 @@ class Dialect:
     def parameter(self, value: Any) -> Any:
         """A literal's value as bound (booleans as 1/0 where the engine has no booleans)."""
         return int(value) if isinstance(value, bool) else value
+
+    def column(self, name: str, kind: str) -> str:
+        """A column of an intermediate table holding values of rule type `kind` in the
+        engine's form (datetimes as epoch seconds, dates as `YYYY-MM-DD` text)."""
+        stored = {"datetime": "integer", "date": "text"}.get(kind, kind)
+        return f"{name} {self.TYPES[stored]}" if stored in self.TYPES else name
 
     def cast(self, sql: str, kind: str) -> str:
         return f"CAST({sql} AS {self.TYPES[kind]})"

@@ -46,6 +46,8 @@ class DuckDBDialect(Dialect):
         "upper": _ascii_case(ASCII_LOWER, ASCII_UPPER),
     }
 
+    KEY_COLUMN = "customer_id BIGINT"  # written once, joined by hash: no index to keep
+
     def placeholder(self, number: int, value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
             return f"CAST(${number} AS BIGINT)"

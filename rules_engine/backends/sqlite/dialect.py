@@ -17,6 +17,13 @@ class SQLiteDialect(Dialect):
             return f"unixepoch({text_sql})"
         return f"CAST(strftime('%s', {text_sql}) AS INTEGER)"
 
+    KEY_COLUMN = "customer_id INTEGER PRIMARY KEY"
+    KEEP_SUBQUERY = " LIMIT -1"
+    TRUE = "1"
+
+    def column(self, name: str, kind: str) -> str:
+        return name  # SQLite keeps each value's own type
+
     def real_number(self, sql: str) -> str:
         return f"(1.0 * {sql})"
 
