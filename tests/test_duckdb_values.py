@@ -2,9 +2,11 @@
 
 The values program of the example rules (aggregates over orders, events and contacts, first/
 last/mode picks, ntile ranks, layered metrics and segments) is compiled through each engine's
-dialect and run on the same demo store in both formats. Integers, text, dates and segment
-membership must be equal; reals equal to 1e-9 relative: a sum of reals depends on the order the
-engine adds them in (SQLite adds them one by one, DuckDB in parallel), not on the rules.
+dialect and run on the same demo store in both formats; and on random whole stores (those of
+test_compile, with its corner-case metrics) DuckDB's values agree with the Python reference.
+Integers, text, dates and segment membership must be equal; reals equal to 1e-9 relative: a
+sum of reals depends on the order the engine adds them in (SQLite adds them one by one, DuckDB
+in parallel), not on the rules.
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
 
-from rules_engine.backends.duckdb.store import connect
-from rules_engine.rules.check import check
+from rules_engine.backends.duckdb.store import connect, create_table_sql
+from rules_engine.reference.oracle import engine_form, evaluate_values, read_customers
+from rules_engine.rules.check import check, load_rules
+from rules_engine.rules.model import RuleSet
 from rules_engine.sql.compile import compile_values
 from rules_engine.sql.dialect import dialect_named
+from rules_engine.store import CANONICAL_TABLES, init_store
 from rules_engine.storecopy import copy_store
 from rules_engine.times import parse_instant
+from tests.test_compile import AS_OF as COMPILE_AS_OF
+from tests.test_compile import EDGES, EXAMPLES, fill, stores
 
 AS_OF = parse_instant("2026-11-20T10:00:00+08:00")
 ROOT = Path(__file__).parents[1]
@@ -82,3 +91,67 @@ def test_the_sqlite_program_is_the_same_with_or_without_naming_its_dialect(
     assert [s.sql for s in plain.statements] == [s.sql for s in named.statements]
     duck = compile_values(rules, AS_OF, dialect=dialect_named("duckdb"))
     assert all("LIMIT -1" not in s.sql and "?" not in s.sql for s in duck.statements)
+
+
+# -- random whole stores: DuckDB against the Python reference ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def edge_rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    folder = tmp_path_factory.mktemp("edges")
+    (folder / "edges.yaml").write_text(EDGES)
+    return load_rules([ROOT / "rules", folder], as_of=COMPILE_AS_OF)
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "empty.db"
+    init_store(path)
+    return path
+
+
+def duckdb_fill(content: dict[str, list[dict[str, Any]]]) -> duckdb.DuckDBPyConnection:
+    duck = duckdb.connect()
+    duck.execute("SET TimeZone = 'UTC'")
+    for spec in CANONICAL_TABLES:
+        duck.execute(create_table_sql(spec))
+    for table, rows in content.items():
+        for row in rows:
+            names = ", ".join(f'"{k}"' for k in row)
+            duck.execute(
+                f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(row))})',
+                list(row.values()),
+            )
+    return duck
+
+
+@settings(
+    max_examples=max(EXAMPLES // 4, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(content=stores())
+def test_duckdb_and_python_agree_on_whole_stores(
+    empty_store: Path, edge_rules: RuleSet, content: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The values program in DuckDB, every metric and segment of every customer, against the
+    Python reference (the oracle), on the random stores of test_compile."""
+    conn = fill(empty_store, content)
+    try:
+        python = evaluate_values(edge_rules, read_customers(conn, edge_rules), COMPILE_AS_OF)
+    finally:
+        conn.close()
+    duck = duckdb_fill(content)
+    try:
+        program = compile_values(edge_rules, COMPILE_AS_OF, dialect=dialect_named("duckdb"))
+        for statement in program.statements:
+            duck.execute(statement.sql, list(statement.params))
+        cursor = duck.execute("SELECT * FROM customer_values ORDER BY customer_id")
+        for row in cursor.fetchall():
+            values = python[row[0]]
+            for column, got in zip(program.columns, row[1:], strict=True):
+                expected = engine_form(values[column.name], column.type)
+                assert same(expected, got), (
+                    f"{column.kind} {column.name} of customer {row[0]}: "
+                    f"DuckDB {got!r}, Python {expected!r}"
+                )
+    finally:
+        duck.close()
