@@ -242,13 +242,14 @@ class StoreLocked(StoreError):
 
 
 def refuse_duckdb(path: Path) -> None:
-    """The commands that decide (plan, run, explain, metrics) read SQLite stores so far."""
+    """The commands that decide or measure (plan, run, explain, metrics, diff, results) read
+    SQLite stores so far."""
     from . import storeformat
 
     if storeformat.is_duckdb(path):
         raise StoreError(
-            f"{path}: is a DuckDB store; plan, run, explain and metrics read SQLite stores: "
-            f"make one with `campaign store copy {path} {path.with_suffix('.db')}`"
+            f"{path}: is a DuckDB store, and this command reads SQLite stores so far; make a "
+            f"SQLite copy with `campaign store copy {path} {path.with_suffix('.db')}`"
         )
 
 
