@@ -22,6 +22,9 @@ from . import store
 from .errors import UNREADABLE, CampaignError, RulesInvalid, exit_code, printable
 from .rules.model import RuleSet
 
+if TYPE_CHECKING:
+    from .backends.sqlite.audit import RunResult
+
 
 class InputFailure(click.ClickException):
     """Input that cannot be read (missing file, not a store): a message and exit 2."""
@@ -322,6 +325,12 @@ def _as_of(text: str | None) -> datetime:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the whole plan, with actions and audit rows, as JSON.",
 )
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a plan file (the JSON plus a fingerprint) for `campaign run --plan`.",
+)
 @QUIET
 @CACHE
 def plan_command(
@@ -329,10 +338,15 @@ def plan_command(
     db_path: Path,
     as_of: str | None,
     json_path: Path | None,
+    out_path: Path | None,
     quiet: bool,
     cache_mb: int,
 ) -> None:
-    """Dry run: decide every action as of T without writing to the store."""
+    """Dry run: decide every action as of T without writing to the store.
+
+    Example: campaign plan rules/ --db shop.db --as-of 2026-11-20T10:00:00+08:00 --out plan.json
+    """
+    from .apply import plan_file_json, plan_with_fingerprint
     from .backends.sqlite.audit import rules_digest
     from .execute import plan_store
     from .report.export import replacing
@@ -340,16 +354,29 @@ def plan_command(
 
     moment, checked = _checked_at(rules, db_path, as_of)
     _say_if_nothing_to_plan(checked)
-    if json_path is not None and not json_path.parent.is_dir():
-        raise InputFailure(f"{json_path}: the folder {json_path.parent} does not exist")
+    for target in (json_path, out_path):
+        if target is not None and not target.parent.is_dir():
+            raise InputFailure(f"{target}: the folder {target.parent} does not exist")
+    fingerprint = None
     with _library_errors(db_path):
-        planned = plan_store(db_path, checked, moment, cache_mb=cache_mb, progress=_progress(quiet))
+        if out_path is None:
+            planned = plan_store(
+                db_path, checked, moment, cache_mb=cache_mb, progress=_progress(quiet)
+            )
+        else:
+            planned, fingerprint = plan_with_fingerprint(
+                db_path, checked, moment, cache_mb=cache_mb, progress=_progress(quiet)
+            )
     digest = rules_digest(checked.files)
     click.echo(plan_text(planned, digest=digest))
     if json_path is not None:
         with _library_errors(), replacing(json_path) as out:
             out.write(plan_json(planned, digest=digest))
         click.echo(f"plan written to {json_path}")
+    if out_path is not None and fingerprint is not None:
+        with replacing(out_path) as out:
+            out.write(plan_file_json(planned, fingerprint))
+        click.echo(f"plan file written to {out_path}; apply it with `campaign run --plan`")
 
 
 @main.command("run")
@@ -378,6 +405,12 @@ def plan_command(
     callback=lambda ctx, param, value: _lock_wait(value),
     help="Seconds to wait while another run or program holds a lock on the store.",
 )
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Commit exactly this plan file (from `plan --out`); refused if its inputs changed.",
+)
 @QUIET
 @CACHE
 def run_command(
@@ -388,39 +421,48 @@ def run_command(
     export_path: Path | None,
     with_addresses: bool,
     wait: float,
+    plan_path: Path | None,
     quiet: bool,
     cache_mb: int,
 ) -> None:
-    """Decide as `plan` does and commit the actions, audit and exits in one transaction."""
+    """Decide as `plan` does and commit the actions, audit and exits in one transaction.
+
+    Example: campaign run rules/ --db shop.db --run-key 2026-11-20 --plan plan.json
+    """
     from .backends.sqlite.audit import connect_for_run, rules_digest, run
     from .report.export import export_actions, format_of
     from .report.render import plan_text
 
-    moment, checked = _checked_at(rules, db_path, as_of)
-    _say_if_nothing_to_plan(checked)
-    with _library_errors(db_path):
-        if export_path is not None:
+    if export_path is not None:
+        with _library_errors():
             format_of(export_path)
-        result = run(
-            db_path,
-            checked,
-            moment,
-            run_key,
-            wait=wait,
-            cache_mb=cache_mb,
-            progress=_progress(quiet),
-        )
+    if plan_path is not None:
+        checked, result = _apply_plan_file(rules, db_path, plan_path, run_key, as_of, wait)
+    else:
+        moment, checked = _checked_at(rules, db_path, as_of)
+        _say_if_nothing_to_plan(checked)
+        with _library_errors(db_path):
+            result = run(
+                db_path,
+                checked,
+                moment,
+                run_key,
+                wait=wait,
+                cache_mb=cache_mb,
+                progress=_progress(quiet),
+            )
     if result.plan is not None:
         click.echo(plan_text(result.plan, digest=rules_digest(checked.files)))
+    if result.reused:
+        click.echo(
+            f"run key {run_key!r} already committed as run {result.run_id} "
+            f"({result.counts.get('actions', 0):,} action(s)); nothing changed"
+        )
+    else:
         click.echo(
             f"committed run {result.run_id} (key {run_key!r}): "
             f"{result.counts.get('actions', 0):,} action(s), "
             f"{result.counts.get('exits', 0):,} channel exit(s)"
-        )
-    else:
-        click.echo(
-            f"run key {run_key!r} already committed as run {result.run_id} "
-            f"({result.counts.get('actions', 0):,} action(s)); nothing changed"
         )
     if export_path is not None:
         with _export_errors(run_key, export_path), _library_errors(db_path):
@@ -446,6 +488,29 @@ def _export_errors(run_key: str, export_path: Path) -> Iterator[None]:
             f"again with the same command and `--run-key {run_key}` (nothing is committed "
             f"twice), giving a writable --export path"
         ) from None
+
+
+def _apply_plan_file(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    plan_path: Path,
+    run_key: str,
+    as_of: str | None,
+    wait: float,
+) -> tuple[RuleSet, RunResult]:
+    """`run --plan`: the plan file's decisions committed, or refused when its inputs changed."""
+    from .apply import apply_plan, read_plan_file
+    from .times import parse_instant
+
+    with _library_errors():
+        planned = read_plan_file(plan_path)
+    moment = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
+    checked = _checked_rules(rules, db_path, moment)
+    with _library_errors(db_path):
+        given = _as_of(as_of) if as_of is not None else None
+        result = apply_plan(db_path, checked, planned, run_key, as_of=given, wait=wait)
+    click.echo(f"applied plan file {plan_path} ({planned.fingerprint.as_of})")
+    return checked, result
 
 
 @main.command("metrics")

@@ -223,7 +223,7 @@ def run_on(
         return done
     if progress is not None:
         progress("lock: waiting for other runs on this store")
-    _begin(conn, store_name, wait)
+    begin_write(conn, store_name, wait)
     try:
         if (done := committed_run(conn, run_key)) is not None:
             conn.execute("ROLLBACK")
@@ -240,7 +240,8 @@ def run_on(
         raise
 
 
-def _begin(conn: sqlite3.Connection, path: str | Path, wait: float) -> None:
+def begin_write(conn: sqlite3.Connection, path: str | Path, wait: float) -> None:
+    """Take the store's write lock (`BEGIN IMMEDIATE`), waiting up to `wait` seconds."""
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
@@ -287,14 +288,28 @@ def _decide_and_write(
         ),
     )
     tally = counts(plan)
+    record_run(conn, rules, run_key, utc_text(as_of), started, tally, git)
+    return RunResult(run_id, run_key, False, tally, plan)
+
+
+def record_run(
+    conn: sqlite3.Connection,
+    rules: RuleSet,
+    run_key: str,
+    as_of: str,
+    started: datetime,
+    tally: dict[str, int],
+    git: GitState | None = None,
+) -> None:
+    """The run's row in `runs`, committed with its actions, audit and exits."""
     git = git or git_state(rules.files)
     conn.execute(
         'INSERT INTO "runs" ("run_id", "run_key", "as_of", "started_at", "finished_at", '
         '"status", "rules_digest", "git_commit", "counts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         (
-            run_id,
+            run_id_for(run_key),
             run_key,
-            utc_text(as_of),
+            as_of,
             utc_text(started),
             utc_text(datetime.now(UTC)),
             "committed",
@@ -303,7 +318,6 @@ def _decide_and_write(
             json.dumps(tally, sort_keys=True),
         ),
     )
-    return RunResult(run_id, run_key, False, tally, plan)
 
 
 def write_rows(
