@@ -915,6 +915,33 @@ def load_command(db_path: Path, table: str, file: Path, mode: str | None) -> Non
     click.echo(f"{n:,} row(s) loaded into {table} of {db_path}")
 
 
+# -- run history ----------------------------------------------------------------------------------
+
+
+@main.command("runs")
+@DB
+@click.option("--show", "run_key", metavar="KEY", help="Show one run, with its counts per offer.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def runs_command(db_path: Path, run_key: str | None, fmt: str) -> None:
+    """The runs a store has committed: key, as-of, status, counts, rules digest, git commit.
+
+    Example: campaign runs --db shop.db --show 2026-11-20 --format json
+    """
+    from . import runlog
+
+    with _library_errors(db_path):
+        if run_key is None:
+            runs = runlog.list_runs(db_path)
+            click.echo(runlog.runs_json(runs) if fmt == "json" else runlog.runs_text(db_path, runs))
+            return
+        record, offers = runlog.show_run(db_path, run_key)
+    click.echo(
+        runlog.run_json(record, offers) if fmt == "json" else runlog.run_text(record, offers)
+    )
+
+
 # -- examples in every command's --help -------------------------------------------------------
 
 EXAMPLES: dict[str, list[str]] = {

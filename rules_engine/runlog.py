@@ -1,0 +1,208 @@
+"""Run history: the runs a store has committed (`campaign runs`), and one run's counts per offer.
+
+Read from `runs`, `audit` and `actions` on a read-only connection; rendered as text for people
+and JSON for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import store
+from .errors import InputError
+from .report.render import table
+
+RUN_FIELDS = (
+    "run_key",
+    "run_id",
+    "as_of",
+    "status",
+    "started_at",
+    "finished_at",
+    "rules_digest",
+    "git_commit",
+    "counts",
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of `runs`, its counts decoded."""
+
+    run_key: str
+    run_id: str
+    as_of: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    rules_digest: str | None
+    git_commit: str | None
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class OfferCounts:
+    """One offer's outcomes in a run, from its audit rows and actions."""
+
+    offer_id: str
+    audience: int
+    actions: int
+    holdouts: int
+    suppressed: int
+    cost: float
+    reasons: dict[str, int]  # suppression reason → customers
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    values = dict(zip(RUN_FIELDS, row, strict=True))
+    values["counts"] = json.loads(values["counts"] or "{}")
+    return RunRecord(**values)
+
+
+def _select(where: str = "") -> str:
+    names = ", ".join(f'"{f}"' for f in RUN_FIELDS)
+    return f'SELECT {names} FROM "runs" {where} ORDER BY "started_at", rowid'
+
+
+def list_runs(path: str | Path) -> list[RunRecord]:
+    """Every run of the store, oldest first."""
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        return [_record(row) for row in conn.execute(_select())]
+
+
+def show_run(path: str | Path, run_key: str) -> tuple[RunRecord, list[OfferCounts]]:
+    """One run by its key, with its counts per offer (offers by id)."""
+    with store.closing_read_only(path) as conn:
+        store.ensure_is_store(conn, path)
+        row = conn.execute(_select('WHERE "run_key" = ?'), (run_key,)).fetchone()
+        if row is None:
+            raise InputError(
+                f"{path}: no run with key {run_key!r}; `campaign runs --db {path}` lists them"
+            )
+        record = _record(row)
+        return record, _offer_counts(conn, record.run_id)
+
+
+def _offer_counts(conn: sqlite3.Connection, run_id: str) -> list[OfferCounts]:
+    outcomes = conn.execute(
+        "SELECT offer_id, count(*), total(outcome = 'action'), total(outcome = 'holdout'), "
+        "total(outcome = 'suppressed') FROM audit WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+        (run_id,),
+    ).fetchall()
+    costs = dict(
+        conn.execute(
+            "SELECT offer_id, total(cost) FROM actions WHERE run_id = ? GROUP BY 1", (run_id,)
+        ).fetchall()
+    )
+    reasons: dict[str, dict[str, int]] = {}
+    for offer, reason, n in conn.execute(
+        "SELECT offer_id, reason, count(*) FROM audit WHERE run_id = ? AND outcome = 'suppressed' "
+        "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+        (run_id,),
+    ):
+        reasons.setdefault(offer, {})[reason] = n
+    return [
+        OfferCounts(
+            offer,
+            audience,
+            int(actions),
+            int(holdouts),
+            int(suppressed),
+            round(costs.get(offer, 0.0), 2),
+            reasons.get(offer, {}),
+        )
+        for offer, audience, actions, holdouts, suppressed in outcomes
+    ]
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def runs_text(path: str | Path, runs: list[RunRecord]) -> str:
+    if not runs:
+        return f"{path}: no runs committed yet"
+    rows = [
+        (
+            r.run_key,
+            r.as_of,
+            r.status,
+            r.counts.get("actions"),
+            r.counts.get("holdouts"),
+            r.counts.get("suppressed"),
+            r.counts.get("exits"),
+            (r.rules_digest or "")[:12] or None,
+            r.git_commit[:12] + ("+dirty" if r.git_commit.endswith("+dirty") else "")
+            if r.git_commit
+            else None,
+        )
+        for r in runs
+    ]
+    header = [
+        "key",
+        "as of",
+        "status",
+        "actions",
+        "holdouts",
+        "suppressed",
+        "exits",
+        "rules digest",
+        "git commit",
+    ]
+    return f"{path}: {len(runs)} run(s), oldest first\n" + table(header, rows)
+
+
+def runs_json(runs: list[RunRecord]) -> str:
+    body = {"format": "campaign-runs/1", "runs": [asdict(r) for r in runs]}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1)
+
+
+def run_text(record: RunRecord, offers: list[OfferCounts]) -> str:
+    fields = [
+        ("run key", record.run_key),
+        ("run id", record.run_id),
+        ("as of", record.as_of),
+        ("status", record.status),
+        ("started", record.started_at),
+        ("finished", record.finished_at),
+        ("rules digest", record.rules_digest),
+        ("git commit", record.git_commit),
+        ("counts", ", ".join(f"{k} {v:,}" for k, v in sorted(record.counts.items()))),
+    ]
+    lines = [f"Run {record.run_key}"]
+    lines += [f"  {name:<13} {value if value is not None else '-'}" for name, value in fields]
+    lines += ["", "Offers"]
+    if not offers:
+        lines.append("  no audit rows (no offer was in play)")
+        return "\n".join(lines)
+    lines.append(
+        table(
+            ["offer", "audience", "actions", "holdouts", "suppressed", "cost", "top reasons"],
+            [
+                (
+                    o.offer_id,
+                    o.audience,
+                    o.actions,
+                    o.holdouts,
+                    o.suppressed,
+                    o.cost,
+                    ", ".join(f"{r} {n:,}" for r, n in list(o.reasons.items())[:3]) or None,
+                )
+                for o in offers
+            ],
+        )
+    )
+    return "\n".join(lines)
+
+
+def run_json(record: RunRecord, offers: list[OfferCounts]) -> str:
+    body = {
+        "format": "campaign-run/1",
+        "run": asdict(record),
+        "offers": [asdict(o) for o in offers],
+    }
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1)
