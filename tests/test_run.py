@@ -657,6 +657,8 @@ def test_export_csv_has_spec_columns_and_the_runs_actions(exported: Exported) ->
     expected = actions_of(exported.store, exported.run_id)
     assert len(expected) > 1000
     assert rows == [["" if v is None else str(v) for v in row] for row in expected]
+    incentives = [row[ACTION_COLUMNS.index("incentive")] for row in rows]
+    assert any(isinstance(json.loads(i), dict) for i in incentives if i)  # JSON text in CSV
     keys = [(int(r[1]), r[2]) for r in rows]
     assert keys == sorted(keys)
     assert f"{len(rows):,} action(s) exported to {exported.csv}" in exported.results[0].stdout
@@ -666,9 +668,19 @@ def test_export_jsonl_has_spec_columns_and_the_runs_actions(exported: Exported) 
     records = read_jsonl(exported.jsonl)
     assert all(list(record) == ACTION_COLUMNS for record in records)
     expected = actions_of(exported.store, exported.run_id)
-    assert [tuple(record.values()) for record in records] == expected
+    position = ACTION_COLUMNS.index("incentive")
+    stored = [
+        (
+            *row[:position],
+            None if row[position] is None else json.loads(row[position]),
+            *row[position + 1 :],
+        )
+        for row in expected
+    ]
+    assert [tuple(record.values()) for record in records] == stored
     incentives = [record["incentive"] for record in records]
-    assert all(i is None or isinstance(json.loads(i), dict) for i in incentives)
+    assert any(isinstance(i, dict) for i in incentives)
+    assert all(i is None or isinstance(i, dict) for i in incentives)
 
 
 def test_no_address_leaves_the_store_unless_asked(exported: Exported) -> None:

@@ -1,5 +1,7 @@
 """Exports: action lists for sending systems and every customer's metrics, as CSV or JSONL.
 
+An action's `incentive` is JSON text in CSV and a JSON object in JSON Lines.
+
 Rows are streamed from the store to a temporary file next to the target, which replaces the
 target only when complete: a crash never leaves half a file where a sending system looks.
 Addresses (e-mail, phone, push token...) leave the store only when asked for.
@@ -73,8 +75,15 @@ def _umask() -> int:
     return mask
 
 
-def write_rows(path: str | Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """CSV with a header, or one JSON object per line; returns how many rows were written."""
+def write_rows(
+    path: str | Path,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    json_columns: Sequence[str] = (),
+) -> int:
+    """CSV with a header, or one JSON object per line; returns how many rows were written.
+    `json_columns` hold JSON text: CSV keeps the text, JSON Lines carries the value itself."""
+    decoded = [columns.index(c) for c in json_columns]
     suffix = format_of(path)
     count = 0
     with replacing(path) as out:
@@ -86,7 +95,11 @@ def write_rows(path: str | Path, columns: Sequence[str], rows: Iterable[Sequence
                 count += 1
         else:
             for row in rows:
-                record = dict(zip(columns, row, strict=True))
+                values = list(row)
+                for i in decoded:
+                    if values[i] is not None:
+                        values[i] = json.loads(values[i])
+                record = dict(zip(columns, values, strict=True))
                 out.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
                 count += 1
     return count
@@ -119,7 +132,7 @@ def export_actions(
         f'SELECT {", ".join(selects)} FROM "actions" AS a{join} WHERE a."run_id" = ? '
         'ORDER BY a."customer_id", a."offer_id"'
     )
-    return write_rows(path, columns, conn.execute(sql, (*params, run_id)))
+    return write_rows(path, columns, conn.execute(sql, (*params, run_id)), ["incentive"])
 
 
 def export_values(
