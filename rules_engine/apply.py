@@ -20,8 +20,6 @@ from typing import Any
 
 from . import store
 from .backends.sqlite.audit import (
-    ACTION_COLUMNS,
-    AUDIT_COLUMNS,
     RunResult,
     begin_write,
     committed_run,
@@ -31,8 +29,10 @@ from .backends.sqlite.audit import (
     run_id_for,
     write_rows,
 )
+from .backends.sqlite.connection import prepare
+from .decide.records import ACTION_COLUMNS, AUDIT_COLUMNS
 from .errors import CampaignError, InputError
-from .execute import Plan, Progress, plan, prepare
+from .execute import Plan, Progress, plan
 from .fingerprint import Fingerprint, changes, engine_version, store_fingerprint
 from .report.render import plan_document
 from .rules.model import RuleSet

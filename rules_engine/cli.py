@@ -331,6 +331,12 @@ def _as_of(text: str | None) -> datetime:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a plan file (the JSON plus a fingerprint) for `campaign run --plan`.",
 )
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the plan as one self-contained HTML page with charts (FILE.html).",
+)
 @QUIET
 @CACHE
 def plan_command(
@@ -339,6 +345,7 @@ def plan_command(
     as_of: str | None,
     json_path: Path | None,
     out_path: Path | None,
+    report_path: Path | None,
     quiet: bool,
     cache_mb: int,
 ) -> None:
@@ -354,7 +361,7 @@ def plan_command(
 
     moment, checked = _checked_at(rules, db_path, as_of)
     _say_if_nothing_to_plan(checked)
-    for target in (json_path, out_path):
+    for target in (json_path, out_path, report_path):
         if target is not None and not target.parent.is_dir():
             raise InputFailure(f"{target}: the folder {target.parent} does not exist")
     fingerprint = None
@@ -377,6 +384,12 @@ def plan_command(
         with replacing(out_path) as out:
             out.write(plan_file_json(planned, fingerprint))
         click.echo(f"plan file written to {out_path}; apply it with `campaign run --plan`")
+    if report_path is not None:
+        from .html_report import plan_report
+
+        with replacing(report_path) as out:
+            out.write(plan_report(planned, digest=digest))
+        click.echo(f"report written to {report_path}")
 
 
 @main.command("run")
@@ -560,6 +573,7 @@ def metrics_command(
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option("--offer", "offer_id", metavar="ID", help="Show only this offer's decision and why.")
 def explain_command(
     rules: tuple[Path, ...],
     db_path: Path,
@@ -567,15 +581,31 @@ def explain_command(
     as_of: str | None,
     population: bool,
     fmt: str,
+    offer_id: str | None,
 ) -> None:
-    """Why one customer gets what they get: every value, segment, channel and offer."""
+    """Why one customer gets what they get: every value, segment, channel and offer.
+
+    Example: campaign explain rules/ --db shop.db 42 --offer vip_winback
+    """
     from .reference.explain import explain_store
     from .report.render import explanation_json, explanation_text
 
     moment, checked = _checked_at(rules, db_path, as_of)
+    if offer_id is not None:
+        _known_offer(checked, offer_id)
     with _library_errors(db_path):
         found = explain_store(db_path, checked, moment, customer_id, population=population)
-    click.echo(explanation_json(found) if fmt == "json" else explanation_text(found, checked))
+    if offer_id is not None:
+        from .report.render import offer_explanation_json, offer_explanation_text
+
+        text = (
+            offer_explanation_json(found, offer_id)
+            if fmt == "json"
+            else offer_explanation_text(found, checked, offer_id)
+        )
+        click.echo(text)
+    else:
+        click.echo(explanation_json(found) if fmt == "json" else explanation_text(found, checked))
     if found.disagreements and found.wrong_types:
         click.echo(
             f"campaign: error: {db_path}: this customer's rows hold values of the wrong type "
@@ -913,6 +943,15 @@ def load_command(db_path: Path, table: str, file: Path, mode: str | None) -> Non
         except _duckdb_error() as exc:
             raise InputFailure(f"{db_path}: the store could not be written: {exc}") from None
     click.echo(f"{n:,} row(s) loaded into {table} of {db_path}")
+
+
+def _known_offer(rules: RuleSet, offer_id: str) -> None:
+    import difflib
+
+    if offer_id not in rules.offers:
+        close = difflib.get_close_matches(offer_id, list(rules.offers), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise InputFailure(f"--offer {offer_id}: no offer with that id in the rules{hint}")
 
 
 # -- run history ----------------------------------------------------------------------------------

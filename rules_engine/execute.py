@@ -28,6 +28,7 @@ from .backends.sqlite.readers import (
     read_capacity,
     read_exits,
     read_messages,
+    read_runs_at,
     read_totals,
 )
 from .decide.allocate import in_allocation_order
@@ -62,6 +63,9 @@ class Plan:
     exits: list[ChannelExit]
     earlier: dict[str, OfferTotals]  # each offer's actions and spend from earlier runs
     timings: dict[str, float] = field(default_factory=dict)
+    # Runs already committed at this same as-of, (run key, actions), oldest first: their
+    # actions count against this plan's caps, cooldowns, max_actions and budgets.
+    runs_at_as_of: tuple[tuple[str, int], ...] = ()
 
     @cached_property
     def decisions(self) -> list[Decision]:
@@ -179,6 +183,7 @@ def plan(
         history = read_messages(conn, rules, as_of, audiences, ns)
         capacity = read_capacity(conn, rules, as_of, ns)
         earlier = read_totals(conn)
+        same_as_of = read_runs_at(conn, as_of)
     with stages.stage("allocation", announce=False):
         from .decide.allocate_arrays import ArrayAllocator
 
@@ -208,6 +213,7 @@ def plan(
         exits,
         earlier,
         stages.timings,
+        same_as_of,
     )
 
 

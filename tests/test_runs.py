@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from rules_engine import demo
 from rules_engine.backends.sqlite import audit
 from rules_engine.cli import main
-from rules_engine.execute import offer_summaries
+from rules_engine.report.summary import offer_summaries
 from rules_engine.rules.check import check
 from rules_engine.times import parse_as_of
 from tests.test_run import query

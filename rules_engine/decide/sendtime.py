@@ -23,6 +23,7 @@ class SendTime:
 
     at: datetime | None
     moved_by_quiet_hours: bool = False
+    local_hour: int | None = None  # the hour of `at` in the customer's zone (for reports)
 
 
 @lru_cache(maxsize=512)
@@ -91,7 +92,9 @@ def send_time(
         moment = datetime.combine(blocked + timedelta(days=1), time(0), calendar_zone)
     if until is not None and moment.astimezone(calendar_zone).date() > until:
         return SendTime(None, moved)
-    return SendTime(moment.astimezone(ZoneInfo("UTC")), moved)
+    return SendTime(
+        moment.astimezone(ZoneInfo("UTC")), moved, moment.astimezone(customer_zone).hour
+    )
 
 
 def holdout_bucket(offer_id: str, customer_id: int) -> int:

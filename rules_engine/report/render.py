@@ -11,14 +11,15 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from ..backends.sqlite.audit import action_row, audit_row, rule_names
+from ..backends.sqlite.audit import action_row, audit_row
 from ..decide.records import REASON_ORDER
 from ..errors import Problem, printable
 from ..execute import Plan
+from ..planview import PlanView, plan_view
 from ..reference.explain import Explanation, OfferLine, Trace, describe
 from ..rules.model import RuleSet
-from ..times import both_zones, utc_text
-from .summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
+from ..times import both_zones, parse_instant, utc_text
+from .summary import ChannelSummary, OfferSummary
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
 
@@ -150,18 +151,24 @@ def _cell(value: object) -> str:
 
 def plan_text(plan: Plan, *, digest: str) -> str:
     """The plan as people read it: segments, offers, suppressions, channels."""
-    offers = offer_summaries(plan)
+    return render_plan_text(plan_view(plan, digest=digest))
+
+
+def render_plan_text(view: PlanView) -> str:
+    """The plan view as text for a terminal."""
+    offers = [o.summary for o in view.offers]
     lines = [
-        f"Plan as of {both_zones(plan.as_of, plan.rules.calendar.timezone)}: "
-        f"{plan.customers:,} customers, "
-        f"{len(plan.rules.files)} rule file(s) (digest {digest[:12]})",
+        f"Plan as of {both_zones(parse_instant(view.as_of), view.timezone)}: "
+        f"{view.customers:,} customers, "
+        f"{view.rule_files} rule file(s) (digest {view.rules_digest[:12]})",
+        *_same_as_of(view),
         "",
         "Segments",
         table(
             ["segment", "customers", "share"],
             [
-                (name, n, f"{100 * n / plan.customers:.1f}%" if plan.customers else "-")
-                for name, n in plan.segments.items()
+                (name, n, f"{100 * n / view.customers:.1f}%" if view.customers else "-")
+                for name, n, _ in view.segments
             ],
         ),
         "",
@@ -176,7 +183,7 @@ def plan_text(plan: Plan, *, digest: str) -> str:
                 "actions",
                 "suppressed",
                 "cost",
-                "budget left",
+                "budget left*",
             ],
             [
                 (
@@ -194,7 +201,11 @@ def plan_text(plan: Plan, *, digest: str) -> str:
             ],
         ),
     ]
-    idle = [o.id for o in plan.rules.offers.values() if o.id not in plan.offers_in_play]
+    if any(o.budget_spendable is not None for o in offers):
+        lines.append(
+            "  * budget left excludes the reserve: total - reserve - earlier runs - this plan"
+        )
+    idle = view.not_in_play
     if idle:
         lines.append(f"  not in play today (window): {', '.join(idle)}")
     tested = [(o.id, v, n) for o in offers for v, n in o.variants.items()]
@@ -213,7 +224,7 @@ def plan_text(plan: Plan, *, digest: str) -> str:
         lines.append(f"  {moved:,} action(s) moved out of quiet hours")
     lines += ["", "Channels"]
     rows = []
-    for c in channel_summaries(plan):
+    for c in (c.summary for c in view.channels):
         life = c.lifecycle
         numbers = life.numbers if life else {}
         rows.append(
@@ -249,23 +260,27 @@ def plan_text(plan: Plan, *, digest: str) -> str:
     spend = round(sum(o.cost for o in offers), 2)
     lines += [
         "",
-        f"{total:,} action(s), {spend:,.2f} expected cost, {len(plan.exits):,} channel exit(s)",
+        f"{total:,} action(s), {spend:,.2f} expected cost, {view.exits:,} channel exit(s)",
     ]
     return "\n".join(lines)
+
+
+def _same_as_of(view: PlanView) -> list[str]:
+    """A warning when runs committed at this as-of already: the plan counts their actions."""
+    if not view.runs_at_as_of:
+        return []
+    runs = ", ".join(f"{key} ({n:,} action(s))" for key, n in view.runs_at_as_of)
+    return [
+        f"Note: run(s) already committed at this as-of: {runs}. Their actions count against "
+        "this plan's caps, cooldowns, max_actions and budgets."
+    ]
 
 
 def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
     """The whole plan for machines (docs/plan-format.md); the same inputs give the same bytes."""
     rules = plan.rules
     return {
-        "format": "campaign-plan/1",
-        "as_of": utc_text(plan.as_of),
-        "rules": {"files": list(rule_names(rules.files)), "digest": digest},
-        "customers": plan.customers,
-        "segments": [{"id": k, "customers": v} for k, v in plan.segments.items()],
-        "offers": [_offer_json(o) for o in offer_summaries(plan)],
-        "offers_not_in_play": [o for o in rules.offers if o not in plan.offers_in_play],
-        "channels": [_channel_json(c) for c in channel_summaries(plan)],
+        **summary_document(plan_view(plan, digest=digest)),
         "exits": [
             {
                 "customer_id": e.customer_id,
@@ -278,6 +293,21 @@ def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
         ],
         "actions": [_without_run(action_row(rules, None, d)) for d in plan.actions],
         "audit": [_without_run(audit_row(rules, None, d)) for d in plan.audit],
+    }
+
+
+def summary_document(view: PlanView) -> dict[str, Any]:
+    """The plan JSON's summaries (everything but the exit, action and audit rows)."""
+    return {
+        "format": "campaign-plan/1",
+        "as_of": view.as_of,
+        "rules": {"files": list(view.rule_names), "digest": view.rules_digest},
+        "customers": view.customers,
+        "segments": [{"id": k, "customers": v} for k, v, _ in view.segments],
+        "offers": [_offer_json(o.summary) for o in view.offers],
+        "offers_not_in_play": list(view.not_in_play),
+        "runs_at_as_of": [{"run_key": k, "actions": n} for k, n in view.runs_at_as_of],
+        "channels": [_channel_json(c.summary) for c in view.channels],
     }
 
 
@@ -307,6 +337,8 @@ def _offer_json(o: OfferSummary) -> dict[str, Any]:
         "budget": None
         if o.budget_spendable is None
         else {
+            "total": o.budget_total,
+            "reserve": o.budget_reserve,
             "spendable": o.budget_spendable,
             "spent_before": o.spent_before,
             "left": o.budget_left,
@@ -394,6 +426,47 @@ def explanation_text(exp: Explanation, rules: RuleSet) -> str:
                 + (f" on {row['channel']}" if row["channel"] else "")
             )
     return "\n".join(lines)
+
+
+def offer_explanation_text(exp: Explanation, rules: RuleSet, offer_id: str) -> str:
+    """One offer's decision for one customer: its outcome, its audience condition with the
+    value of each part, and the offer's channels in preference order."""
+    line = next(o for o in exp.offers if o.id == offer_id)
+    offer = rules.offers[offer_id]
+    lines = [
+        f"Customer {exp.customer_id} as of {utc_text(exp.as_of)}, offer {offer_id}",
+        f"  {offer_status(line, rules)}",
+    ]
+    if line.in_play and line.trace is not None:
+        lines += ["", "Audience"]
+        lines += _trace_lines(line.trace, "  ")
+    if line.cooldown:
+        lines.append(f"  in cooldown: a message of this offer within {offer.cooldown}")
+    channels = {c.id: c for c in exp.channels}
+    lines += ["", "Channels, in the offer's preference order"]
+    for name in offer.channels:
+        c = channels.get(name)
+        state = "usable" if c is None or c.blocked is None else f"not usable: {c.blocked}"
+        lines.append(f"  {name:<12} {state}")
+    committed = [row for row in exp.committed if row["offer_id"] == offer_id]
+    if committed:
+        lines += ["", "Committed by runs at this as-of"]
+        for row in committed:
+            lines.append(
+                f"  run {row['run_key']}: {row['outcome']}"
+                + (f" ({row['reason']})" if row["reason"] else "")
+                + (f" on {row['channel']}" if row["channel"] else "")
+            )
+    return "\n".join(lines)
+
+
+def offer_explanation_json(exp: Explanation, offer_id: str) -> str:
+    """The same as `explanation_json`, for one offer: no values, no other offers."""
+    body = json.loads(explanation_json(exp))
+    body["offers"] = [o for o in body["offers"] if o["id"] == offer_id]
+    body["committed"] = [r for r in body["committed"] if r["offer_id"] == offer_id]
+    del body["values"]
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1)
 
 
 def offer_status(o: OfferLine, rules: RuleSet) -> str:

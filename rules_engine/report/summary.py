@@ -35,6 +35,8 @@ class OfferSummary:
     spent_before: float
     actions_before: int
     variants: dict[str, int] = field(default_factory=dict)  # actions per variant
+    budget_total: float | None = None
+    budget_reserve: float | None = None  # the amount held back (`budget_left` excludes it)
 
     @property
     def budget_left(self) -> float | None:
@@ -66,6 +68,8 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
                 round(before.spend, 2),
                 before.actions,
                 decided.variants_counted(),
+                round(offer.budget.total, 2) if offer.budget else None,
+                round(offer.budget.total * offer.budget.reserve, 2) if offer.budget else None,
             )
         )
     return found

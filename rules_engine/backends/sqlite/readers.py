@@ -31,6 +31,7 @@ from ...rules.model import Offer, RuleSet
 from ...sql import audience
 from ...sql.compile import ValuesProgram
 from ...sql.namespace import DEFAULT, Namespace
+from ...times import utc_text
 
 if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
     from ...decide.allocate_arrays import Audiences, History
@@ -327,6 +328,15 @@ def read_capacity(
         local = _instant(at).astimezone(zone(timezone, rules.calendar.timezone)).date()
         used[(channel, local)] += count
     return dict(used)
+
+
+def read_runs_at(conn: sqlite3.Connection, as_of: datetime) -> tuple[tuple[str, int], ...]:
+    """Runs committed at this as-of, with their actions, oldest first."""
+    sql = (
+        'SELECT r."run_key", (SELECT count(*) FROM "actions" AS a WHERE a."run_id" = r."run_id") '
+        'FROM "runs" AS r WHERE r."as_of" = ? AND r."status" = ? ORDER BY r."started_at", r.rowid'
+    )
+    return tuple((key, n) for key, n in conn.execute(sql, (utc_text(as_of), "committed")))
 
 
 def read_totals(conn: sqlite3.Connection) -> dict[str, OfferTotals]:

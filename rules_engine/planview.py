@@ -1,0 +1,182 @@
+"""The plan view model: everything a plan report shows, computed once from a `Plan`.
+
+The HTML report renders it; its offers and channels are the summaries the text and JSON reports
+print (`offer_summaries`, `channel_summaries`), so the numbers are the same everywhere. What
+only the report shows is added here: each offer's funnel, actions per local send hour, budget
+use, lifecycle gates and the limits that suppressed customers (cap pressure).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from .backends.sqlite.audit import rule_names
+from .decide.records import REASON_ORDER
+from .execute import Plan
+from .report.summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
+from .times import utc_text
+
+# Reasons that mean a limit was reached (caps, min_gap, capacity, max_actions, budget).
+LIMITS = ("frequency_cap", "min_gap", "capacity", "max_actions", "budget")
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """Where an offer's audience went: `actions`, `holdout`, or a suppression reason."""
+
+    step: str
+    customers: int
+
+
+@dataclass(frozen=True)
+class OfferView:
+    summary: OfferSummary
+    description: str | None
+    funnel: tuple[FunnelStep, ...]  # actions, holdout, then reasons in the contract's order
+    budget_total: float | None
+    budget_reserve: float | None  # the share of the total held back (0.1 for 10%)
+
+    @property
+    def budget_used(self) -> float:
+        """Earlier runs' spend and this run's."""
+        return round(self.summary.spent_before + self.summary.cost, 2)
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str  # admit, scale, exit
+    rule: str  # the gate's expression
+    holds: bool | None
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    summary: ChannelSummary
+    description: str | None
+    gates: tuple[Gate, ...]
+    capacity_per_day: int | None
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """One plan, ready to render."""
+
+    as_of: str  # UTC
+    as_of_local: str  # in the calendar timezone
+    timezone: str
+    customers: int
+    rules_digest: str
+    rule_files: int
+    rule_names: tuple[str, ...]  # relative to the folder holding them all
+    segments: tuple[tuple[str, int, str | None], ...]  # id, customers, description
+    offers: tuple[OfferView, ...]  # in allocation order
+    not_in_play: tuple[str, ...]
+    channels: tuple[ChannelView, ...]  # in rule-file order
+    send_hours: tuple[tuple[str, int, int], ...]  # channel, customer-local hour, actions
+    exits: int
+    runs_at_as_of: tuple[tuple[str, int], ...]  # runs committed at this as-of: key, actions
+
+    @property
+    def actions(self) -> int:
+        return sum(o.summary.actions for o in self.offers)
+
+    @property
+    def holdouts(self) -> int:
+        return sum(o.summary.holdouts for o in self.offers)
+
+    @property
+    def suppressed(self) -> int:
+        return sum(sum(o.summary.suppressed.values()) for o in self.offers)
+
+    @property
+    def cost(self) -> float:
+        return round(sum(o.summary.cost for o in self.offers), 2)
+
+    def limits(self) -> list[tuple[str, str, int]]:
+        """Cap pressure: (offer, limit reason, customers it suppressed), limits reached only."""
+        return [
+            (o.summary.id, reason, o.summary.suppressed[reason])
+            for o in self.offers
+            for reason in LIMITS
+            if o.summary.suppressed.get(reason)
+        ]
+
+
+def plan_view(plan: Plan, *, digest: str) -> PlanView:
+    rules = plan.rules
+    tz = rules.calendar.timezone
+    return PlanView(
+        utc_text(plan.as_of),
+        _local_text(plan.as_of, tz),
+        tz,
+        plan.customers,
+        digest,
+        len(rules.files),
+        tuple(rule_names(rules.files)),
+        tuple(
+            (name, n, rules.segments[name].description if name in rules.segments else None)
+            for name, n in plan.segments.items()
+        ),
+        tuple(_offer_view(plan, o) for o in offer_summaries(plan)),
+        tuple(o for o in rules.offers if o not in plan.offers_in_play),
+        tuple(_channel_view(plan, c) for c in channel_summaries(plan)),
+        send_hours(plan),
+        len(plan.exits),
+        plan.runs_at_as_of,
+    )
+
+
+def _local_text(moment: datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _offer_view(plan: Plan, summary: OfferSummary) -> OfferView:
+    offer = plan.rules.offers[summary.id]
+    steps = [FunnelStep("actions", summary.actions), FunnelStep("holdout", summary.holdouts)]
+    steps += [FunnelStep(r, summary.suppressed[r]) for r in REASON_ORDER if r in summary.suppressed]
+    budget = offer.budget
+    return OfferView(
+        summary,
+        offer.description,
+        tuple(steps),
+        budget.total if budget else None,
+        budget.reserve if budget else None,
+    )
+
+
+def _channel_view(plan: Plan, summary: ChannelSummary) -> ChannelView:
+    channel = plan.rules.channels[summary.id]
+    gates: list[Gate] = []
+    if channel.lifecycle is not None and summary.lifecycle is not None:
+        for name in ("admit", "scale", "exit"):
+            rule = getattr(channel.lifecycle, name)
+            if rule is not None:
+                gates.append(Gate(name, rule.text, summary.lifecycle.gates.get(name)))
+    return ChannelView(summary, channel.description, tuple(gates), channel.capacity_per_day)
+
+
+def send_hours(plan: Plan) -> tuple[tuple[str, int, int], ...]:
+    """Actions per channel and hour of the day where each customer lives, every hour of every
+    channel with actions (zeros included), channels in rule-file order."""
+    import numpy as np
+
+    counts: Counter[tuple[str, int]] = Counter()
+    for decided in plan.by_offer:
+        acting = decided.outcomes == 0  # ACTION
+        pairs = np.stack([decided.channels[acting], decided.timings[acting]])
+        if not pairs.size:
+            continue
+        found, n = np.unique(pairs, axis=1, return_counts=True)
+        for (channel, timing), k in zip(found.T.tolist(), n.tolist(), strict=True):
+            hour = decided.send_times[timing].local_hour
+            counts[(decided.channel_names[channel], -1 if hour is None else hour)] += k
+    used = {channel for channel, _ in counts}
+    return tuple(
+        (channel, hour, counts[(channel, hour)])
+        for channel in plan.rules.channels
+        if channel in used
+        for hour in range(24)
+    )
