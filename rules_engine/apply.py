@@ -1,11 +1,11 @@
 """Plan files: save a reviewed plan, then commit exactly it, or refuse when its inputs changed.
 
-`campaign plan --out PLAN.json` writes the plan JSON with a `fingerprint` (fingerprint.py) taken
-on the read-only connection before anything is decided. `campaign run --plan PLAN.json` takes the
-store's write lock, fingerprints the rules and the store again inside that transaction and, when
-nothing changed, writes the plan file's audit rows, actions and channel exits as they are: the
-rows a plain `run` of the same rules, store and as-of would write. When anything changed it
-refuses, names what changed, and writes nothing.
+`campaign plan --out PLAN.json` writes the plan JSON with a `fingerprint`
+(backends/sqlite/fingerprint.py) taken on the read-only connection before anything is decided.
+`campaign run --plan PLAN.json` takes the store's write lock, fingerprints the rules and the
+store again inside that transaction and, when nothing changed, writes the plan file's audit rows,
+actions and channel exits as they are: the rows a plain `run` of the same rules, store and as-of
+would write. When anything changed it refuses, names what changed, and writes nothing.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from .backends.sqlite.audit import (
     write_rows,
 )
 from .backends.sqlite.connection import prepare
+from .backends.sqlite.fingerprint import Fingerprint, changes, engine_version, store_fingerprint
 from .decide.records import ACTION_COLUMNS, AUDIT_COLUMNS
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
-from .fingerprint import Fingerprint, changes, engine_version, store_fingerprint
 from .report.render import plan_document
 from .rules.model import RuleSet
 from .times import utc_text

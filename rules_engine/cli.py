@@ -385,7 +385,7 @@ def plan_command(
             out.write(plan_file_json(planned, fingerprint))
         click.echo(f"plan file written to {out_path}; apply it with `campaign run --plan`")
     if report_path is not None:
-        from .html_report import plan_report
+        from .report.html import plan_report
 
         with replacing(report_path) as out:
             out.write(plan_report(planned, digest=digest))

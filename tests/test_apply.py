@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules_engine import demo, fingerprint
+from rules_engine import demo
+from rules_engine.backends.sqlite import fingerprint
 from rules_engine.cli import main
 from tests.test_run import ENGINE_TABLES, VOLATILE, pages, query
 

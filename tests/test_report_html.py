@@ -57,18 +57,18 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def expected(plan: dict[str, Any], key: str) -> Any:
     """The plan JSON's value for a report number's `data-key`, found independently of the
     report code: totals from the action and audit lists, the rest by path."""
-    audit = plan["audit"]
-    totals = {
-        "customers": plan["customers"],
-        "actions": len(plan["actions"]),
-        "holdouts": sum(r["outcome"] == "holdout" for r in audit),
-        "suppressed": sum(r["outcome"] == "suppressed" for r in audit),
-        "cost": round(sum(a["cost"] for a in plan["actions"]), 2),
-        "exits": len(plan["exits"]),
-    }
     head, _, rest = key.partition(".")
     if head == "totals":
-        return totals[rest]
+        audit = plan["audit"]
+        totals = {
+            "customers": lambda: plan["customers"],
+            "actions": lambda: len(plan["actions"]),
+            "holdouts": lambda: sum(r["outcome"] == "holdout" for r in audit),
+            "suppressed": lambda: sum(r["outcome"] == "suppressed" for r in audit),
+            "cost": lambda: round(sum(a["cost"] for a in plan["actions"]), 2),
+            "exits": lambda: len(plan["exits"]),
+        }
+        return totals[rest]()
     if head == "as_of":
         return plan["as_of"]
     if head == "rules":
@@ -232,3 +232,23 @@ def test_numbers_shown_equal_the_plan_json(
             assert got == pytest.approx(round(want, 2), abs=0.005), key
         else:
             assert got == want, key
+
+
+def test_lifecycle_thresholds_are_the_gates_numbers(planned: dict[str, Any]) -> None:
+    """The example rules admit at 0.15 and scale at 1.30 times the portfolio's ROI and exit
+    after periods under half the target: the report's thresholds are those numbers."""
+    page = planned["html"]
+    channels = [c for c in planned["plan"]["channels"] if c["lifecycle"]]
+    assert channels
+    for channel in channels:
+        life = channel["lifecycle"]
+        row = page.split(f"<b>{channel['id']}</b>")[1].split("</tr>")[0]
+        for gate, limit in (
+            ("admit", 0.15 * life["portfolio_roi"]),
+            ("scale", 1.30 * life["portfolio_roi"]),
+            ("exit", 0.5 * life["target_roi"]),
+        ):
+            holds = "yes" if life["gates"][gate] else "no"
+            assert (
+                f"→ {holds} (threshold {limit:.2f})" in row.split(f"{gate}: ")[1].split("<br>")[0]
+            )

@@ -15,11 +15,11 @@ from ..backends.sqlite.audit import action_row, audit_row
 from ..decide.records import REASON_ORDER
 from ..errors import Problem, printable
 from ..execute import Plan
-from ..planview import PlanView, plan_view
 from ..reference.explain import Explanation, OfferLine, Trace, describe
 from ..rules.model import RuleSet
 from ..times import both_zones, parse_instant, utc_text
 from .summary import ChannelSummary, OfferSummary
+from .view import PlanView, plan_view
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
 

@@ -1,23 +1,27 @@
 """The plan view model: everything a plan report shows, computed once from a `Plan`.
 
-The HTML report renders it; its offers and channels are the summaries the text and JSON reports
-print (`offer_summaries`, `channel_summaries`), so the numbers are the same everywhere. What
-only the report shows is added here: each offer's funnel, actions per local send hour, budget
-use, lifecycle gates and the limits that suppressed customers (cap pressure).
+The text and JSON reports (render.py) and the HTML report (html.py) all render a
+`PlanView`, so their numbers are the same. Its offers and channels are the plan's summaries
+(`offer_summaries`, `channel_summaries`); what only the HTML page draws is added here: each
+offer's funnel, actions per local send hour, lifecycle gate thresholds and the limits that
+suppressed customers (cap pressure).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .backends.sqlite.audit import rule_names
-from .decide.records import REASON_ORDER
-from .execute import Plan
-from .report.summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
-from .times import utc_text
+from ..backends.sqlite.audit import rule_names
+from ..decide.records import REASON_ORDER
+from ..execute import Plan
+from ..expr.evaluate import Environment, Value, evaluate
+from ..expr.nodes import Call, Compare, Name, Node
+from ..times import utc_text
+from .summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
 
 # Reasons that mean a limit was reached (caps, min_gap, capacity, max_actions, budget).
 LIMITS = ("frequency_cap", "min_gap", "capacity", "max_actions", "budget")
@@ -50,6 +54,7 @@ class Gate:
     name: str  # admit, scale, exit
     rule: str  # the gate's expression
     holds: bool | None
+    threshold: float | None = None  # the ROI it compares with, where it reads so (see below)
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,31 @@ def _channel_view(plan: Plan, summary: ChannelSummary) -> ChannelView:
         for name in ("admit", "scale", "exit"):
             rule = getattr(channel.lifecycle, name)
             if rule is not None:
-                gates.append(Gate(name, rule.text, summary.lifecycle.gates.get(name)))
+                holds = summary.lifecycle.gates.get(name)
+                limit = gate_threshold(rule.node, summary.lifecycle.numbers)
+                gates.append(Gate(name, rule.text, holds, limit))
     return ChannelView(summary, channel.description, tuple(gates), channel.capacity_per_day)
+
+
+def gate_threshold(node: Node, numbers: Mapping[str, Value]) -> float | None:
+    """The ROI a gate compares the channel's with, for gates of the forms `roi >= X`
+    (either side, any comparison) and `periods_below(X) >= N`: X evaluated on the latest
+    period's numbers. None for any other form."""
+    if not isinstance(node, Compare) or len(node.ops) != 1:
+        return None
+    left, right = node.operands
+    if isinstance(left, Name) and left.name == "roi":
+        limit = right
+    elif isinstance(right, Name) and right.name == "roi":
+        limit = left
+    elif isinstance(left, Call) and left.func == "periods_below" and left.args:
+        limit = left.args[0]
+    else:
+        return None
+    value = evaluate(limit, Environment(numbers, datetime.min))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def send_hours(plan: Plan) -> tuple[tuple[str, int, int], ...]:
@@ -163,9 +191,11 @@ def send_hours(plan: Plan) -> tuple[tuple[str, int, int], ...]:
     channel with actions (zeros included), channels in rule-file order."""
     import numpy as np
 
+    from ..decide.allocate_arrays import ACTION
+
     counts: Counter[tuple[str, int]] = Counter()
     for decided in plan.by_offer:
-        acting = decided.outcomes == 0  # ACTION
+        acting = decided.outcomes == ACTION
         pairs = np.stack([decided.channels[acting], decided.timings[acting]])
         if not pairs.size:
             continue

@@ -1,6 +1,6 @@
 """The plan report: one self-contained HTML page an operator reads before launch.
 
-Rendered from the plan view model (planview.py). Charts are Vega-Lite specifications drawn to
+Rendered from the plan view model (view.py). Charts are Vega-Lite specifications drawn to
 SVG by vl-convert (Vega's own renderer, run in-process) and inlined, so the page has no script,
 loads nothing (no network, no fonts, no images) and prints as it shows. Every number shown is
 also in the plan JSON; each carries a `data-key` naming where (`offers.ID.actions`...), so tests
@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .execute import Plan
-from .planview import LIMITS, ChannelView, OfferView, PlanView, plan_view
+from ..execute import Plan
+from .view import LIMITS, ChannelView, OfferView, PlanView, plan_view
 
 VEGA_LITE = "https://vega.github.io/schema/vega-lite/v5.json"  # a schema name, never fetched
 # Fonts the reader's machine has: Chinese ones first (Debian's, then macOS's and Windows's).
@@ -208,32 +208,44 @@ def budget_chart(view: PlanView) -> dict[str, Any]:
 
 
 def lifecycle_chart(view: PlanView) -> dict[str, Any]:
-    """Each lifecycle channel's ROI of its latest period beside the portfolio's and its target."""
+    """Each lifecycle channel's ROI of its latest period (a dot) against its gates' thresholds
+    (ticks: admit, scale, exit), where the gates compare ROI with a number."""
     values = []
     for c in view.channels:
         life = c.summary.lifecycle
         if life is None:
             continue
-        for measure in ("roi", "portfolio_roi", "target_roi"):
-            number = life.numbers.get(measure)
-            if isinstance(number, int | float):
-                values.append(
-                    {
-                        "channel": f"{c.summary.id} ({life.state})",
-                        "measure": measure,
-                        "value": number,
-                    }
-                )
+        label = f"{c.summary.id} ({life.state})"
+        roi = life.numbers.get("roi")
+        if isinstance(roi, int | float):
+            values.append({"channel": label, "measure": "roi", "value": roi})
+        for gate in c.gates:
+            if gate.threshold is not None:
+                values.append({"channel": label, "measure": gate.name, "value": gate.threshold})
+    measures = ["roi", "admit", "scale", "exit"]
+    y = {"field": "channel", "type": "nominal", "sort": None, "title": None}
+    x = {"field": "value", "type": "quantitative", "title": "ROI of the latest period"}
+    color = {
+        "field": "measure",
+        "type": "nominal",
+        "title": None,
+        "scale": {"domain": measures, "range": ["#1565c0", "#f9a825", "#2e7d32", "#c62828"]},
+    }
     return _spec(
         values,
         height={"step": 26},
-        mark={"type": "point", "filled": True, "size": 90},
-        encoding={
-            "y": {"field": "channel", "type": "nominal", "sort": None, "title": None},
-            "x": {"field": "value", "type": "quantitative", "title": "ROI of the latest period"},
-            "color": {"field": "measure", "type": "nominal", "title": None},
-            "shape": {"field": "measure", "type": "nominal", "title": None},
-        },
+        layer=[
+            {
+                "transform": [{"filter": "datum.measure !== 'roi'"}],
+                "mark": {"type": "tick", "thickness": 3, "size": 18},
+                "encoding": {"y": y, "x": x, "color": color},
+            },
+            {
+                "transform": [{"filter": "datum.measure === 'roi'"}],
+                "mark": {"type": "point", "filled": True, "size": 110},
+                "encoding": {"y": y, "x": x, "color": color},
+            },
+        ],
     )
 
 
@@ -293,6 +305,7 @@ th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: lef
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 8px 0; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
+code { word-break: break-all; }
 p.warn { background: #fff8e1; border-left: 4px solid #ffb300; padding: 8px 12px; }
 .state-exit { color: #c62828; font-weight: bold; }
 .state-scaled { color: #2e7d32; font-weight: bold; }
@@ -438,7 +451,9 @@ def _channel_rows(channels: Sequence[ChannelView]) -> Iterable[str]:
         state = life.state if life else None
         numbers = life.numbers if life else {}
         gates = "<br>".join(
-            f"{_e(g.name)}: <code>{_e(g.rule)}</code> → {_holds(g.holds)}" for g in c.gates
+            f"{_e(g.name)}: <code>{_e(g.rule)}</code> → {_holds(g.holds)}"
+            + ("" if g.threshold is None else f" (threshold {g.threshold:.2f})")
+            for g in c.gates
         )
         roi = numbers.get("roi")
         yield (
@@ -525,8 +540,9 @@ def render_html(view: PlanView) -> str:
         _figure(
             lifecycle_chart(view),
             "lifecycle",
-            "Each lifecycle channel's ROI in its latest period, beside the portfolio's ROI and the "
-            "channel's target ROI; the state is in brackets.",
+            "Each lifecycle channel's ROI in its latest period (dot) against the thresholds of its "
+            "gates (ticks: admit, scale, and exit, whose rule counts periods below its "
+            "threshold); the state is in brackets.",
         ),
         _table(
             ["channel", "actions", "cost", "exits", "state", "roi", "capacity/day", "gates"],
