@@ -637,7 +637,12 @@ def explain_command(
     help="Count completed orders within this many days after the run's as-of.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="html: one self-contained page with charts (redirect it to a file).",
 )
 def results_command(db_path: Path, run_key: str, days: int, fmt: str) -> None:
     """What a committed run earned against each offer's control group: conversion, lift with
@@ -649,6 +654,11 @@ def results_command(db_path: Path, run_key: str, days: int, fmt: str) -> None:
 
     with _library_errors(db_path):
         found = results_store(db_path, run_key, days)
+    if fmt == "html":
+        from .measure.results_html import results_html
+
+        click.echo(results_html(found), nl=False)
+        return
     click.echo(results_json(found) if fmt == "json" else results_text(found), nl=False)
 
 

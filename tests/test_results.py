@@ -208,3 +208,23 @@ def test_simulated_outcomes_fall_in_the_window_and_repeat_by_seed(
 def _orders(path: Path) -> list[tuple[int, str]]:
     with closing(sqlite3.connect(path)) as conn:
         return conn.execute('SELECT "customer_id", "ordered_at" FROM "orders"').fetchall()
+
+
+def test_results_as_a_page_with_charts(measured_store: Path) -> None:
+    import re
+
+    page = CliRunner().invoke(
+        main, ["results", "--db", str(measured_store), "--run-key", "r1", "--format", "html"]
+    )
+    assert page.exit_code == 0, page.output
+    html = page.output
+    assert html.count('data-chart="lift"') == 1 and html.count('data-chart="rates"') == 1
+    assert not re.search(r"""(src|href)=["']?https?:""", html)  # nothing to load
+    shown = dict(re.findall(r'data-key="([^"]+)" data-value="([^"]*)"', html))
+    with closing(sqlite3.connect(measured_store)) as conn:
+        document = results_document(results(conn, "r1"))
+    for i, arm in enumerate(document["arms"]):  # type: ignore[arg-type]
+        assert shown[f"arms.{i}.treated.customers"] == str(arm["treated"]["customers"])
+        assert shown[f"arms.{i}.held_out.converters"] == str(arm["held_out"]["converters"])
+        assert shown[f"arms.{i}.cost"] == str(arm["cost"])
+    assert "winback: too few customers to conclude" in html

@@ -274,7 +274,7 @@ def results_text(found: Results) -> str:
         "cost",
         "incr. ROI",
     )
-    notes = [note for a in found.arms for note in _notes(a)]
+    notes = [note for a in found.arms for note in arm_notes(a)]
     if found.contaminated:
         counted = ", ".join(f"{o} {n:,}" for o, n in sorted(found.contaminated.items()))
         notes.append(
@@ -284,7 +284,8 @@ def results_text(found: Results) -> str:
     return "\n".join([header, table(columns, rows), *(f"  - {n}" for n in notes)]) + "\n"
 
 
-def _notes(a: ArmResult) -> list[str]:
+def arm_notes(a: ArmResult) -> list[str]:
+    """What an arm's numbers do not allow to conclude, in words."""
     name = a.offer_id if a.variant is None else f"{a.offer_id} ({a.variant})"
     if a.held_out.customers == 0:
         return [f"{name}: no control group, so no lift can be measured (give the offer a holdout)"]
