@@ -228,3 +228,25 @@ def test_results_as_a_page_with_charts(measured_store: Path) -> None:
         assert shown[f"arms.{i}.held_out.converters"] == str(arm["held_out"]["converters"])
         assert shown[f"arms.{i}.cost"] == str(arm["cost"])
     assert "winback: too few customers to conclude" in html
+
+
+def test_an_open_window_or_no_orders_yet_is_said(measured_store: Path) -> None:
+    from datetime import UTC, datetime
+
+    with closing(sqlite3.connect(measured_store)) as conn:
+        early = results(conn, "r1", now=datetime(2026, 11, 25, tzinfo=UTC))
+        late = results(conn, "r1", now=datetime(2027, 1, 1, tzinfo=UTC))
+        conn.execute('DELETE FROM "orders" WHERE "ordered_at" > \'2026-11-20\'')
+        conn.commit()
+        empty = results(conn, "r1", now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert any("after now" in c for c in early.caveats())
+    assert late.caveats() == [] and late.orders_after == 7
+    assert results_document(early)["complete"] is False
+    assert any("nothing to measure" in c for c in empty.caveats())
+    assert "! no completed order" in results_text(empty)
+
+
+def test_no_lift_is_shown_without_a_minus_sign() -> None:
+    from rules_engine.measure.results import _points
+
+    assert _points(-0.00001) == "+0.00 pt" and _points(0.0123) == "+1.23 pt"

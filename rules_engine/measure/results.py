@@ -14,7 +14,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .. import store
@@ -55,6 +55,23 @@ class Results:
     window_end: datetime
     arms: list[ArmResult]
     contaminated: dict[str, int] = field(default_factory=dict)  # held out, yet sent another offer
+    measured_at: datetime | None = None  # when the results were read (the window may be open)
+    orders_after: int = 0  # completed orders of the run's customers in the window
+
+    def caveats(self) -> list[str]:
+        """Why the figures may not be final: the window is still open, or no order came yet."""
+        found = []
+        if self.measured_at is not None and self.measured_at < self.window_end:
+            found.append(
+                f"the {self.days}-day window ends {self.window_end.isoformat()}, after now "
+                f"({self.measured_at.isoformat()}): these are the orders so far, not the result"
+            )
+        if self.arms and self.orders_after == 0:
+            found.append(
+                "no completed order of the run's customers after its as-of is in the store yet: "
+                "there is nothing to measure until the orders of those days are loaded"
+            )
+        return found
 
 
 def find_run(conn: sqlite3.Connection, run_key: str) -> RunRecord:
@@ -69,8 +86,11 @@ def find_run(conn: sqlite3.Connection, run_key: str) -> RunRecord:
     return RunRecord(row[0], run_key, parse_instant(row[1]))
 
 
-def results(conn: sqlite3.Connection, run_key: str, days: int = 14) -> Results:
-    """The run's arms and their lift over the `days` after its as-of."""
+def results(
+    conn: sqlite3.Connection, run_key: str, days: int = 14, *, now: datetime | None = None
+) -> Results:
+    """The run's arms and their lift over the `days` after its as-of; `now` (default: the
+    clock) only tells whether that window has closed yet."""
     run = find_run(conn, run_key)
     end = run.as_of + timedelta(days=days)
     treated, held_out, cost = _arms(conn, run.run_id)
@@ -85,7 +105,15 @@ def results(conn: sqlite3.Connection, run_key: str, days: int = 14) -> Results:
             arms.append(
                 ArmResult(offer_id, variant, arm, control, measure(arm, control, round(spent, 2)))
             )
-    return Results(run, days, end, arms, _contaminated(conn, run.run_id))
+    return Results(
+        run,
+        days,
+        end,
+        arms,
+        _contaminated(conn, run.run_id),
+        now or datetime.now(UTC),
+        sum(orders for orders, _ in bought.values()),
+    )
 
 
 def _arms(
@@ -182,6 +210,9 @@ def results_document(found: Results) -> dict[str, object]:
         },
         "days": found.days,
         "window_end": found.window_end.isoformat(),
+        "complete": found.measured_at is None or found.measured_at >= found.window_end,
+        "orders_after": found.orders_after,
+        "caveats": found.caveats(),
         "confidence": 0.95,
         "arms": [_arm_json(a, found.contaminated.get(a.offer_id, 0)) for a in found.arms],
     }
@@ -239,6 +270,7 @@ def results_text(found: Results) -> str:
         f"Results of run {found.run.run_key} (as of {found.run.as_of.isoformat()}): "
         f"completed orders within {found.days} days, until {found.window_end.isoformat()}"
     )
+    caveats = [f"  ! {c}" for c in found.caveats()]
     if not found.arms:
         return header + "\n  the run has no actions and no control group to measure\n"
     rows = [
@@ -281,7 +313,8 @@ def results_text(found: Results) -> str:
             f"held-out customers who received another offer in this run: {counted}; those "
             "control groups are contaminated (offers in one group keep them clean)"
         )
-    return "\n".join([header, table(columns, rows), *(f"  - {n}" for n in notes)]) + "\n"
+    lines = [header, *caveats, table(columns, rows), *(f"  - {n}" for n in notes)]
+    return "\n".join(lines) + "\n"
 
 
 def arm_notes(a: ArmResult) -> list[str]:
@@ -309,7 +342,10 @@ def _percent(value: float | None) -> str | None:
 
 
 def _points(value: float | None) -> str | None:
-    return None if value is None else f"{100 * value:+.2f} pt"
+    if value is None:
+        return None
+    shown = round(100 * value, 2) or 0.0  # no "-0.00"
+    return f"{shown:+.2f} pt"
 
 
 def _interval(value: Interval | None, show: Callable[[float], str | None]) -> str | None:

@@ -135,11 +135,24 @@ def results_html(found: Results) -> str:
         "cost",
         "incr. ROI (%)",
     ]
-    body = [_figure(lift_chart(found), "lift", "Absolute lift per arm with its 95% interval; "
-                    "an interval that crosses the dashed line (no lift) is not significant."),
-            _figure(rate_chart(found), "rates", "Conversion rate of treated and held-out "
-                    "customers, counted from the run's as-of (intent to treat).")] if found.arms else [
-        "<p class='note'>The run has no actions and no control group to measure.</p>"]
+    body = (
+        [
+            _figure(
+                lift_chart(found),
+                "lift",
+                "Absolute lift per arm with its 95% interval; "
+                "an interval that crosses the dashed line (no lift) is not significant.",
+            ),
+            _figure(
+                rate_chart(found),
+                "rates",
+                "Conversion rate of treated and held-out "
+                "customers, counted from the run's as-of (intent to treat).",
+            ),
+        ]
+        if found.arms
+        else ["<p class='note'>The run has no actions and no control group to measure.</p>"]
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -150,6 +163,7 @@ def results_html(found: Results) -> str:
         f"<p class='note'>as of <span data-key='run.as_of'>{_e(found.run.as_of.isoformat())}"
         f"</span>; completed orders within <span data-key='days'>{found.days}</span> days, "
         f"until {_e(found.window_end.isoformat())}; 95% intervals.</p>",
+        *(f"<p class='warn'>{_e(c)}</p>" for c in found.caveats()),
         "<section><h2>Lift against the control groups</h2>",
         *body,
         _table(
