@@ -25,7 +25,6 @@ from .backends.sqlite.audit import (
     committed_run,
     connect_for_run,
     record_run,
-    rules_digest,
     run_id_for,
     write_rows,
 )
@@ -85,7 +84,7 @@ def plan_with_fingerprint(
         store.ensure_is_store(conn, path)
         prepare(conn, cache_mb)
         fingerprint = Fingerprint(
-            rules_digest(rules.files),
+            rules.digest,
             utc_text(as_of),
             engine_version(),
             store_fingerprint(conn, path),
@@ -142,7 +141,7 @@ def apply_plan(
     the as-of (when given), the engine or the store differ from the plan's fingerprint; a key
     that already committed changes nothing."""
     moment = planned.fingerprint.as_of if as_of is None else utc_text(as_of)
-    digest = rules_digest(rules.files)
+    digest = rules.digest
     conn = connect_for_run(path, wait)
     try:
         if (done := committed_run(conn, run_key)) is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -267,7 +267,9 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     return show
 
 
-def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> RuleSet:
+def _checked_rules(
+    rules: tuple[Path, ...], db_path: Path, as_of: datetime, **options: Any
+) -> RuleSet:
     """The rule set checked against the store's schema; every problem shown, then exit. The
     store must have every canonical table first: the engine reads them all."""
     from .report.render import TextReporter
@@ -275,7 +277,7 @@ def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> R
 
     with _library_errors(db_path):
         store.ensure_complete(db_path)
-        result = check(rules or DEFAULT_RULES, db=db_path, as_of=as_of)
+        result = check(rules or DEFAULT_RULES, db=db_path, as_of=as_of, **options)
     if result.errors:
         sources = {doc.path: doc.text for doc in result.documents}
         errors = result.errors
@@ -286,13 +288,14 @@ def _checked_rules(rules: tuple[Path, ...], db_path: Path, as_of: datetime) -> R
 
 
 def _checked_at(
-    rules: tuple[Path, ...], db_path: Path, as_of: str | None
+    rules: tuple[Path, ...], db_path: Path, as_of: str | None, **options: Any
 ) -> tuple[datetime, RuleSet]:
-    """The run's as-of instant and the rules checked for it (every command that plans)."""
+    """The run's as-of instant and the rules checked for it (every command that plans);
+    `options` go to `check` (`git` for run)."""
     from .times import at_calendar_midnight, is_date_alone
 
     moment = _as_of(as_of)
-    checked = _checked_rules(rules, db_path, moment)
+    checked = _checked_rules(rules, db_path, moment, **options)
     if as_of is not None and is_date_alone(as_of):  # midnight where the calendar is
         moment = at_calendar_midnight(as_of, checked.calendar.timezone)
     return moment, checked
@@ -354,7 +357,6 @@ def plan_command(
     Example: campaign plan rules/ --db shop.db --as-of 2026-11-20T10:00:00+08:00 --out plan.json
     """
     from .apply import plan_file_json, plan_with_fingerprint
-    from .backends.sqlite.audit import rules_digest
     from .execute import plan_store
     from .report.export import replacing
     from .report.render import plan_json, plan_text
@@ -374,7 +376,7 @@ def plan_command(
             planned, fingerprint = plan_with_fingerprint(
                 db_path, checked, moment, cache_mb=cache_mb, progress=_progress(quiet)
             )
-    digest = rules_digest(checked.files)
+    digest = checked.digest
     click.echo(plan_text(planned, digest=digest))
     if json_path is not None:
         with _library_errors(), replacing(json_path) as out:
@@ -442,17 +444,19 @@ def run_command(
 
     Example: campaign run rules/ --db shop.db --run-key 2026-11-20 --plan plan.json
     """
-    from .backends.sqlite.audit import connect_for_run, rules_digest, run
+    from .backends.sqlite.audit import check_run_key, connect_for_run, run
     from .report.export import export_actions, format_of
     from .report.render import plan_text
 
+    with _library_errors():
+        check_run_key(run_key)
     if export_path is not None:
         with _library_errors():
             format_of(export_path)
     if plan_path is not None:
         checked, result = _apply_plan_file(rules, db_path, plan_path, run_key, as_of, wait)
     else:
-        moment, checked = _checked_at(rules, db_path, as_of)
+        moment, checked = _checked_at(rules, db_path, as_of, git=True)
         _say_if_nothing_to_plan(checked)
         with _library_errors(db_path):
             result = run(
@@ -465,7 +469,7 @@ def run_command(
                 progress=_progress(quiet),
             )
     if result.plan is not None:
-        click.echo(plan_text(result.plan, digest=rules_digest(checked.files)))
+        click.echo(plan_text(result.plan, digest=checked.digest))
     if result.reused:
         click.echo(
             f"run key {run_key!r} already committed as run {result.run_id} "
@@ -518,7 +522,7 @@ def _apply_plan_file(
     with _library_errors():
         planned = read_plan_file(plan_path)
     moment = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
-    checked = _checked_rules(rules, db_path, moment)
+    checked = _checked_rules(rules, db_path, moment, git=True)
     with _library_errors(db_path):
         given = _as_of(as_of) if as_of is not None else None
         result = apply_plan(db_path, checked, planned, run_key, as_of=given, wait=wait)

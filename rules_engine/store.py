@@ -11,6 +11,7 @@ override columns.
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -195,19 +196,56 @@ def rule_type_of_sql(declared: str) -> RuleType:
     return "text"
 
 
-def _read_only_uri(path: Path) -> str:
-    return f"file:{path.resolve().as_posix()}?mode=ro"
+class StoreConnection(sqlite3.Connection):
+    """A read-only connection, and what the store file looked like when it was opened
+    without SQLite's locks (`snapshot`; None when opened with them)."""
+
+    snapshot: tuple[int, int, int] | None = None
 
 
-def connect_read_only(path: str | Path) -> sqlite3.Connection:
-    """Open an existing store without any chance of writing to it (plan, validate --db)."""
+def _file_state(path: Path) -> tuple[int, int, int]:
+    state = path.stat()
+    return state.st_ino, state.st_size, state.st_mtime_ns
+
+
+def _read_only_uri(path: Path, immutable: bool) -> str:
+    """The URI of a store, its path percent-quoted: `%41`, `?` or `#` in a file name stay
+    part of the name (unquoted, SQLite would read another file, or drop `mode=ro`)."""
+    query = "mode=ro&immutable=1" if immutable else "mode=ro"
+    return f"file:{urllib.parse.quote(path.resolve().as_posix())}?{query}"
+
+
+def _wal_without_log(path: Path) -> bool:
+    """A store in WAL mode that no connection holds open: no `-wal` file, so every committed
+    row is in the main file. Opening it with SQLite's locks would create `-wal` and `-shm`
+    files (left behind by a read-only reader, owned by whoever read, and impossible in a
+    read-only folder); it is read without them, and checked unchanged afterwards."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    in_wal_mode = header.startswith(b"SQLite format 3\0") and header[18:20] == b"\x02\x02"
+    return in_wal_mode and not Path(f"{path}-wal").exists()
+
+
+def connect_read_only(path: str | Path) -> StoreConnection:
+    """Open an existing store without any chance of writing to it (plan, validate --db), and
+    without creating any file beside it."""
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store; create one with `campaign init-store {path}`")
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a store file")
     refuse_duckdb(path)
     wait = LOCK_WAIT.get()
+    immutable = _wal_without_log(path)
     try:
-        conn = sqlite3.connect(_read_only_uri(path), uri=True, timeout=wait)
+        before = _file_state(path) if immutable else None
+        conn = sqlite3.connect(
+            _read_only_uri(path, immutable), uri=True, timeout=wait, factory=StoreConnection
+        )
+        conn.snapshot = before
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
         if is_locked(exc):
@@ -215,6 +253,8 @@ def connect_read_only(path: str | Path) -> sqlite3.Connection:
         raise StoreError(f"{path}: not a SQLite database ({exc})") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a SQLite database ({exc})") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot be read ({exc.strerror})") from None
     return conn
 
 
@@ -250,6 +290,15 @@ def refuse_duckdb(path: Path) -> None:
         raise StoreError(
             f"{path}: is a DuckDB store, and this command reads SQLite stores so far; make a "
             f"SQLite copy with `campaign store copy {path} {path.with_suffix('.db')}`"
+        )
+
+
+def ensure_unchanged(conn: StoreConnection, path: str | Path) -> None:
+    """A store read without locks must not have changed meanwhile (a run's checkpoint)."""
+    if conn.snapshot is not None and _file_state(Path(path)) != conn.snapshot:
+        raise StoreError(
+            f"{path}: the store changed while it was being read (a run committed); "
+            "nothing was decided from it: run the command again"
         )
 
 
@@ -293,10 +342,13 @@ def read_schema(path: str | Path) -> StoreSchema:
 
 
 @contextmanager
-def closing_read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+def closing_read_only(path: str | Path) -> Iterator[StoreConnection]:
+    """A read-only connection, closed after the block; a store read without locks is checked
+    unchanged at the end of the block, so nothing is built on a torn read."""
     conn = connect_read_only(path)
     try:
         yield conn
+        ensure_unchanged(conn, path)
     finally:
         conn.close()
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ..backends.sqlite.audit import rule_names
 from ..decide.records import REASON_ORDER
 from ..execute import Plan
 from ..expr.evaluate import Environment, Value, evaluate
 from ..expr.nodes import Call, Compare, Name, Node
+from ..rules.provenance import rule_names
 from ..times import utc_text
 from .summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import store
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
+from . import provenance
 from .limits import check_declared, check_values
 from .load import Document, discover, full_width_hint, load_bytes, load_paths
 from .model import RuleSet
@@ -51,8 +52,11 @@ def check(
     *,
     db: str | Path | None = None,
     as_of: datetime | None = None,
+    git: bool = False,
 ) -> CheckResult:
-    """Check rule files or directories; with `db`, against that store's real schema.
+    """Check rule files or directories; with `db`, against that store's real schema. With
+    `git`, the commit the loaded bytes are at is recorded too (`RuleSet.git_commit`, for
+    `run`).
 
     Raises `InputError` only for input that cannot be read at all (a missing path, a missing
     store); everything wrong inside the rules comes back as problems.
@@ -67,6 +71,9 @@ def check(
     schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     with _collector_paused():
         result = _check_files(files, schema, as_of)
+    if git:
+        loaded = [(doc.path, doc.raw) for doc in result.documents]
+        result.rules = replace(result.rules, git_commit=provenance.git_commit_of(loaded))
     result.problems = with_sibling_hints(result.problems, paths, files)
     result.problems = _with_full_width_hints(result.problems, result.documents)
     return result
@@ -155,6 +162,9 @@ def _check_documents(
         from ..backends.sqlite.limits import check_sqlite_limits
 
         more += check_sqlite_limits(rules, as_of)
+    rules = provenance.stamped(
+        rules, [(doc.path, doc.raw or doc.text.encode()) for doc in documents]
+    )
     return CheckResult(rules, sorted_problems(problems + more), documents)
 
 

@@ -8,13 +8,12 @@ a problem in the base rules reads `rules/offers.yaml:12:5` like one in the rules
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from ..backends.sqlite.audit import rule_names
 from ..errors import InputError
+from . import provenance
 
 RULE_SUFFIXES = (".yaml", ".yml")
 _TIMEOUT = 120
@@ -145,11 +144,6 @@ def rules_at(paths: Sequence[str | Path], ref: str) -> tuple[str, list[tuple[str
 
 
 def digest_of(files: Sequence[tuple[str, bytes]]) -> str:
-    """The rules digest (`audit.rules_digest`) of files read from elsewhere than the disk:
+    """The rules digest of files read from elsewhere than the disk (`provenance.digest_of`):
     the same files give the same digest wherever they were read from."""
-    by_path = {Path(name).resolve(): content for name, content in files}
-    digest = hashlib.sha256()
-    for name, path in rule_names(list(by_path)).items():
-        digest.update(name.encode() + b"\0")
-        digest.update(by_path[path] + b"\0")
-    return digest.hexdigest()
+    return provenance.digest_of(files)

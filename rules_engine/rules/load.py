@@ -99,6 +99,7 @@ class Document:
     key_nodes: dict[JsonPath, Node] = field(default_factory=dict, repr=False)
     scalars: dict[JsonPath, ScalarNode] = field(default_factory=dict, repr=False)
     _line_starts: list[int] = field(default_factory=list, repr=False)
+    raw: bytes = field(default=b"", repr=False)  # the file's bytes as read (the rules digest)
 
     def span(self, path: JsonPath) -> Span:
         """The value's span, or the nearest ancestor's when the path does not exist."""
@@ -419,7 +420,10 @@ def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Problem]]:
                 "save it as UTF-8 in your editor",
             )
         ]
-    return load_text(text, name)
+    doc, problems = load_text(text, name)
+    if doc is not None:
+        doc.raw = raw
+    return doc, problems
 
 
 def _too_large(where: Span, size: int) -> Problem:

@@ -221,6 +221,15 @@ class RuleSet:
     files: tuple[str, ...] = ()
     metric_order: tuple[str, ...] = ()  # dependency order: a metric after those it uses
     segment_order: tuple[str, ...] = ()
+    # what the rules were loaded from (`provenance`): the digest of the bytes read, each file's
+    # name relative to the rules root, and the Git commit (when asked for)
+    digest: str = ""
+    file_names: dict[str, str] = field(default_factory=dict)
+    git_commit: str | None = None
+
+    def file_name(self, given: str) -> str:
+        """A rule file's name relative to the rules root (plans and audit rows cite it)."""
+        return self.file_names.get(given, given)
 
 
 _DURATION = re.compile(r"^([1-9][0-9]*)(m|h|d|w)$")

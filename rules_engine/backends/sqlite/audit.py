@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
-import subprocess
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,10 +21,11 @@ from typing import Any
 
 from ... import store
 from ...decide.records import ACTION_COLUMNS, AUDIT_COLUMNS, Decision
-from ...errors import CampaignError, StoreError
+from ...errors import CampaignError, InputError, StoreError
 from ...execute import Plan, Progress
 from ...execute import plan as make_plan
 from ...rules.model import RuleSet
+from ...rules.provenance import digest_of, git_commit_of
 from ...sql.compile import ValuesProgram
 from ...times import utc_text
 from .connection import prepare
@@ -41,54 +40,24 @@ class StoreBusy(CampaignError):
 # -- what identifies a run ------------------------------------------------------------------------
 
 
-def rule_names(files: Iterable[str | Path]) -> dict[str, Path]:
-    """Rule files by their path relative to the folder that holds them all, in path order:
-    the same however the rules folder was named on the command line."""
-    paths = [Path(f).resolve() for f in files]
-    if not paths:
-        return {}
-    root = Path(os.path.commonpath([p.parent for p in paths]))
-    return dict(sorted((p.relative_to(root).as_posix(), p) for p in paths))
-
-
 def rules_digest(files: Iterable[str | Path]) -> str:
-    """SHA-256 over the rule files: each file's relative name and bytes, in name order."""
-    digest = hashlib.sha256()
-    for name, path in rule_names(files).items():
-        digest.update(name.encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    """SHA-256 over rule files as they are on disk now (`provenance.digest_of`); a loaded rule
+    set carries the digest of what was loaded as `RuleSet.digest`."""
+    paths = [str(f) for f in files]
+    return digest_of([(name, Path(name).read_bytes()) for name in paths])
 
 
 @dataclass(frozen=True)
 class GitState:
+    """The commit rules are at, `+dirty` when a file differs from it (None outside Git)."""
+
     commit: str | None
-    dirty: bool = False
 
 
 def git_state(files: Sequence[str | Path]) -> GitState:
-    """The commit the rules are at, and whether any rule file differs from it."""
-    if not files:
-        return GitState(None)
-    folder = Path(files[0]).resolve().parent
-    try:
-        head = _git(folder, "rev-parse", "HEAD")
-        changed = _git(
-            folder, "status", "--porcelain", "--", *(str(Path(f).resolve()) for f in files)
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return GitState(None)
-    return GitState(head.strip() or None, bool(changed.strip()))
-
-
-def _git(folder: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(folder), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=10,
-    ).stdout
+    """The Git state of rule files as they are on disk now (`provenance.git_commit_of`); a
+    loaded rule set carries the state of what was loaded as `RuleSet.git_commit`."""
+    return GitState(git_commit_of([(str(f), Path(f).read_bytes()) for f in files]))
 
 
 def run_id_for(run_key: str) -> str:
@@ -130,7 +99,7 @@ def audit_row(rules: RuleSet, run_id: str | None, d: Decision) -> dict[str, Any]
         "outcome": d.outcome,
         "reason": d.reason,
         "channel": d.channel,
-        "rule_file": offer.span.file,
+        "rule_file": rules.file_name(offer.span.file),
         "rule_line": offer.span.line,
         "detail": d.detail,
         "variant": d.variant,
@@ -165,21 +134,54 @@ class RunResult:
 def connect_for_run(path: str | Path, wait: float) -> sqlite3.Connection:
     """A read-write connection to an existing store; waits up to `wait` seconds for a lock."""
     path = Path(path)
-    with store.closing_read_only(path) as conn:
-        store.ensure_is_store(conn, path)
+    with store.closing_read_only(path) as probe:
+        store.ensure_is_store(probe, path)
+    # a plain file name, not a URI: nothing in the name is read as an option
     conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
 
-def committed_run(conn: sqlite3.Connection, run_key: str) -> RunResult | None:
+class RunKeyConflict(CampaignError):
+    """A run key that committed with other rules or another as-of: reusing it is refused."""
+
+    exit_code = 1
+
+
+def committed_run(
+    conn: sqlite3.Connection,
+    run_key: str,
+    rules: RuleSet | None = None,
+    as_of: datetime | None = None,
+) -> RunResult | None:
+    """The run a key committed, if any. With `rules` and `as_of`, the key must have committed
+    with the same rules digest and as-of: a key names one set of decisions, never two."""
     row = conn.execute(
-        'SELECT "run_id", "counts" FROM "runs" WHERE "run_key" = ? AND "status" = ?',
+        'SELECT "run_id", "counts", "rules_digest", "as_of" FROM "runs" '
+        'WHERE "run_key" = ? AND "status" = ?',
         (run_key, "committed"),
     ).fetchone()
     if row is None:
         return None
-    return RunResult(row[0], run_key, True, json.loads(row[1] or "{}"))
+    run_id, tally, digest, earlier = row
+    if rules is not None and as_of is not None:
+        differs = []
+        if digest != rules.digest:
+            differs.append(f"rules {str(digest)[:12]} then, {rules.digest[:12]} now")
+        if earlier != utc_text(as_of):
+            differs.append(f"as-of {earlier} then, {utc_text(as_of)} now")
+        if differs:
+            raise RunKeyConflict(
+                f"run key {run_key!r} was committed as run {run_id} with other inputs "
+                f"({'; '.join(differs)}); nothing was written: use a new run key"
+            )
+    return RunResult(run_id, run_key, True, json.loads(tally or "{}"))
+
+
+def check_run_key(run_key: str) -> None:
+    """A run key names a run: it must have something in it besides spaces."""
+    if not run_key.strip():
+        raise InputError("--run-key is empty: give the run a name, e.g. --run-key 2026-11-20")
 
 
 def run(
@@ -192,7 +194,9 @@ def run(
     cache_mb: int = 256,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Decide and commit one run, or nothing; a key that already committed changes nothing."""
+    """Decide and commit one run, or nothing; a key that already committed with the same
+    rules and as-of changes nothing, and one that committed with others is refused."""
+    check_run_key(run_key)
     conn = connect_for_run(path, wait)
     try:
         prepare(conn, cache_mb)
@@ -218,14 +222,16 @@ def run_on(
     """`run` on an open read-write connection in autocommit mode (the rule tests' in-memory
     stores run their steps with it): the lock, the decisions and one commit, or nothing.
     `program`: the rules' values program for `as_of`, and `git`: the rules' Git state, when the
-    caller already has them (rule tests commit many runs of one rule set)."""
-    if (done := committed_run(conn, run_key)) is not None:
+    caller already has them (rule tests commit many runs of one rule set; otherwise the commit
+    read when the rules were loaded, `RuleSet.git_commit`)."""
+    check_run_key(run_key)
+    if (done := committed_run(conn, run_key, rules, as_of)) is not None:
         return done
     if progress is not None:
         progress("lock: waiting for other runs on this store")
     begin_write(conn, store_name, wait)
     try:
-        if (done := committed_run(conn, run_key)) is not None:
+        if (done := committed_run(conn, run_key, rules, as_of)) is not None:
             conn.execute("ROLLBACK")
             return done
         store.ensure_engine_indexes(conn)
@@ -301,8 +307,9 @@ def record_run(
     tally: dict[str, int],
     git: GitState | None = None,
 ) -> None:
-    """The run's row in `runs`, committed with its actions, audit and exits."""
-    git = git or git_state(rules.files)
+    """The run's row in `runs`, committed with its actions, audit and exits: the rules digest
+    and Git commit of the rules as loaded, unless the caller gives the Git state."""
+    commit = git.commit if git is not None else rules.git_commit
     conn.execute(
         'INSERT INTO "runs" ("run_id", "run_key", "as_of", "started_at", "finished_at", '
         '"status", "rules_digest", "git_commit", "counts") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -313,8 +320,8 @@ def record_run(
             utc_text(started),
             utc_text(datetime.now(UTC)),
             "committed",
-            rules_digest(rules.files),
-            (git.commit + ("+dirty" if git.dirty else "")) if git.commit else None,
+            rules.digest,
+            commit,
             json.dumps(tally, sort_keys=True),
         ),
     )
