@@ -143,3 +143,47 @@ def test_holdout_follows_the_published_formula() -> None:
     held = sum(in_holdout("vip_winback", i, 0.10) for i in range(20000))
     assert 1800 < held < 2200
     assert not any(in_holdout("vip_winback", i, 0.0) for i in range(1000))
+
+
+@given(
+    st.datetimes(datetime(2026, 11, 1), datetime(2026, 11, 20), timezones=st.just(SHANGHAI)),
+    st.sampled_from([None, QUIET, QuietHours(time(22), time(8)), QuietHours(time(1), time(6))]),
+    st.lists(st.integers(0, 25), max_size=3),
+    st.integers(0, 4),
+)
+def test_quiet_hours_and_blackouts_are_told_apart(
+    as_of: datetime, quiet: QuietHours | None, starts: list[int], length: int
+) -> None:
+    """Quiet hours count as the mover only where the send as first planned lay in them; a
+    blackout is named with where the send was before it; the night a blackout moved the send
+    into is not a quiet-hours move."""
+    as_of = as_of.replace(microsecond=0)
+    blackouts = [
+        Blackout(Span("c.yaml"), date(2026, 11, 1 + s), date(2026, 11, 1 + s + length), None)
+        for s in starts
+        if s + length < 30
+    ]
+    result = send_time(
+        as_of,
+        channel="sms",
+        customer_zone=SHANGHAI,
+        calendar_zone=SHANGHAI,
+        quiet=quiet,
+        blackouts=blackouts,
+    )
+    in_quiet_first = quiet is not None and in_quiet_hours(as_of.astimezone(SHANGHAI).time(), quiet)
+    assert result.moved_by_quiet_hours == in_quiet_first
+    blacked = any(
+        b.start <= (result.planned or as_of).astimezone(SHANGHAI).date() <= b.until
+        for b in blackouts
+    )
+    assert (result.blackout is not None) == blacked
+    if result.blackout is not None:
+        assert result.planned is not None and result.at is not None and result.planned < result.at
+        assert result.blackout_detail() == (
+            f"moved by blackout {result.blackout.start}..{result.blackout.until} "
+            f"from {result.planned.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} "
+            f"to {result.at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        )
+    else:
+        assert result.blackout_detail() is None

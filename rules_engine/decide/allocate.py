@@ -152,7 +152,17 @@ class Allocator:
         self._book(offer, channel, cid, at, cand.timezone, cost, epoch)
         moved = "quiet_hours" if timing.moved_by_quiet_hours else None
         chosen = variant.id if variant is not None else None
-        return Decision(cid, offer.id, "action", moved, channel, at, cost, variant=chosen)
+        return Decision(
+            cid,
+            offer.id,
+            "action",
+            moved,
+            channel,
+            at,
+            cost,
+            timing.blackout_detail(),
+            variant=chosen,
+        )
 
     # -- steps -------------------------------------------------------------------------
 

@@ -87,6 +87,12 @@ class OfferDecisions:
         counts = np.bincount(self.reasons, minlength=len(REASONS)).tolist()
         return {reason: n for reason, n in zip(REASONS, counts, strict=True) if n}
 
+    def blackout_moves(self) -> int:
+        """Actions whose send a blackout moved (counted apart from quiet-hours moves)."""
+        moved = [t.blackout is not None for t in self.send_times]
+        acting: list[int] = self.timings[self.outcomes == ACTION].tolist()
+        return sum(moved[t] for t in acting)
+
     def spend(self) -> float:
         """What the actions cost, added up in allocation order."""
         acting = self.outcomes == ACTION
@@ -122,15 +128,16 @@ class OfferDecisions:
         )
         for cid, outcome, reason, channel, timing, variant in columns:
             if outcome == ACTION:
-                at = times[timing].at
+                when = times[timing]
                 yield Decision(
                     cid,
                     offer,
                     "action",
                     REASONS[reason],
                     names[channel],
-                    at,
+                    when.at,
                     costs[channel][variant],
+                    when.blackout_detail(),
                     variant=variant_ids[variant],
                 )
             elif outcome == HOLDOUT:

@@ -19,11 +19,30 @@ from ..rules.model import Blackout, Offer, QuietHours, Variant
 
 @dataclass(frozen=True, slots=True)
 class SendTime:
-    """A send moment (aware, UTC) and whether quiet hours moved it; `at` None: blacked out."""
+    """A send moment (aware, UTC) and what moved it: quiet hours (at the moment first
+    planned), and the first blackout it fell in, from when (`planned`); `at` None: blacked
+    out until the window ends."""
 
     at: datetime | None
     moved_by_quiet_hours: bool = False
     local_hour: int | None = None  # the hour of `at` in the customer's zone (for reports)
+    blackout: Blackout | None = None
+    planned: datetime | None = None
+
+    def blackout_detail(self) -> str | None:
+        """What the audit's `detail` says of a blackout move."""
+        b = self.blackout
+        if b is None or self.at is None or self.planned is None:
+            return None
+        why = f" ({b.reason})" if b.reason else ""
+        return (
+            f"moved by blackout {b.start}..{b.until}{why} from {_utc(self.planned)} "
+            f"to {_utc(self.at)}"
+        )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @lru_cache(maxsize=512)
@@ -54,11 +73,11 @@ def _leave_quiet_hours(moment: datetime, quiet: QuietHours, tz: ZoneInfo) -> dat
     return datetime.combine(end_day, quiet.end, tz)
 
 
-def _blackout_until(day: date, channel: str, blackouts: Sequence[Blackout]) -> date | None:
+def _blackout_on(day: date, channel: str, blackouts: Sequence[Blackout]) -> Blackout | None:
     for blackout in blackouts:
         applies = blackout.channels is None or channel in blackout.channels
         if applies and blackout.start <= day <= blackout.until:
-            return blackout.until
+            return blackout
     return None
 
 
@@ -81,19 +100,29 @@ def send_time(
         if wanted >= as_of:
             moment = wanted
     moved = False
+    first: Blackout | None = None
+    planned: datetime | None = None
     for _ in range(64):  # each pass moves forward; blackouts and quiet hours settle quickly
         if quiet is not None:
             shifted = _leave_quiet_hours(moment, quiet, customer_zone)
-            moved |= shifted != moment
+            # quiet hours moved the send only if they moved it before any blackout did: the
+            # night after a blackout is where the blackout put it, not a quiet-hours move
+            moved |= first is None and shifted != moment
             moment = shifted
-        blocked = _blackout_until(moment.astimezone(calendar_zone).date(), channel, blackouts)
+        blocked = _blackout_on(moment.astimezone(calendar_zone).date(), channel, blackouts)
         if blocked is None:
             break
-        moment = datetime.combine(blocked + timedelta(days=1), time(0), calendar_zone)
+        if first is None:
+            first, planned = blocked, moment
+        moment = datetime.combine(blocked.until + timedelta(days=1), time(0), calendar_zone)
     if until is not None and moment.astimezone(calendar_zone).date() > until:
-        return SendTime(None, moved)
+        return SendTime(None, moved, blackout=first, planned=planned)
     return SendTime(
-        moment.astimezone(ZoneInfo("UTC")), moved, moment.astimezone(customer_zone).hour
+        moment.astimezone(ZoneInfo("UTC")),
+        moved,
+        moment.astimezone(customer_zone).hour,
+        blackout=first,
+        planned=planned,
     )
 
 

@@ -3,10 +3,12 @@
 Everything is computed twice: by the Python reference evaluator on the customer's own rows
 (oracle.py) and by the compiled SQL restricted to that customer (sql/compile.py, sql/audience.py).
 The two must agree; where they do not, the explanation says so loudly (a bug to report).
-The offers are then decided for this customer alone, in the contract's order, against the
-messages and earlier runs in the store; what other customers of the same run would take
-(shared channel capacity, the offer's remaining budget and max_actions) is what `campaign
-plan` settles, so explain evaluates those limits against earlier runs only and says so.
+The offers are then decided in the contract's order, against the messages and earlier runs
+in the store. A customer's decision depends on other customers only through limits they share
+(channel capacity, an offer's budget and max_actions) and through population ranks (`ntile`):
+where any of those is in play for the customer, explain decides the whole allocation, exactly
+as `campaign plan` does, and shows this customer's part of it; otherwise this customer alone
+decides the same. Either way explain never contradicts plan.
 
 Population ranks (`ntile`) need every customer; they are computed only with `population`.
 """
@@ -16,17 +18,18 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..backends import backend_for
 from ..backends.sqlite.readers import channel_lifecycle, read_candidates, read_history, read_totals
 from ..decide.allocate import allocate
 from ..decide.records import Candidate, Decision
 from ..errors import InputError
-from ..execute import offers_in_play
+from ..execute import offers_in_play, plan
 from ..expr.evaluate import Environment, Value, as_type, evaluate
 from ..expr.nodes import ListLit, Literal, Node, children, to_text
 from ..rules.model import Offer, RuleSet
@@ -98,6 +101,9 @@ class Explanation:
     committed: list[dict[str, Any]] = field(default_factory=list)  # audit rows of earlier runs
     population: bool = False
     wrong_types: list[str] = field(default_factory=list)  # store values not of their column's type
+    # why the whole store's allocation was decided (shared limits, ranks); None: this
+    # customer alone decides the same
+    whole_store: str | None = None
 
     @property
     def disagreements(self) -> list[str]:
@@ -188,7 +194,9 @@ def explain(
                 state.state if state else None,
             )
         )
-    result.offers = _offers(conn, rules, as_of, customer, env, blocked, offers)
+    result.offers, result.whole_store = _offers(
+        conn, rules, as_of, customer, env, blocked, offers, population
+    )
     result.committed = _committed(conn, customer_id, as_of)
     return result
 
@@ -327,9 +335,10 @@ def _offers(
     env: Environment,
     blocked: Mapping[str, str | None],
     offers: Sequence[Offer],
-) -> list[OfferLine]:
+    population: bool,
+) -> tuple[list[OfferLine], str | None]:
     """Each offer in allocation order: in play, audience, exclude, cooldown, then the
-    decision for this customer alone."""
+    decision, as the whole allocation makes it (and why it took the whole store)."""
     sql_in = {offer_id for offer_id, found in read_candidates(conn, rules, offers).items() if found}
     candidates: dict[str, list[Candidate]] = {}
     facts: dict[str, tuple[bool, bool, bool]] = {}
@@ -354,6 +363,11 @@ def _offers(
         totals=read_totals(conn),
     )
     decided = {d.offer_id: d for d in decisions}
+    shared = _shared(rules, [o for o in offers if o.id in candidates], population)
+    if shared is not None:
+        whole = plan(conn, rules, as_of, namespace="explain_whole_")
+        decided = {d.offer_id: d for d in whole.decisions if d.customer_id == customer.id}
+    decided = {k: _with_detail(rules, as_of, d) for k, d in decided.items()}
     lines = []
     for offer in sorted(rules.offers.values(), key=lambda o: (-o.priority, o.id)):
         if offer.id not in facts:
@@ -372,7 +386,63 @@ def _offers(
                 trace(offer.audience.node, env),
             )
         )
-    return lines
+    return lines, shared
+
+
+def _with_detail(rules: RuleSet, as_of: datetime, d: Decision) -> Decision:
+    """The decision with the rule that stopped it named: which caps, budget, blackout."""
+    if d.detail is not None or d.outcome != "suppressed":
+        return d
+    offer, channel = rules.offers[d.offer_id], d.channel
+    detail: str | None = None
+    if d.reason == "budget" and offer.budget is not None:
+        b = offer.budget
+        detail = f"budget {b.total:g} less {b.reserve:.0%} reserve: {b.spendable:g} to spend"
+    elif d.reason == "max_actions":
+        detail = f"max_actions {offer.max_actions}"
+    elif d.reason == "capacity" and channel in rules.channels:
+        detail = f"{channel} capacity {rules.channels[channel].capacity_per_day} a day"
+    elif d.reason == "min_gap" and rules.calendar.min_gap is not None:
+        detail = f"min_gap {_duration(rules.calendar.min_gap)}"
+    elif d.reason == "frequency_cap":
+        caps = [
+            f"{'group ' + c.group if c.group else c.channel}: {c.max} per {_duration(c.per)}"
+            for c in rules.calendar.frequency_caps
+            if c.channel in ("*", channel) or (c.group is not None and c.group == offer.group)
+        ]
+        detail = "caps " + "; ".join(caps) if caps else None
+    elif d.reason == "blackout":
+        day = as_of.astimezone(ZoneInfo(rules.calendar.timezone)).date()
+        hits = [
+            f"{b.start}..{b.until}" + (f" ({b.reason})" if b.reason else "")
+            for b in rules.calendar.blackouts
+            if (b.channels is None or channel in b.channels) and b.until >= day
+        ]
+        until = offer.window.until if offer.window else None
+        detail = f"blackout {', '.join(hits)} until the window ends {until}" if hits else None
+    return replace(d, detail=detail) if detail else d
+
+
+def _duration(span: timedelta) -> str:
+    hours = int(span.total_seconds()) // 3600
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+def _shared(rules: RuleSet, offers: Sequence[Offer], population: bool) -> str | None:
+    """What couples this customer's decisions to other customers', in words; None: nothing."""
+    found = []
+    if not population and any(uses_population(m.value.node) for m in rules.metrics.values()):
+        found.append("population ranks (ntile)")
+    for offer in offers:
+        limits = [name for name in ("budget", "max_actions") if getattr(offer, name) is not None]
+        limits += [
+            f"{ch} capacity"
+            for ch in offer.channels
+            if ch in rules.channels and rules.channels[ch].capacity_per_day is not None
+        ]
+        if limits:
+            found.append(f"{offer.id}: {', '.join(limits)}")
+    return "; ".join(found) if found else None
 
 
 def _in_cooldown(

@@ -222,6 +222,9 @@ def render_plan_text(view: PlanView) -> str:
     moved = sum(o.quiet_hours for o in offers)
     if moved:
         lines.append(f"  {moved:,} action(s) moved out of quiet hours")
+    past_blackouts = sum(o.blackout_moves for o in offers)
+    if past_blackouts:
+        lines.append(f"  {past_blackouts:,} action(s) moved past blackouts")
     lines += ["", "Channels"]
     rows = []
     for c in (c.summary for c in view.channels):
@@ -333,6 +336,7 @@ def _offer_json(o: OfferSummary) -> dict[str, Any]:
         "holdouts": o.holdouts,
         "suppressed": o.suppressed,
         "moved_by_quiet_hours": o.quiet_hours,
+        "moved_by_blackout": o.blackout_moves,
         "cost": o.cost,
         "budget": None
         if o.budget_spendable is None
@@ -412,11 +416,13 @@ def explanation_text(exp: Explanation, rules: RuleSet) -> str:
         lines.append(f"  {o.id:<28} {offer_status(o, rules)}")
         if o.in_play and o.trace is not None:
             lines.append(f"      audience: {o.trace.text}  → {describe(o.trace.value)}")
-    lines += [
-        "",
-        "Decided for this customer alone: channel capacity, budgets and max_actions count "
-        "earlier runs only; `campaign plan` settles them across all customers.",
-    ]
+    if exp.whole_store:
+        lines += [
+            "",
+            f"Decided over the whole store, as `campaign plan` decides ({exp.whole_store}).",
+        ]
+    else:
+        lines += ["", "Decided for this customer alone: no limit or rank shared with others."]
     if exp.committed:
         lines += ["", "Committed by runs at this as-of"]
         for row in exp.committed:
@@ -482,6 +488,7 @@ def offer_status(o: OfferLine, rules: RuleSet) -> str:
         return "in the audience"
     if d.outcome == "action":
         moved = " (moved out of quiet hours)" if d.reason == "quiet_hours" else ""
+        moved += f" ({d.detail})" if d.detail else ""
         when = utc_text(d.send_at) if d.send_at else "?"
         variant = f", variant {d.variant}" if d.variant is not None else ""
         return f"ACTION on {d.channel} at {when}{moved}, cost {d.cost:g}{variant}"

@@ -37,6 +37,7 @@ class OfferSummary:
     variants: dict[str, int] = field(default_factory=dict)  # actions per variant
     budget_total: float | None = None
     budget_reserve: float | None = None  # the amount held back (`budget_left` excludes it)
+    blackout_moves: int = 0  # actions whose send a blackout moved (apart from quiet hours)
 
     @property
     def budget_left(self) -> float | None:
@@ -70,6 +71,7 @@ def offer_summaries(plan: Plan) -> list[OfferSummary]:
                 decided.variants_counted(),
                 round(offer.budget.total, 2) if offer.budget else None,
                 round(offer.budget.total * offer.budget.reserve, 2) if offer.budget else None,
+                decided.blackout_moves(),
             )
         )
     return found
