@@ -542,6 +542,11 @@ def _apply_plan_file(
     type=click.Path(dir_okay=False, path_type=Path),
     help="FILE.csv or FILE.jsonl: one row per customer.",
 )
+@click.option(
+    "--with-addresses",
+    is_flag=True,
+    help="Allow metrics whose value is an address (the file is then readable by you only).",
+)
 @QUIET
 @CACHE
 def metrics_command(
@@ -549,6 +554,7 @@ def metrics_command(
     db_path: Path,
     as_of: str | None,
     out_path: Path,
+    with_addresses: bool,
     quiet: bool,
     cache_mb: int,
 ) -> None:
@@ -558,7 +564,13 @@ def metrics_command(
     moment, checked = _checked_at(rules, db_path, as_of)
     with _library_errors(db_path):
         n = values_store(
-            db_path, checked, moment, out_path, cache_mb=cache_mb, progress=_progress(quiet)
+            db_path,
+            checked,
+            moment,
+            out_path,
+            cache_mb=cache_mb,
+            progress=_progress(quiet),
+            with_addresses=with_addresses,
         )
     click.echo(f"{n:,} customer(s) written to {out_path}")
 
@@ -578,6 +590,11 @@ def metrics_command(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--offer", "offer_id", metavar="ID", help="Show only this offer's decision and why.")
+@click.option(
+    "--show-addresses",
+    is_flag=True,
+    help="Show e-mail addresses, phone numbers, push tokens and openids (masked otherwise).",
+)
 def explain_command(
     rules: tuple[Path, ...],
     db_path: Path,
@@ -586,6 +603,7 @@ def explain_command(
     population: bool,
     fmt: str,
     offer_id: str | None,
+    show_addresses: bool,
 ) -> None:
     """Why one customer gets what they get: every value, segment, channel and offer.
 
@@ -598,7 +616,14 @@ def explain_command(
     if offer_id is not None:
         _known_offer(checked, offer_id)
     with _library_errors(db_path):
-        found = explain_store(db_path, checked, moment, customer_id, population=population)
+        found = explain_store(
+            db_path,
+            checked,
+            moment,
+            customer_id,
+            population=population,
+            show_addresses=show_addresses,
+        )
     if offer_id is not None:
         from .report.render import offer_explanation_json, offer_explanation_text
 

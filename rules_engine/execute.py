@@ -135,17 +135,21 @@ def values_store(
     *,
     cache_mb: int = 256,
     progress: Progress | None = None,
+    with_addresses: bool = False,
 ) -> int:
-    """`campaign metrics`: every customer's metrics and segments, streamed to CSV or JSONL."""
+    """`campaign metrics`: every customer's metrics and segments, streamed to CSV or JSONL;
+    a metric whose value is an address is written only `with_addresses`, to a 0600 file."""
+    from .addresses import refuse_unasked
     from .report.export import export_values, format_of
 
     format_of(out)
+    private = refuse_unasked(rules, with_addresses)
     with backend_for(path).planning(path, cache_mb) as conn:
         program = compile_values(rules, as_of)
         Stages(progress).run(conn, program.statements)
         if progress is not None:
             progress(f"writing {out}")
-        return export_values(conn, program.columns, out)
+        return export_values(conn, program.columns, out, private=private)
 
 
 def plan(

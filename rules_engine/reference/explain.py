@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..addresses import HIDDEN, address_columns, address_metrics, mentions
 from ..backends import backend_for
 from ..backends.sqlite.readers import channel_lifecycle, read_candidates, read_history, read_totals
 from ..decide.allocate import allocate
@@ -141,10 +142,35 @@ def explain_store(
     *,
     population: bool = False,
     cache_mb: int = 256,
+    show_addresses: bool = False,
 ) -> Explanation:
-    """`campaign explain`: the store opened read-only, one customer explained."""
+    """`campaign explain`: the store opened read-only, one customer explained; values read
+    from address columns masked unless `show_addresses`."""
     with backend_for(path).planning(path, cache_mb) as conn:
-        return explain(conn, rules, as_of, customer_id, population=population)
+        found = explain(conn, rules, as_of, customer_id, population=population)
+    return found if show_addresses else masked(found, rules)
+
+
+def masked(found: Explanation, rules: RuleSet) -> Explanation:
+    """The explanation with every text value read from an address column hidden."""
+    holding = set(address_metrics(rules))
+    columns = address_columns(rules) | holding  # metrics that hold addresses read as them
+
+    def hide(t: Trace) -> Trace:
+        value = HIDDEN if isinstance(t.value, str) and mentions(t.text, columns) else t.value
+        return Trace(t.text, value, tuple(hide(p) for p in t.parts))
+
+    values = [
+        replace(
+            v,
+            value=HIDDEN if v.name in holding and v.value is not None else v.value,
+            sql=HIDDEN if v.name in holding and v.sql is not None else v.sql,
+            trace=hide(v.trace) if v.trace is not None else None,
+        )
+        for v in found.values
+    ]
+    offers = [replace(o, trace=hide(o.trace) if o.trace else None) for o in found.offers]
+    return replace(found, values=values, offers=offers)
 
 
 def explain(

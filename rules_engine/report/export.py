@@ -39,10 +39,12 @@ def format_of(path: str | Path) -> str:
 
 
 @contextmanager
-def replacing(path: str | Path) -> Iterator[IO[str]]:
+def replacing(path: str | Path, *, private: bool = False) -> Iterator[IO[str]]:
     """A text file that appears at `path` only once it is completely written. A device or a
     pipe (`/dev/stdout`) is written to directly. A failed write (a full disk, no permission)
-    is an `OutputError` naming the file; nothing is left behind."""
+    is an `OutputError` naming the file; nothing is left behind. `private` (addresses in it):
+    readable by its owner only (0600). A file already at `path` keeps a mode as strict as it
+    had: replacing it never opens it to more people."""
     target = Path(path)
     if target.exists() and not target.is_file():
         with _writing(target), target.open("w", encoding="utf-8", newline="") as out:
@@ -54,7 +56,10 @@ def replacing(path: str | Path) -> Iterator[IO[str]]:
         with _writing(target):
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
                 yield out
-            os.chmod(temporary, 0o666 & ~_umask())  # as a plainly created file (mkstemp: 0600)
+            mode = 0o600 if private else 0o666 & ~_umask()  # mkstemp made it 0600
+            if target.exists():
+                mode &= target.stat().st_mode & 0o777
+            os.chmod(temporary, mode)
             os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -80,13 +85,16 @@ def write_rows(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     json_columns: Sequence[str] = (),
+    *,
+    private: bool = False,
 ) -> int:
     """CSV with a header, or one JSON object per line; returns how many rows were written.
-    `json_columns` hold JSON text: CSV keeps the text, JSON Lines carries the value itself."""
+    `json_columns` hold JSON text: CSV keeps the text, JSON Lines carries the value itself.
+    `private`: the rows hold addresses, so the file is its owner's only (0600)."""
     decoded = [columns.index(c) for c in json_columns]
     suffix = format_of(path)
     count = 0
-    with replacing(path) as out:
+    with replacing(path, private=private) as out:
         if suffix == ".csv":
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(columns)
@@ -132,11 +140,16 @@ def export_actions(
         f'SELECT {", ".join(selects)} FROM "actions" AS a{join} WHERE a."run_id" = ? '
         'ORDER BY a."customer_id", a."offer_id"'
     )
-    return write_rows(path, columns, conn.execute(sql, (*params, run_id)), ["incentive"])
+    rows = conn.execute(sql, (*params, run_id))
+    return write_rows(path, columns, rows, ["incentive"], private=with_addresses)
 
 
 def export_values(
-    conn: sqlite3.Connection, columns: Sequence[ValueColumn], path: str | Path
+    conn: sqlite3.Connection,
+    columns: Sequence[ValueColumn],
+    path: str | Path,
+    *,
+    private: bool = False,
 ) -> int:
     """`customer_id`, every metric, every segment (0/1), from `customer_values`; datetimes as
     UTC ISO-8601 text."""
@@ -146,7 +159,7 @@ def export_values(
     sql = f"SELECT {', '.join(selects)} FROM temp.customer_values ORDER BY customer_id"
     datetimes = [i + 1 for i, c in enumerate(columns) if c.type == "datetime"]
     names = ["customer_id", *(c.name for c in columns)]
-    return write_rows(path, names, _with_times(conn.execute(sql), datetimes))
+    return write_rows(path, names, _with_times(conn.execute(sql), datetimes), private=private)
 
 
 def _with_times(rows: Iterable[Sequence[Any]], positions: Sequence[int]) -> Iterator[list[Any]]:

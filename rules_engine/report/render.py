@@ -48,7 +48,10 @@ class TextReporter:
     @staticmethod
     def excerpt(problem: Problem, sources: Sources) -> list[str]:
         text = sources.get(problem.span.file)
-        if text is None or problem.span.line < 1:
+        # lines are echoed from rule files only: a file named on the command line that is
+        # not a rule file (say /etc/shadow) is reported by position, never quoted
+        rule_file = problem.span.file.endswith((".yaml", ".yml"))
+        if text is None or problem.span.line < 1 or not rule_file:
             return []
         source_lines = text.splitlines()
         if problem.span.line > len(source_lines):
