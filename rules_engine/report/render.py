@@ -50,7 +50,7 @@ class TextReporter:
         text = sources.get(problem.span.file)
         # lines are echoed from rule files only: a file named on the command line that is
         # not a rule file (say /etc/shadow) is reported by position, never quoted
-        rule_file = problem.span.file.endswith((".yaml", ".yml"))
+        rule_file = problem.span.file.endswith((".yaml", ".yml", ".json"))
         if text is None or problem.span.line < 1 or not rule_file:
             return []
         source_lines = text.splitlines()
