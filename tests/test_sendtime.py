@@ -173,11 +173,17 @@ def test_quiet_hours_and_blackouts_are_told_apart(
     )
     in_quiet_first = quiet is not None and in_quiet_hours(as_of.astimezone(SHANGHAI).time(), quiet)
     assert result.moved_by_quiet_hours == in_quiet_first
-    blacked = any(
-        b.start <= (result.planned or as_of).astimezone(SHANGHAI).date() <= b.until
-        for b in blackouts
-    )
-    assert (result.blackout is not None) == blacked
+
+    def blacked_on(moment: datetime) -> bool:
+        day = moment.astimezone(SHANGHAI).date()
+        return any(b.start <= day <= b.until for b in blackouts)
+
+    if result.blackout is None:  # never blocked: the send's day is in no blackout
+        assert result.at is not None and not blacked_on(result.at)
+    else:  # where it was before the blackout is in that blackout
+        assert result.planned is not None and blacked_on(result.planned)
+        day = result.planned.astimezone(SHANGHAI).date()
+        assert result.blackout.start <= day <= result.blackout.until
     if result.blackout is not None:
         assert result.planned is not None and result.at is not None and result.planned < result.at
         assert result.blackout_detail() == (
