@@ -61,14 +61,14 @@ def test_an_unreadable_rule_file_is_exit_2(tmp_path: Path, monkeypatch: pytest.M
     rules = _rules(tmp_path / "rules")
     locked = rules / "more.yaml"
     locked.write_text("segments: {x: {where: id > 0}}\n")
-    real = Path.read_bytes
+    real = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self.resolve() == locked.resolve():
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+    def opener(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).resolve() == locked.resolve():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", opener)
     code, output = _invoke("validate", str(rules))
     assert code == 2, output
     assert "file-unreadable" in output and "more.yaml" in output
