@@ -35,7 +35,7 @@ from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
 from .report.render import plan_document
 from .rules.model import RuleSet
-from .times import utc_text
+from .times import parse_instant, utc_text
 
 PLAN_FORMAT = "campaign-plan/1"
 EXIT_COLUMNS = ("customer_id", "channel", "exited_at", "until", "reason", "run_id")
@@ -139,16 +139,18 @@ def apply_plan(
 ) -> RunResult:
     """Commit the plan file's decisions as run `run_key`, or refuse (`PlanStale`) if the rules,
     the as-of (when given), the engine or the store differ from the plan's fingerprint; a key
-    that already committed changes nothing."""
+    that already committed with the same rules and as-of changes nothing, and one that
+    committed with others is refused (`RunKeyConflict`)."""
     moment = planned.fingerprint.as_of if as_of is None else utc_text(as_of)
     digest = rules.digest
+    instant = parse_instant(moment)
     conn = connect_for_run(path, wait)
     try:
-        if (done := committed_run(conn, run_key)) is not None:
+        if (done := committed_run(conn, run_key, rules, instant)) is not None:
             return done
         begin_write(conn, path, wait)
         try:
-            if (done := committed_run(conn, run_key)) is not None:
+            if (done := committed_run(conn, run_key, rules, instant)) is not None:
                 conn.execute("ROLLBACK")
                 return done
             now = Fingerprint(digest, moment, engine_version(), store_fingerprint(conn, path))

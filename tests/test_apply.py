@@ -105,6 +105,35 @@ def test_the_same_key_applied_again_changes_nothing(
     assert pages(shop) == before
 
 
+def test_a_plan_file_under_a_key_committed_at_another_as_of_is_refused(
+    shop: Path, rules_dir: Path, tmp_path: Path
+) -> None:
+    ran = campaign(
+        "run", rules_dir, "--db", shop, "--run-key", "k", "--as-of", "2026-11-19T10:00:00+08:00"
+    )
+    assert ran.exit_code == 0, ran.output
+    plan_file = tmp_path / "plan.json"
+    plan_out(shop, rules_dir, plan_file)
+    before = pages(shop)
+    applied = campaign("run", rules_dir, "--db", shop, "--plan", plan_file, "--run-key", "k")
+    assert applied.exit_code == 1, applied.output
+    assert "run key 'k' was committed as run" in applied.output
+    assert "as-of 2026-11-19T02:00:00Z then, 2026-11-20T02:00:00Z now" in applied.output
+    assert pages(shop) == before
+
+
+def test_a_plan_file_under_a_blank_key_is_refused(
+    shop: Path, rules_dir: Path, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    plan_out(shop, rules_dir, plan_file)
+    before = pages(shop)
+    applied = campaign("run", rules_dir, "--db", shop, "--plan", plan_file, "--run-key", "  ")
+    assert applied.exit_code == 2, applied.output
+    assert "--run-key is empty" in applied.output
+    assert pages(shop) == before
+
+
 def _add_order(db: Path) -> None:
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute(
