@@ -99,6 +99,7 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "yaml-too-many-aliases": "anchors and aliases expand to too many values (an alias bomb)",
         "duplicate-key": "the same key twice in one mapping; YAML would silently keep only one",
         "not-a-mapping": "the top level of a rule file must be a mapping of sections",
+        "number-out-of-range": "a number that is NaN or infinite (or too large for a double)",
     },
     "schema": {
         "schema-unknown-key": "a key the format does not have (often a typo), or one that does not "

@@ -231,7 +231,7 @@ class Allocator:
         if offer.max_actions is not None and totals.actions >= offer.max_actions:
             return "max_actions"
         budget = offer.budget
-        if budget is not None and totals.spend + spec.cost + offer_cost > budget.spendable + 1e-9:
+        if budget is not None and not budget.fits(totals.spend, spec.cost + offer_cost):
             return "budget"
         return None
 

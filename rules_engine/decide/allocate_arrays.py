@@ -526,9 +526,8 @@ class ArrayAllocator:
                 reasons[i] = codes[0]
             elif offer.max_actions is not None and totals.actions >= offer.max_actions:
                 reasons[i] = codes[1]
-            elif (
-                offer.budget is not None
-                and totals.spend + spec.cost + prices[variant] > offer.budget.spendable + 1e-9
+            elif offer.budget is not None and not offer.budget.fits(
+                totals.spend, spec.cost + prices[variant]
             ):
                 reasons[i] = codes[2]
             else:

@@ -11,6 +11,7 @@ user's mistake.
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import re
 import stat
@@ -86,6 +87,11 @@ def _plain_value(text: str) -> object:
     if _NAN.match(text):
         return float("nan")
     return text
+
+
+def _in_range(value: object) -> bool:
+    """No NaN or infinity (whole numbers beyond 64 bits are `value-too-large`)."""
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 @dataclass
@@ -213,7 +219,17 @@ class _Walker:
             return None
         if isinstance(node, ScalarNode):
             self.doc.scalars[path] = node
-            return node.value if node.style else _plain_value(node.value)
+            value = node.value if node.style else _plain_value(node.value)
+            if not _in_range(value):
+                self.problem(
+                    node,
+                    "number-out-of-range",
+                    f"`{node.value}` is not a number the rules can use: numbers are finite "
+                    "(no NaN or infinity)",
+                    "write the number out; to leave a value unset, leave the key out",
+                )
+                return node.value
+            return value
         if isinstance(node, SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, MappingNode)

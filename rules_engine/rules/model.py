@@ -7,6 +7,7 @@ cite their spans (file and line) in what they report.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -14,6 +15,13 @@ from typing import Any
 
 from ..errors import Span
 from ..store import RuleType, StoreSchema
+
+
+def _finite(what: str, value: float) -> None:
+    """Money and fractions in the model are finite numbers (the loader refuses others, with
+    their position; this keeps any other way of building a rule set honest)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, not {value}")
 
 
 @dataclass(frozen=True)
@@ -78,15 +86,28 @@ class Channel:
     lifecycle: Lifecycle | None = None
     description: str | None = None
 
+    def __post_init__(self) -> None:
+        _finite(f"channel {self.id} cost", self.cost)
+
 
 @dataclass(frozen=True)
 class Budget:
     total: float
     reserve: float = 0.0
 
+    def __post_init__(self) -> None:
+        _finite("budget total", self.total)
+        _finite("budget reserve", self.reserve)
+
     @property
     def spendable(self) -> float:
         return self.total * (1 - self.reserve)
+
+    def fits(self, spent: float, cost: float) -> bool:
+        """Whether one more action of `cost` stays within what may be spent; a sum that is not
+        a finite number (NaN from a broken earlier run, or an overflow) never fits."""
+        total = spent + cost
+        return math.isfinite(total) and total <= self.spendable + 1e-9
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,10 @@ class Offer:
     send_at: time | None = None
     description: str | None = None
     variants: tuple[Variant, ...] = ()
+
+    def __post_init__(self) -> None:
+        _finite(f"offer {self.id} cost", self.cost)
+        _finite(f"offer {self.id} holdout", self.holdout)
 
 
 @dataclass(frozen=True)
