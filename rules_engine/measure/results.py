@@ -306,6 +306,12 @@ def results_text(found: Results) -> str:
         "cost",
         "incr. ROI",
     )
+    lines = [header, *caveats, table(columns, rows), *(f"  - {n}" for n in result_notes(found))]
+    return "\n".join(lines) + "\n"
+
+
+def result_notes(found: Results) -> list[str]:
+    """What the numbers do not allow to conclude, arm by arm, then the contaminated groups."""
     notes = [note for a in found.arms for note in arm_notes(a)]
     if found.contaminated:
         counted = ", ".join(f"{o} {n:,}" for o, n in sorted(found.contaminated.items()))
@@ -313,8 +319,7 @@ def results_text(found: Results) -> str:
             f"held-out customers who received another offer in this run: {counted}; those "
             "control groups are contaminated (offers in one group keep them clean)"
         )
-    lines = [header, *caveats, table(columns, rows), *(f"  - {n}" for n in notes)]
-    return "\n".join(lines) + "\n"
+    return notes
 
 
 def arm_notes(a: ArmResult) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..report.html import STYLE, _e, _figure, _num, _spec, _table
-from .results import ArmResult, Results, arm_notes
+from .results import ArmResult, Results, result_notes
 
 
 def _label(a: ArmResult) -> str:
@@ -117,10 +117,7 @@ def _row(i: int, a: ArmResult) -> str:
 
 def results_html(found: Results) -> str:
     """The whole page."""
-    notes = [n for a in found.arms for n in arm_notes(a)]
-    if found.contaminated:
-        counted = ", ".join(f"{o} {n:,}" for o, n in sorted(found.contaminated.items()))
-        notes.append(f"Held-out customers who received another offer in this run: {counted}.")
+    notes = result_notes(found)
     header = [
         "offer",
         "variant",
