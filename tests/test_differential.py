@@ -57,7 +57,9 @@ def expressions(kind: str, depth: int = 2) -> st.SearchStrategy[str]:
         "real": st.one_of(reals, st.sampled_from(["x", "y"])),
         "text": st.one_of(texts, st.sampled_from(["t", "u"])),
         "boolean": st.sampled_from(["ok", "True", "False", "n is None", "t is not None"]),
-        "datetime": st.sampled_from(["at", "days_ago(30)", "days_ago(n)"]),
+        "datetime": st.sampled_from(
+            ["at", "days_ago(30)", "days_ago(n)", "days_ago(365000)", "days_ago(-365001)"]
+        ),
         "date": st.sampled_from(["d", "date('2026-11-01')"]),
     }[kind]
     if depth == 0:

@@ -20,6 +20,7 @@ user wrote is ever formatted into SQL.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -234,10 +235,14 @@ def _since(unit: int) -> Callable[[list[Sql], SqlContext, Call], str]:
 
 
 def _days_ago(args: list[Sql], ctx: SqlContext, node: Call) -> str:
-    """Missing beyond MAX_DAYS_AGO days either way, as in Python (evaluate._days_ago)."""
-    n, limit = args[0].text, ctx.bind(MAX_DAYS_AGO)
+    """Missing beyond MAX_DAYS_AGO days either way, as in Python (evaluate._days_ago). A
+    literal `n` (nearly always) is bounded here, not once per row the bound sits in."""
+    n, first = args[0].text, node.args[0]
     now = ctx.bind(int(ctx.as_of.timestamp()))
-    return f"(CASE WHEN abs({n}) <= {limit} THEN {now} - {n} * 86400 END)"
+    if isinstance(first, Literal) and isinstance(first.value, int | float):
+        inside = math.isfinite(first.value) and abs(first.value) <= MAX_DAYS_AGO
+        return f"({now} - {n} * 86400)" if inside else "NULL"
+    return f"(CASE WHEN abs({n}) <= {ctx.bind(MAX_DAYS_AGO)} THEN {now} - {n} * 86400 END)"
 
 
 def _round(args: list[Sql], ctx: SqlContext, node: Call) -> str:
