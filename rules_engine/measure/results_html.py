@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..report.html import STYLE, _e, _figure, _num, _spec, _table
+from ..report.html import STYLE, cell, chart_spec, esc, figure, table
 from .results import ArmResult, Results, result_notes
 
 
@@ -30,7 +30,7 @@ def lift_chart(found: Results) -> dict[str, Any]:
         if a.lift.absolute is not None and a.lift.absolute_ci is not None
     ]
     y = {"field": "arm", "type": "nominal", "sort": None, "title": None}
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 22},
         layer=[
@@ -73,7 +73,7 @@ def rate_chart(found: Results) -> dict[str, Any]:
         for group, rate in (("treated", a.treated.rate), ("held out", a.held_out.rate))
         if rate is not None
     ]
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 12},
         mark="bar",
@@ -100,17 +100,17 @@ def _row(i: int, a: ArmResult) -> str:
         else "–"
     )
     return (
-        f"<tr><td>{_e(a.offer_id)}</td><td>{_e(a.variant or '–')}</td>"
-        + _num(a.treated.customers, f"{key}.treated.customers")
-        + _num(a.treated.converters, f"{key}.treated.converters")
-        + _num(a.held_out.customers, f"{key}.held_out.customers")
-        + _num(a.held_out.converters, f"{key}.held_out.converters")
-        + _num(None if lift.absolute is None else round(100 * lift.absolute, 2))
-        + f'<td class="n">{_e(interval)}</td>'
-        + _num(lift.significant if lift.absolute is not None else None)
-        + _num(lift.incremental_revenue, f"{key}.incremental.revenue")
-        + _num(lift.cost, f"{key}.cost")
-        + _num(None if lift.incremental_roi is None else round(100 * lift.incremental_roi, 2))
+        f"<tr><td>{esc(a.offer_id)}</td><td>{esc(a.variant or '–')}</td>"
+        + cell(a.treated.customers, f"{key}.treated.customers")
+        + cell(a.treated.converters, f"{key}.treated.converters")
+        + cell(a.held_out.customers, f"{key}.held_out.customers")
+        + cell(a.held_out.converters, f"{key}.held_out.converters")
+        + cell(None if lift.absolute is None else round(100 * lift.absolute, 2))
+        + f'<td class="n">{esc(interval)}</td>'
+        + cell(lift.significant if lift.absolute is not None else None)
+        + cell(lift.incremental_revenue, f"{key}.incremental.revenue")
+        + cell(lift.cost, f"{key}.cost")
+        + cell(None if lift.incremental_roi is None else round(100 * lift.incremental_roi, 2))
         + "</tr>"
     )
 
@@ -134,13 +134,13 @@ def results_html(found: Results) -> str:
     ]
     body = (
         [
-            _figure(
+            figure(
                 lift_chart(found),
                 "lift",
                 "Absolute lift per arm with its 95% interval; "
                 "an interval that crosses the dashed line (no lift) is not significant.",
             ),
-            _figure(
+            figure(
                 rate_chart(found),
                 "rates",
                 "Conversion rate of treated and held-out "
@@ -154,23 +154,23 @@ def results_html(found: Results) -> str:
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Results of run {_e(found.run.run_key)}</title>",
+        f"<title>Results of run {esc(found.run.run_key)}</title>",
         f"<style>{STYLE}</style></head><body><main>",
-        f"<h1>Results of run {_e(found.run.run_key)}</h1>",
-        f"<p class='note'>as of <span data-key='run.as_of'>{_e(found.run.as_of.isoformat())}"
+        f"<h1>Results of run {esc(found.run.run_key)}</h1>",
+        f"<p class='note'>as of <span data-key='run.as_of'>{esc(found.run.as_of.isoformat())}"
         f"</span>; completed orders within <span data-key='days'>{found.days}</span> days, "
-        f"until {_e(found.window_end.isoformat())}; 95% intervals.</p>",
-        *(f"<p class='warn'>{_e(c)}</p>" for c in found.caveats()),
+        f"until {esc(found.window_end.isoformat())}; 95% intervals.</p>",
+        *(f"<p class='warn'>{esc(c)}</p>" for c in found.caveats()),
         "<section><h2>Lift against the control groups</h2>",
         *body,
-        _table(
+        table(
             header,
             (_row(i, a) for i, a in enumerate(found.arms)),
             [False, False, *[True] * 10],
         ),
         "</section>",
         "<section><h2>What the numbers allow to conclude</h2>",
-        "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"
+        "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
         if notes
         else "<p class='note'>Every arm's lift is significant.</p>",
         "</section>",

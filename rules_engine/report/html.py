@@ -46,7 +46,7 @@ STEP_COLORS = {
 # -- charts ---------------------------------------------------------------------------------------
 
 
-def _spec(values: list[dict[str, Any]], **body: Any) -> dict[str, Any]:
+def chart_spec(values: list[dict[str, Any]], **body: Any) -> dict[str, Any]:
     return {
         "$schema": VEGA_LITE,
         "width": WIDTH,
@@ -63,7 +63,7 @@ def _spec(values: list[dict[str, Any]], **body: Any) -> dict[str, Any]:
 
 def segment_chart(view: PlanView) -> dict[str, Any]:
     values = [{"segment": s, "customers": n} for s, n, _ in view.segments]
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 18},
         mark={"type": "bar", "color": "#1565c0"},
@@ -90,7 +90,7 @@ def funnel_chart(view: PlanView) -> dict[str, Any]:
         if s.customers
     ]
     used = [s for s in steps if any(v["step"] == s for v in values)]
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 20},
         mark="bar",
@@ -121,7 +121,7 @@ def funnel_chart(view: PlanView) -> dict[str, Any]:
 
 def channel_chart(view: PlanView) -> dict[str, Any]:
     values = [{"channel": c.summary.id, "actions": c.summary.actions} for c in view.channels]
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 22},
         mark={"type": "bar", "color": "#2e7d32"},
@@ -135,7 +135,7 @@ def channel_chart(view: PlanView) -> dict[str, Any]:
 def hour_chart(view: PlanView) -> dict[str, Any]:
     """Actions per hour of the day where each customer lives, stacked by channel."""
     values = [{"channel": c, "hour": h, "actions": n} for c, h, n in view.send_hours]
-    return _spec(
+    return chart_spec(
         values,
         height=220,
         mark="bar",
@@ -170,7 +170,7 @@ def budget_chart(view: PlanView) -> dict[str, Any]:
             ("this plan", o.summary.cost),
         )
     ]
-    return _spec(
+    return chart_spec(
         [],
         height={"step": 22},
         layer=[
@@ -231,7 +231,7 @@ def lifecycle_chart(view: PlanView) -> dict[str, Any]:
         "title": None,
         "scale": {"domain": measures, "range": ["#1565c0", "#f9a825", "#2e7d32", "#c62828"]},
     }
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 26},
         layer=[
@@ -252,7 +252,7 @@ def lifecycle_chart(view: PlanView) -> dict[str, Any]:
 def limits_chart(view: PlanView) -> dict[str, Any]:
     values = [{"offer": o, "limit": r, "customers": n} for o, r, n in view.limits()]
     used = [r for r in LIMITS if any(v["limit"] == r for v in values)]
-    return _spec(
+    return chart_spec(
         values,
         height={"step": 20},
         mark="bar",
@@ -320,11 +320,13 @@ p.warn { background: #fff8e1; border-left: 4px solid #ffb300; padding: 8px 12px;
 """.replace("FONT", FONT)
 
 
-def _e(value: object) -> str:
+def esc(value: object) -> str:
+    """Text for the page (missing as empty), escaped."""
     return html.escape("" if value is None else str(value))
 
 
-def _num(value: int | float | None, key: str | None = None) -> str:
+def cell(value: int | float | None, key: str | None = None) -> str:
+    """A numeric table cell; `key` names the plan JSON value it shows, for the browser test."""
     if value is None:
         text = "–"
     elif isinstance(value, bool):
@@ -333,13 +335,13 @@ def _num(value: int | float | None, key: str | None = None) -> str:
         text = f"{value:,}"
     else:
         text = f"{value:,.2f}"
-    attribute = f' data-key="{_e(key)}" data-value="{_e(value)}"' if key else ""
+    attribute = f' data-key="{esc(key)}" data-value="{esc(value)}"' if key else ""
     return f'<td class="n"{attribute}>{text}</td>'
 
 
-def _table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[bool]) -> str:
+def table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[bool]) -> str:
     cells = "".join(
-        f'<th class="n">{_e(h)}</th>' if n else f"<th>{_e(h)}</th>"
+        f'<th class="n">{esc(h)}</th>' if n else f"<th>{esc(h)}</th>"
         for h, n in zip(header, numeric, strict=True)
     )
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -348,7 +350,7 @@ def _table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[bool]) 
 def _same_as_of(view: PlanView) -> list[str]:
     if not view.runs_at_as_of:
         return []
-    runs = ", ".join(f"{_e(key)} ({n:,} action(s))" for key, n in view.runs_at_as_of)
+    runs = ", ".join(f"{esc(key)} ({n:,} action(s))" for key, n in view.runs_at_as_of)
     return [
         f"<p class='warn'>Run(s) already committed at this as-of: {runs}. Their actions count "
         "against this plan's caps, cooldowns, max_actions and budgets.</p>"
@@ -365,10 +367,10 @@ def _totals(view: PlanView) -> str:
         ("channel exits", view.exits, "exits"),
     ]
     cells = "".join(
-        f'<div><dt>{_e(label)}</dt><dd data-key="totals.{key}" data-value="{_e(value)}">'
+        f'<div><dt>{esc(label)}</dt><dd data-key="totals.{key}" data-value="{esc(value)}">'
         f"{value:,.2f}</dd></div>"
         if isinstance(value, float)
-        else f'<div><dt>{_e(label)}</dt><dd data-key="totals.{key}" data-value="{value}">'
+        else f'<div><dt>{esc(label)}</dt><dd data-key="totals.{key}" data-value="{value}">'
         f"{value:,}</dd></div>"
         for label, value, key in items
     )
@@ -377,13 +379,13 @@ def _totals(view: PlanView) -> str:
 
 def _segments(view: PlanView) -> str:
     rows = (
-        f"<tr><td>{_e(s)}</td>{_num(n, f'segments.{s}')}"
-        f"<td>{100 * n / view.customers:.1f}%</td><td>{_e(d)}</td></tr>"
+        f"<tr><td>{esc(s)}</td>{cell(n, f'segments.{s}')}"
+        f"<td>{100 * n / view.customers:.1f}%</td><td>{esc(d)}</td></tr>"
         if view.customers
-        else f"<tr><td>{_e(s)}</td>{_num(n, f'segments.{s}')}<td>–</td><td>{_e(d)}</td></tr>"
+        else f"<tr><td>{esc(s)}</td>{cell(n, f'segments.{s}')}<td>–</td><td>{esc(d)}</td></tr>"
         for s, n, d in view.segments
     )
-    return _table(
+    return table(
         ["segment", "customers", "share", "description"], rows, [False, True, False, False]
     )
 
@@ -394,28 +396,28 @@ def _offer_rows(offers: Sequence[OfferView]) -> Iterable[str]:
         k = f"offers.{s.id}"
         other = sum(n for r, n in s.suppressed.items() if r not in ("cooldown", "group_taken"))
         yield (
-            f"<tr><td><b>{_e(s.id)}</b><br><span class='muted'>{_e(o.description)}</span></td>"
-            f"<td class='n'>{s.priority}</td><td>{_e(s.group)}</td>"
-            f"{_num(s.audience, f'{k}.audience')}"
-            f"{_num(s.suppressed.get('cooldown', 0), f'{k}.suppressed.cooldown')}"
-            f"{_num(s.suppressed.get('group_taken', 0), f'{k}.suppressed.group_taken')}"
-            f"{_num(s.holdouts, f'{k}.holdouts')}{_num(other)}"
-            f"{_num(s.actions, f'{k}.actions')}{_num(s.cost, f'{k}.cost')}</tr>"
+            f"<tr><td><b>{esc(s.id)}</b><br><span class='muted'>{esc(o.description)}</span></td>"
+            f"<td class='n'>{s.priority}</td><td>{esc(s.group)}</td>"
+            f"{cell(s.audience, f'{k}.audience')}"
+            f"{cell(s.suppressed.get('cooldown', 0), f'{k}.suppressed.cooldown')}"
+            f"{cell(s.suppressed.get('group_taken', 0), f'{k}.suppressed.group_taken')}"
+            f"{cell(s.holdouts, f'{k}.holdouts')}{cell(other)}"
+            f"{cell(s.actions, f'{k}.actions')}{cell(s.cost, f'{k}.cost')}</tr>"
         )
 
 
 def _reason_table(view: PlanView) -> str:
     reasons = [r for r in STEP_COLORS if any(r in o.summary.suppressed for o in view.offers)]
     rows = (
-        f"<tr><td>{_e(o.summary.id)}</td>"
+        f"<tr><td>{esc(o.summary.id)}</td>"
         + "".join(
-            _num(o.summary.suppressed.get(r, 0), f"offers.{o.summary.id}.suppressed.{r}")
+            cell(o.summary.suppressed.get(r, 0), f"offers.{o.summary.id}.suppressed.{r}")
             for r in reasons
         )
         + "</tr>"
         for o in view.offers
     )
-    return _table(["offer", *reasons], rows, [False, *[True] * len(reasons)])
+    return table(["offer", *reasons], rows, [False, *[True] * len(reasons)])
 
 
 def _budget_table(view: PlanView) -> str:
@@ -427,10 +429,10 @@ def _budget_table(view: PlanView) -> str:
         k = f"offers.{s.id}.budget"
         reserve = f"{100 * (o.budget_reserve or 0):g}%"
         rows.append(
-            f"<tr><td>{_e(s.id)}</td>{_num(o.budget_total)}<td class='n'>{reserve}</td>"
-            f"{_num(s.budget_spendable, f'{k}.spendable')}"
-            f"{_num(s.spent_before, f'{k}.spent_before')}"
-            f"{_num(s.cost, f'offers.{s.id}.cost')}{_num(s.budget_left, f'{k}.left')}</tr>"
+            f"<tr><td>{esc(s.id)}</td>{cell(o.budget_total)}<td class='n'>{reserve}</td>"
+            f"{cell(s.budget_spendable, f'{k}.spendable')}"
+            f"{cell(s.spent_before, f'{k}.spent_before')}"
+            f"{cell(s.cost, f'offers.{s.id}.cost')}{cell(s.budget_left, f'{k}.left')}</tr>"
         )
     header = [
         "offer",
@@ -441,7 +443,7 @@ def _budget_table(view: PlanView) -> str:
         "this plan",
         "left (reserve not included)",
     ]
-    return _table(header, rows, [False, True, False, True, True, True, True])
+    return table(header, rows, [False, True, False, True, True, True, True])
 
 
 def _channel_rows(channels: Sequence[ChannelView]) -> Iterable[str]:
@@ -451,18 +453,19 @@ def _channel_rows(channels: Sequence[ChannelView]) -> Iterable[str]:
         state = life.state if life else None
         numbers = life.numbers if life else {}
         gates = "<br>".join(
-            f"{_e(g.name)}: <code>{_e(g.rule)}</code> → {_holds(g.holds)}"
+            f"{esc(g.name)}: <code>{esc(g.rule)}</code> → {_holds(g.holds)}"
             + ("" if g.threshold is None else f" (threshold {g.threshold:.2f})")
             for g in c.gates
         )
         roi = numbers.get("roi")
         yield (
-            f"<tr><td><b>{_e(s.id)}</b><br><span class='muted'>{_e(c.description)}</span></td>"
-            f"{_num(s.actions, f'{k}.actions')}{_num(s.cost, f'{k}.cost')}"
-            f"{_num(s.exits, f'{k}.exits')}"
-            f"<td class='state-{_e(state)}' data-key='{k}.lifecycle.state'>{_e(state or '–')}</td>"
-            f"{_num(roi if isinstance(roi, int | float) else None, f'{k}.lifecycle.roi')}"
-            f"{_num(c.capacity_per_day)}<td>{gates}</td></tr>"
+            f"<tr><td><b>{esc(s.id)}</b><br><span class='muted'>{esc(c.description)}</span></td>"
+            f"{cell(s.actions, f'{k}.actions')}{cell(s.cost, f'{k}.cost')}"
+            f"{cell(s.exits, f'{k}.exits')}"
+            f"<td class='state-{esc(state)}' data-key='{k}.lifecycle.state'>"
+            f"{esc(state or '–')}</td>"
+            f"{cell(roi if isinstance(roi, int | float) else None, f'{k}.lifecycle.roi')}"
+            f"{cell(c.capacity_per_day)}<td>{gates}</td></tr>"
         )
 
 
@@ -470,9 +473,9 @@ def _holds(value: bool | None) -> str:
     return "–" if value is None else ("yes" if value else "no")
 
 
-def _figure(spec: dict[str, Any], name: str, caption: str) -> str:
+def figure(spec: dict[str, Any], name: str, caption: str) -> str:
     svg = render_svg(spec, name)
-    return f"<figure>{svg}<figcaption class='muted'>{_e(caption)}</figcaption></figure>"
+    return f"<figure>{svg}<figcaption class='muted'>{esc(caption)}</figcaption></figure>"
 
 
 def render_html(view: PlanView) -> str:
@@ -494,41 +497,41 @@ def render_html(view: PlanView) -> str:
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Campaign plan as of {_e(view.as_of)}</title>",
+        f"<title>Campaign plan as of {esc(view.as_of)}</title>",
         f"<style>{STYLE}</style></head><body><main>",
-        f"<h1>Campaign plan as of {_e(view.as_of_local)}</h1>",
-        f"<p class='note'>as of <span data-key='as_of'>{_e(view.as_of)}</span> (UTC), "
-        f"calendar timezone {_e(view.timezone)}; {view.rule_files} rule file(s), digest "
-        f"<code data-key='rules.digest'>{_e(view.rules_digest)}</code>. A dry run: nothing was "
+        f"<h1>Campaign plan as of {esc(view.as_of_local)}</h1>",
+        f"<p class='note'>as of <span data-key='as_of'>{esc(view.as_of)}</span> (UTC), "
+        f"calendar timezone {esc(view.timezone)}; {view.rule_files} rule file(s), digest "
+        f"<code data-key='rules.digest'>{esc(view.rules_digest)}</code>. A dry run: nothing was "
         "written to the store.</p>",
         *_same_as_of(view),
         _totals(view),
         "<section><h2>Segments</h2>",
-        _figure(segment_chart(view), "segments", "Customers in each segment, in rule-file order."),
+        figure(segment_chart(view), "segments", "Customers in each segment, in rule-file order."),
         _segments(view),
         "</section>",
         "<section><h2>Offers: where each audience went</h2>",
-        _figure(
+        figure(
             funnel_chart(view),
             "funnel",
             "Each offer's audience, in allocation order, split by outcome: actions, control group "
             "(holdout), and each suppression reason (the first one that applied).",
         ),
-        _table(offers_header, _offer_rows(view.offers), [False, True, False, *[True] * 7]),
-        f"<p class='note'>Not in play today (window): {_e(idle)}.</p>",
+        table(offers_header, _offer_rows(view.offers), [False, True, False, *[True] * 7]),
+        f"<p class='note'>Not in play today (window): {esc(idle)}.</p>",
         "<h3>Suppressed, by reason</h3>",
         _reason_table(view),
         "</section>",
         "<section><h2>Channels and send hours</h2>",
-        _figure(channel_chart(view), "channels", "This plan's actions per channel."),
-        _figure(
+        figure(channel_chart(view), "channels", "This plan's actions per channel."),
+        figure(
             hour_chart(view),
             "hours",
             "Actions per hour of the day in each customer's own timezone, stacked by channel.",
         ),
         "</section>",
         "<section><h2>Budgets</h2>",
-        _figure(
+        figure(
             budget_chart(view),
             "budget",
             "Spend of earlier runs and of this plan per offer with a budget, as a share of what "
@@ -537,21 +540,21 @@ def render_html(view: PlanView) -> str:
         _budget_table(view),
         "</section>",
         "<section><h2>Channel lifecycle</h2>",
-        _figure(
+        figure(
             lifecycle_chart(view),
             "lifecycle",
             "Each lifecycle channel's ROI in its latest period (dot) against the thresholds of its "
             "gates (ticks: admit, scale, and exit, whose rule counts periods below its "
             "threshold); the state is in brackets.",
         ),
-        _table(
+        table(
             ["channel", "actions", "cost", "exits", "state", "roi", "capacity/day", "gates"],
             _channel_rows(view.channels),
             [False, True, True, True, False, True, True, False],
         ),
         "</section>",
         "<section><h2>Cap pressure</h2>",
-        _figure(
+        figure(
             limits_chart(view),
             "limits",
             "Customers each offer lost to a limit: frequency caps, min_gap, channel capacity, "
