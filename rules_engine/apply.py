@@ -10,13 +10,14 @@ would write. When anything changed it refuses, names what changed, and writes no
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import store
 from .backends.sqlite.audit import (
@@ -33,7 +34,7 @@ from .backends.sqlite.fingerprint import Fingerprint, changes, engine_version, s
 from .decide.records import ACTION_COLUMNS, AUDIT_COLUMNS
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
-from .report.render import plan_document
+from .report.render import write_plan_json
 from .rules.model import RuleSet
 from .times import parse_instant, utc_text
 
@@ -94,9 +95,15 @@ def plan_with_fingerprint(
 
 def plan_file_json(planned: Plan, fingerprint: Fingerprint) -> str:
     """The plan JSON (as `--json` writes it) with its fingerprint."""
-    document = plan_document(planned, digest=fingerprint.rules_digest)
-    document["fingerprint"] = fingerprint.to_dict()
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+    text = io.StringIO()
+    write_plan_file(text, planned, fingerprint)
+    return text.getvalue()
+
+
+def write_plan_file(out: IO[str], planned: Plan, fingerprint: Fingerprint) -> None:
+    """`plan_file_json` written to `out` row by row."""
+    extra = {"fingerprint": fingerprint.to_dict()}
+    write_plan_json(out, planned, digest=fingerprint.rules_digest, extra=extra)
 
 
 def read_plan_file(path: str | Path) -> PlanFile:

@@ -356,10 +356,10 @@ def plan_command(
 
     Example: campaign plan rules/ --db shop.db --as-of 2026-11-20T10:00:00+08:00 --out plan.json
     """
-    from .apply import plan_file_json, plan_with_fingerprint
+    from .apply import plan_with_fingerprint, write_plan_file
     from .execute import plan_store
     from .report.export import replacing
-    from .report.render import plan_json, plan_text
+    from .report.render import plan_text, write_plan_json
 
     moment, checked = _checked_at(rules, db_path, as_of)
     _say_if_nothing_to_plan(checked)
@@ -380,11 +380,11 @@ def plan_command(
     click.echo(plan_text(planned, digest=digest))
     if json_path is not None:
         with _library_errors(), replacing(json_path) as out:
-            out.write(plan_json(planned, digest=digest))
+            write_plan_json(out, planned, digest=digest)
         click.echo(f"plan written to {json_path}")
     if out_path is not None and fingerprint is not None:
         with replacing(out_path) as out:
-            out.write(plan_file_json(planned, fingerprint))
+            write_plan_file(out, planned, fingerprint)
         click.echo(f"plan file written to {out_path}; apply it with `campaign run --plan`")
     if report_path is not None:
         from .report.html import plan_report

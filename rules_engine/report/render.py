@@ -5,11 +5,12 @@ Small classes and functions chosen by name (`REPORTERS`); no checking or decidin
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
 
 from ..backends.sqlite.audit import action_row, audit_row
 from ..decide.records import REASON_ORDER
@@ -284,21 +285,29 @@ def _same_as_of(view: PlanView) -> list[str]:
 
 def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
     """The whole plan for machines (docs/plan-format.md); the same inputs give the same bytes."""
-    rules = plan.rules
     return {
         **summary_document(plan_view(plan, digest=digest)),
-        "exits": [
-            {
-                "customer_id": e.customer_id,
-                "channel": e.channel,
-                "exited_at": utc_text(e.exited_at),
-                "until": utc_text(e.until) if e.until else None,
-                "reason": e.reason,
-            }
-            for e in plan.exits
-        ],
-        "actions": [_without_run(action_row(rules, None, d)) for d in plan.actions],
-        "audit": [_without_run(audit_row(rules, None, d)) for d in plan.audit],
+        **{key: list(rows) for key, rows in plan_rows(plan).items()},
+    }
+
+
+def plan_rows(plan: Plan) -> dict[str, Iterator[dict[str, Any]]]:
+    """The plan JSON's row lists (exits, actions, audit), each made row by row as read."""
+    rules = plan.rules
+    exits = (
+        {
+            "customer_id": e.customer_id,
+            "channel": e.channel,
+            "exited_at": utc_text(e.exited_at),
+            "until": utc_text(e.until) if e.until else None,
+            "reason": e.reason,
+        }
+        for e in plan.exits
+    )
+    return {
+        "exits": exits,
+        "actions": (_without_run(action_row(rules, None, d)) for d in plan.actions),
+        "audit": (_without_run(audit_row(rules, None, d)) for d in plan.audit),
     }
 
 
@@ -319,10 +328,45 @@ def summary_document(view: PlanView) -> dict[str, Any]:
 
 def plan_json(plan: Plan, *, digest: str) -> str:
     """`plan_document` as JSON text with sorted keys (the file `campaign plan --json` writes)."""
-    return (
-        json.dumps(plan_document(plan, digest=digest), ensure_ascii=False, sort_keys=True, indent=1)
-        + "\n"
-    )
+    text = io.StringIO()
+    write_plan_json(text, plan, digest=digest)
+    return text.getvalue()
+
+
+def write_plan_json(
+    out: IO[str], plan: Plan, *, digest: str, extra: Mapping[str, Any] | None = None
+) -> None:
+    """`plan_json` written to `out` as it is made, with the `extra` keys (a plan file's
+    fingerprint): at a million customers the audit rows as one document and one string took
+    2 GB more than the plan itself."""
+    small = {**summary_document(plan_view(plan, digest=digest)), **(extra or {})}
+    write_json(out, small, plan_rows(plan))
+    out.write("\n")
+
+
+def write_json(
+    out: IO[str], document: Mapping[str, Any], rows: Mapping[str, Iterable[Any]]
+) -> None:
+    """The bytes of `json.dumps(document | rows, sort_keys=True, indent=1, ensure_ascii=False)`
+    with each row list streamed: no list of the rows, no string of the whole."""
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, indent=1).encode
+
+    def nested(value: Any, depth: int) -> str:  # JSON text never holds a raw line break
+        return encode(value).replace("\n", "\n" + " " * depth)
+
+    keys = sorted({*document, *rows})
+    out.write("{")
+    for i, key in enumerate(keys):
+        out.write(("," if i else "") + "\n " + encode(key) + ": ")
+        if key not in rows:
+            out.write(nested(document[key], 1))
+            continue
+        empty = True
+        for row in rows[key]:
+            out.write(("[\n  " if empty else ",\n  ") + nested(row, 2))
+            empty = False
+        out.write("[]" if empty else "\n ]")
+    out.write("\n}" if keys else "}")
 
 
 def _without_run(row: dict[str, Any]) -> dict[str, Any]:
