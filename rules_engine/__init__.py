@@ -41,8 +41,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "plan": (".execute", "plan_store"),
     "plan_on": (".execute", "plan"),
     "Plan": (".execute", "Plan"),
-    "run": (".backends.sqlite.audit", "run"),
-    "rules_digest": (".backends.sqlite.audit", "rules_digest"),
+    "run": (".backends.writer", "run_store"),
+    "rules_digest": (".backends.writer", "rules_digest"),
     "explain": (".reference.explain", "explain_store"),
     "metrics": (".execute", "values_store"),
     "diff_rules": (".diff_run", "diff_rules"),
@@ -98,7 +98,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .backends.sqlite.audit import rules_digest, run
+    from .backends.writer import rules_digest
+    from .backends.writer import run_store as run
     from .demo import build_demo_store as demo_store
     from .diff_run import diff_rules
     from .errors import CampaignError, Problem, RulesInvalid

@@ -1,9 +1,10 @@
 """Plan files: save a reviewed plan, then commit exactly it, or refuse when its inputs changed.
 
-`campaign plan --out PLAN.json` writes the plan JSON with a `fingerprint`
-(backends/sqlite/fingerprint.py) taken on the read-only connection before anything is decided.
-`campaign run --plan PLAN.json` takes the store's write lock, fingerprints the rules and the
-store again inside that transaction and, when nothing changed, writes the plan file's audit rows,
+`campaign plan --out PLAN.json` writes the plan JSON with a `fingerprint` (the store's by its
+backend: backends/sqlite/fingerprint.py, backends/duckdb/fingerprint.py) taken on the read-only
+connection before anything is decided. `campaign run --plan PLAN.json` takes the store's write
+lock, fingerprints the rules and the store again inside that transaction and, when nothing
+changed, writes the plan file's audit rows,
 actions and channel exits as they are: the rows a plain `run` of the same rules, store and as-of
 would write. When anything changed it refuses, names what changed, and writes nothing.
 """
@@ -12,26 +13,15 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from . import store
-from .backends.sqlite.audit import (
-    RunResult,
-    begin_write,
-    committed_run,
-    connect_for_run,
-    record_run,
-    run_id_for,
-    write_rows,
-)
-from .backends.sqlite.connection import prepare
-from .backends.sqlite.fingerprint import Fingerprint, changes, engine_version, store_fingerprint
-from .decide.records import ACTION_COLUMNS, AUDIT_COLUMNS
+from .backends import backend_for
+from .backends.sqlite.fingerprint import Fingerprint, changes, engine_version
+from .backends.writer import RunResult, commit_once, write_planned_rows
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
 from .report.render import write_plan_json
@@ -39,7 +29,6 @@ from .rules.model import RuleSet
 from .times import parse_instant, utc_text
 
 PLAN_FORMAT = "campaign-plan/1"
-EXIT_COLUMNS = ("customer_id", "channel", "exited_at", "until", "reason", "run_id")
 
 
 class PlanStale(CampaignError):
@@ -80,15 +69,15 @@ def plan_with_fingerprint(
     progress: Progress | None = None,
 ) -> tuple[Plan, Fingerprint]:
     """`campaign plan --out`: the plan, and the fingerprint of what it was decided from, taken
-    before deciding (a write during planning makes the plan stale, as it should)."""
-    with store.closing_read_only(path) as conn:
-        store.ensure_is_store(conn, path)
-        prepare(conn, cache_mb)
+    before deciding on the same read-only connection (a write during planning makes the plan
+    stale, as it should)."""
+    backend = backend_for(path)
+    with backend.planning(path, cache_mb) as conn:
         fingerprint = Fingerprint(
             rules.digest,
             utc_text(as_of),
             engine_version(),
-            store_fingerprint(conn, path),
+            backend.fingerprint(conn, path),
         )
         return plan(conn, rules, as_of, progress=progress), fingerprint
 
@@ -149,18 +138,10 @@ def apply_plan(
     that already committed with the same rules and as-of changes nothing, and one that
     committed with others is refused (`RunKeyConflict`)."""
     moment = planned.fingerprint.as_of if as_of is None else utc_text(as_of)
-    digest = rules.digest
-    instant = parse_instant(moment)
-    conn = connect_for_run(path, wait)
-    try:
-        if (done := committed_run(conn, run_key, rules, instant)) is not None:
-            return done
-        begin_write(conn, path, wait)
-        try:
-            if (done := committed_run(conn, run_key, rules, instant)) is not None:
-                conn.execute("ROLLBACK")
-                return done
-            now = Fingerprint(digest, moment, engine_version(), store_fingerprint(conn, path))
+    with backend_for(path).session(path, wait) as session:
+
+        def check_and_write() -> RunResult:
+            now = Fingerprint(rules.digest, moment, engine_version(), session.fingerprint())
             found = changes(planned.fingerprint, now)
             if found:
                 raise PlanStale(
@@ -169,26 +150,8 @@ def apply_plan(
                     + f"; plan again (`campaign plan --db {path} --out {planned.path}`), "
                     "review it, then apply the new plan"
                 )
-            result = _write(conn, rules, planned, run_key)
-            conn.execute("COMMIT")
-            return result
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+            rows = {"audit": planned.audit, "actions": planned.actions, "exits": planned.exits}
+            as_planned = planned.fingerprint.as_of
+            return write_planned_rows(session, rules, run_key, as_planned, rows, planned.counts())
 
-
-def _write(conn: sqlite3.Connection, rules: RuleSet, planned: PlanFile, run_key: str) -> RunResult:
-    started = datetime.now(UTC)
-    run_id = run_id_for(run_key)
-    store.ensure_engine_indexes(conn)
-    write_rows(conn, "audit", AUDIT_COLUMNS, ({**r, "run_id": run_id} for r in planned.audit))
-    write_rows(conn, "actions", ACTION_COLUMNS, ({**r, "run_id": run_id} for r in planned.actions))
-    write_rows(
-        conn, "channel_exits", EXIT_COLUMNS, ({**r, "run_id": run_id} for r in planned.exits)
-    )
-    tally = planned.counts()
-    record_run(conn, rules, run_key, planned.fingerprint.as_of, started, tally)
-    return RunResult(run_id, run_key, False, tally)
+        return commit_once(session, rules, parse_instant(moment), run_key, check_and_write)

@@ -23,7 +23,7 @@ from .errors import UNREADABLE, CampaignError, RulesInvalid, exit_code, printabl
 from .rules.model import RuleSet
 
 if TYPE_CHECKING:
-    from .backends.sqlite.audit import RunResult
+    from .backends.writer import RunResult
 
 
 class InputFailure(click.ClickException):
@@ -220,6 +220,7 @@ def _lock_wait(value: float) -> float:
             param_hint="'--wait'",
         )
     store.LOCK_WAIT.set(value)
+    store.LOCK_NOTICE.set(lambda line: click.echo(f"campaign: waiting: {line}", err=True))
     return value
 
 
@@ -444,8 +445,8 @@ def run_command(
 
     Example: campaign run rules/ --db shop.db --run-key 2026-11-20 --plan plan.json
     """
-    from .backends.sqlite.audit import check_run_key, connect_for_run, run
-    from .report.export import export_actions, format_of
+    from .backends.writer import check_run_key, run_store
+    from .report.export import export_run, format_of
     from .report.render import plan_text
 
     with _library_errors():
@@ -459,7 +460,7 @@ def run_command(
         moment, checked = _checked_at(rules, db_path, as_of, git=True)
         _say_if_nothing_to_plan(checked)
         with _library_errors(db_path):
-            result = run(
+            result = run_store(
                 db_path,
                 checked,
                 moment,
@@ -483,13 +484,9 @@ def run_command(
         )
     if export_path is not None:
         with _export_errors(run_key, export_path), _library_errors(db_path):
-            conn = connect_for_run(db_path, wait)
-            try:
-                n = export_actions(
-                    conn, checked, result.run_id, export_path, with_addresses=with_addresses
-                )
-            finally:
-                conn.close()
+            n = export_run(
+                db_path, checked, result.run_id, export_path, with_addresses=with_addresses
+            )
         click.echo(f"{n:,} action(s) exported to {export_path}")
 
 

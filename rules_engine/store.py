@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -262,6 +262,9 @@ def connect_read_only(path: str | Path) -> StoreConnection:
 # connection the command opens, for every statement (SQLite's busy timeout). `run --wait`
 # sets it for the whole command.
 LOCK_WAIT: ContextVar[float] = ContextVar("LOCK_WAIT", default=5.0)
+# Told once when a DuckDB store is held by another process and the command starts to wait
+# for it (the CLI prints it); None: wait silently.
+LOCK_NOTICE: ContextVar[Callable[[str], None] | None] = ContextVar("LOCK_NOTICE", default=None)
 
 
 def is_locked(exc: sqlite3.Error) -> bool:
@@ -361,7 +364,7 @@ def closing_any(path: str | Path) -> Iterator[AnyConnection]:
     if storeformat.is_duckdb(path):
         from .backends.duckdb.store import closing
 
-        with closing(path) as duck:
+        with closing(path, wait=LOCK_WAIT.get(), notice=LOCK_NOTICE.get()) as duck:
             yield duck
         return
     with closing_read_only(path) as conn:

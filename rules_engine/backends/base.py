@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..rules.model import RuleSet
     from ..store import StoreSchema
-    from .sqlite.audit import RunResult
+    from .writer import RunResult, Session
 
 Progress = Callable[[str], None]
 
@@ -55,4 +55,14 @@ class Backend(Protocol):
         """Decide as a plan does and commit the actions, audit and exits in one transaction;
         a key that already committed changes nothing. Waits up to `wait` seconds for a store
         another run holds."""
+        ...
+
+    def session(self, path: str | Path, wait: float) -> AbstractContextManager[Session]:
+        """The store opened read-write for one run (`writer.commit_once`), waiting up to
+        `wait` seconds for another process; closed on leaving."""
+        ...
+
+    def fingerprint(self, conn: Any, path: str | Path) -> dict[str, Any]:
+        """The store's fingerprint (`{"tables": ..., "file": ...}`) on a planning connection,
+        for plan files."""
         ...

@@ -144,6 +144,27 @@ def export_actions(
     return write_rows(path, columns, rows, ["incentive"], private=with_addresses)
 
 
+def export_run(
+    path: str | Path, rules: RuleSet, run_id: str, out: str | Path, *, with_addresses: bool = False
+) -> int:
+    """`run --export`: a committed run's actions from the store at `path`, of either format."""
+    from .. import storeformat
+
+    if storeformat.is_duckdb(path):
+        from .. import store
+
+        with store.closing_any(path) as duck:
+            return export_actions(duck, rules, run_id, out, with_addresses=with_addresses)  # type: ignore[arg-type]
+    from ..backends.sqlite.audit import connect_for_run
+    from ..store import LOCK_WAIT
+
+    conn = connect_for_run(path, LOCK_WAIT.get())
+    try:
+        return export_actions(conn, rules, run_id, out, with_addresses=with_addresses)
+    finally:
+        conn.close()
+
+
 def export_values(
     conn: sqlite3.Connection,
     columns: Sequence[ValueColumn],

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import IO, Any
 
-from ..backends.sqlite.audit import action_row, audit_row
+from ..backends.writer import action_row, audit_row
 from ..decide.records import REASON_ORDER
 from ..errors import Problem, printable
 from ..execute import Plan

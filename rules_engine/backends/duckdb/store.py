@@ -38,6 +38,13 @@ RETRY_SECONDS = 0.1
 Connection = duckdb.DuckDBPyConnection
 
 
+class StoreHeld(StoreError):
+    """Another process held the DuckDB file for longer than we were willing to wait: the
+    store is fine, the command can be run again (exit 1, as for a SQLite store's lock)."""
+
+    exit_code = 1
+
+
 def connect(
     path: str | Path,
     *,
@@ -57,13 +64,16 @@ def connect(
             if LOCKED not in str(exc):
                 raise StoreError(f"{path}: cannot open the DuckDB store ({exc})") from None
             if time.monotonic() >= deadline:
-                raise StoreError(
-                    f"{path}: another process holds the store (a run, or a copy into it); "
-                    f"waited {wait:g} s; try again when it has finished, or give --wait more "
-                    f"seconds"
+                raise StoreHeld(
+                    f"{path}: another process holds the store (a run, a plan, or a copy into "
+                    f"it); waited {wait:g} s; try again when it has finished, or wait longer "
+                    f"with --wait SECONDS"
                 ) from None
             if notice is not None and not told:
-                notice(f"{path}: another process holds the store; waiting up to {wait:g} s")
+                notice(
+                    f"{path}: another process holds the store (a run, a plan, or a copy "
+                    f"into it); waiting up to {wait:g} s for it"
+                )
                 told = True
             time.sleep(RETRY_SECONDS)
         except duckdb.Error as exc:
@@ -73,8 +83,14 @@ def connect(
 
 
 @contextmanager
-def closing(path: str | Path, *, read_only: bool = True, wait: float = 0.0) -> Iterator[Connection]:
-    conn = connect(path, read_only=read_only, wait=wait)
+def closing(
+    path: str | Path,
+    *,
+    read_only: bool = True,
+    wait: float = 0.0,
+    notice: Callable[[str], None] | None = None,
+) -> Iterator[Connection]:
+    conn = connect(path, read_only=read_only, wait=wait, notice=notice)
     try:
         yield conn
     finally:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ... import store
 from .connection import prepare
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from ...rules.model import RuleSet
     from ..base import Progress
-    from .audit import RunResult
+    from .audit import RunResult, SQLiteSession
 
 HEADER = b"SQLite format 3\x00"
 
@@ -55,6 +55,16 @@ class SQLiteBackend:
         from .audit import run
 
         return run(path, rules, as_of, run_key, wait=wait, cache_mb=cache_mb, progress=progress)
+
+    def session(self, path: str | Path, wait: float) -> AbstractContextManager[SQLiteSession]:
+        from .audit import session
+
+        return session(path, wait)
+
+    def fingerprint(self, conn: Any, path: str | Path) -> dict[str, Any]:
+        from .fingerprint import store_fingerprint
+
+        return store_fingerprint(conn, path)
 
 
 SQLITE = SQLiteBackend()

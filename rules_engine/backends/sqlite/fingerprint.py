@@ -138,6 +138,10 @@ def changes(planned: Fingerprint, now: Fingerprint) -> list[str]:
             f"the engine changed (version {planned.engine_version} made the plan, "
             f"{now.engine_version} applies it)"
         )
+    made_on, applied_on = (f.store.get("format", "sqlite") for f in (planned, now))
+    if made_on != applied_on:  # each format digests its tables its own way
+        found.append(f"the plan was made on a {made_on} store, this one is {applied_on}")
+        return found
     before, after = planned.store["tables"], now.store["tables"]
     for name in sorted(before.keys() | after.keys()):
         if name not in after:
