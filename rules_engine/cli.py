@@ -255,6 +255,12 @@ def _library_errors(db_path: Path | None = None) -> Iterator[None]:
                 "metrics add up, and in the rules"
             ) from None
         raise InputFailure(f"{where}the store could not be read or written: {exc}") from None
+    except Exception as exc:
+        duck = sys.modules.get("duckdb")  # loaded only for a DuckDB store
+        if duck is None or not isinstance(exc, duck.Error):
+            raise
+        where = f"{db_path}: " if db_path else ""
+        raise InputFailure(f"{where}the DuckDB store could not be read or written: {exc}") from None
 
 
 def _progress(quiet: bool) -> Callable[[str], None] | None:

@@ -1,13 +1,13 @@
 """Run history: the runs a store has committed (`campaign runs`), and one run's counts per offer.
 
-Read from `runs`, `audit` and `actions` on a read-only connection; rendered as text for people
+Read from `runs`, `audit` and `actions` on a read-only connection to a store of either format
+(the same SQL on both); rendered as text for people
 and JSON for scripts.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,14 +70,14 @@ def _select(where: str = "") -> str:
 
 def list_runs(path: str | Path) -> list[RunRecord]:
     """Every run of the store, oldest first."""
-    with store.closing_read_only(path) as conn:
+    with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
-        return [_record(row) for row in conn.execute(_select())]
+        return [_record(row) for row in conn.execute(_select()).fetchall()]
 
 
 def show_run(path: str | Path, run_key: str) -> tuple[RunRecord, list[OfferCounts]]:
     """One run by its key, with its counts per offer (offers by id)."""
-    with store.closing_read_only(path) as conn:
+    with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
         row = conn.execute(_select('WHERE "run_key" = ?'), (run_key,)).fetchone()
         if row is None:
@@ -88,15 +88,21 @@ def show_run(path: str | Path, run_key: str) -> tuple[RunRecord, list[OfferCount
         return record, _offer_counts(conn, record.run_id)
 
 
-def _offer_counts(conn: sqlite3.Connection, run_id: str) -> list[OfferCounts]:
+def _tally(outcome: str) -> str:
+    return f"sum(CASE WHEN outcome = '{outcome}' THEN 1 ELSE 0 END)"
+
+
+def _offer_counts(conn: store.AnyConnection, run_id: str) -> list[OfferCounts]:
+    """SQL both engines read alike (no SQLite-only `total`)."""
     outcomes = conn.execute(
-        "SELECT offer_id, count(*), total(outcome = 'action'), total(outcome = 'holdout'), "
-        "total(outcome = 'suppressed') FROM audit WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+        f"SELECT offer_id, count(*), {_tally('action')}, {_tally('holdout')}, "
+        f"{_tally('suppressed')} FROM audit WHERE run_id = ? GROUP BY 1 ORDER BY 1",
         (run_id,),
     ).fetchall()
     costs = dict(
         conn.execute(
-            "SELECT offer_id, total(cost) FROM actions WHERE run_id = ? GROUP BY 1", (run_id,)
+            "SELECT offer_id, coalesce(sum(cost), 0.0) FROM actions WHERE run_id = ? GROUP BY 1",
+            (run_id,),
         ).fetchall()
     )
     reasons: dict[str, dict[str, int]] = {}
@@ -104,7 +110,7 @@ def _offer_counts(conn: sqlite3.Connection, run_id: str) -> list[OfferCounts]:
         "SELECT offer_id, reason, count(*) FROM audit WHERE run_id = ? AND outcome = 'suppressed' "
         "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
         (run_id,),
-    ):
+    ).fetchall():
         reasons.setdefault(offer, {})[reason] = n
     return [
         OfferCounts(

@@ -364,7 +364,7 @@ def closing_any(path: str | Path) -> Iterator[AnyConnection]:
     if storeformat.is_duckdb(path):
         from .backends.duckdb.store import closing
 
-        with closing(path, wait=LOCK_WAIT.get(), notice=LOCK_NOTICE.get()) as duck:
+        with closing(path, wait=LOCK_WAIT.get()) as duck:
             yield duck
         return
     with closing_read_only(path) as conn:

@@ -10,18 +10,21 @@ in `lift.py` beside this module.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import store
 from ..errors import CampaignError
 from ..expr.sqlgen import day_before, not_dated_before
 from ..times import parse_instant
 from .lift import Arm, Interval, Lift, measure
+
+if TYPE_CHECKING:
+    from ..store import AnyConnection
 
 
 class RunNotFound(CampaignError):
@@ -74,20 +77,25 @@ class Results:
         return found
 
 
-def find_run(conn: sqlite3.Connection, run_key: str) -> RunRecord:
+def find_run(conn: AnyConnection, run_key: str) -> RunRecord:
     row = conn.execute(
         'SELECT "run_id", "as_of" FROM "runs" WHERE "run_key" = ? AND "status" = ?',
         (run_key, "committed"),
     ).fetchone()
     if row is None:
-        keys = [k for (k,) in conn.execute('SELECT "run_key" FROM "runs" ORDER BY "as_of" DESC')]
+        keys = [
+            k
+            for (k,) in conn.execute(
+                'SELECT "run_key" FROM "runs" ORDER BY "as_of" DESC'
+            ).fetchall()
+        ]
         known = ", ".join(keys[:10]) if keys else "none yet"
         raise RunNotFound(f"no committed run has the key {run_key!r} (runs in this store: {known})")
     return RunRecord(row[0], run_key, parse_instant(row[1]))
 
 
 def results(
-    conn: sqlite3.Connection, run_key: str, days: int = 14, *, now: datetime | None = None
+    conn: AnyConnection, run_key: str, days: int = 14, *, now: datetime | None = None
 ) -> Results:
     """The run's arms and their lift over the `days` after its as-of; `now` (default: the
     clock) only tells whether that window has closed yet."""
@@ -117,7 +125,7 @@ def results(
 
 
 def _arms(
-    conn: sqlite3.Connection, run_id: str
+    conn: AnyConnection, run_id: str
 ) -> tuple[
     dict[tuple[str, str | None], list[int]],
     dict[str, list[int]],
@@ -129,25 +137,23 @@ def _arms(
     for customer_id, offer_id, chosen, spent in conn.execute(
         f'SELECT "customer_id", "offer_id", {variant}, "cost" FROM "actions" WHERE "run_id" = ?',
         (run_id,),
-    ):
+    ).fetchall():
         treated[(offer_id, chosen)].append(customer_id)
         cost[(offer_id, chosen)] += spent or 0.0
     held_out: dict[str, list[int]] = defaultdict(list)
     for customer_id, offer_id in conn.execute(
         'SELECT "customer_id", "offer_id" FROM "audit" WHERE "run_id" = ? AND "outcome" = ?',
         (run_id, "holdout"),
-    ):
+    ).fetchall():
         held_out[offer_id].append(customer_id)
     return treated, held_out, cost
 
 
-def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    return any(row[1] == column for row in conn.execute(f'PRAGMA table_info("{table}")'))
+def _has_column(conn: AnyConnection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f'PRAGMA table_info("{table}")').fetchall())
 
 
-def _purchases(
-    conn: sqlite3.Connection, run: RunRecord, end: datetime
-) -> dict[int, tuple[int, float]]:
+def _purchases(conn: AnyConnection, run: RunRecord, end: datetime) -> dict[int, tuple[int, float]]:
     """Completed orders of the run's customers in (as-of, end]: (orders, revenue) a customer."""
     bought: dict[int, tuple[int, float]] = {}
     rows = conn.execute(
@@ -157,7 +163,7 @@ def _purchases(
         + ' AND o."customer_id" IN (SELECT "customer_id" FROM "audit" WHERE "run_id" = ? '
         'AND "outcome" IN (?, ?))',
         ("completed", day_before(run.as_of), run.run_id, "action", "holdout"),
-    )
+    ).fetchall()
     for customer_id, ordered_at, amount in rows:
         at = _instant(ordered_at)
         if at is None or not run.as_of < at <= end:
@@ -187,7 +193,7 @@ def _arm(customers: Iterable[int], bought: dict[int, tuple[int, float]]) -> Arm:
     )
 
 
-def _contaminated(conn: sqlite3.Connection, run_id: str) -> dict[str, int]:
+def _contaminated(conn: AnyConnection, run_id: str) -> dict[str, int]:
     """Per offer: held-out customers who got an action from another offer in the same run."""
     rows = conn.execute(
         'SELECT h."offer_id", count(DISTINCT h."customer_id") FROM "audit" AS h '
@@ -195,7 +201,7 @@ def _contaminated(conn: sqlite3.Connection, run_id: str) -> dict[str, int]:
         'AND a."offer_id" != h."offer_id" WHERE h."run_id" = ? AND h."outcome" = ? '
         'GROUP BY h."offer_id" ORDER BY h."offer_id"',
         (run_id, "holdout"),
-    )
+    ).fetchall()
     return {offer_id: count for offer_id, count in rows}
 
 
@@ -361,6 +367,6 @@ def _interval(value: Interval | None, show: Callable[[float], str | None]) -> st
 
 def results_store(path: str | Path, run_key: str, days: int = 14) -> Results:
     """`campaign results`: a committed run measured on a store opened read-only."""
-    with store.closing_read_only(path) as conn:
+    with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
         return results(conn, run_key, days)

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from ...errors import StoreError
-from ...store import CANONICAL_TABLES, RuleType, TableSpec
+from ...store import CANONICAL_TABLES, LOCK_NOTICE, RuleType, TableSpec
 
 TYPES: dict[RuleType, str] = {
     "integer": "BIGINT",
@@ -52,9 +52,11 @@ def connect(
     wait: float = 0.0,
     notice: Callable[[str], None] | None = None,
 ) -> Connection:
-    """Open a DuckDB store, waiting up to `wait` seconds while another process holds it."""
+    """Open a DuckDB store, waiting up to `wait` seconds while another process holds it;
+    `notice` (by default the command's, `store.LOCK_NOTICE`) is told once when it waits."""
     path = Path(path)
     deadline = time.monotonic() + wait
+    notice = notice or LOCK_NOTICE.get()
     told = False
     while True:
         try:
