@@ -98,7 +98,7 @@ def validate_command(
         fail(exc)
     sources = {doc.path: doc.text for doc in result.documents}
     checked = len({doc.path for doc in result.documents} | {p.span.file for p in result.problems})
-    click.echo(REPORTERS[fmt]().render(result.problems, sources, checked))
+    click.echo(REPORTERS[fmt]().render(result.problems, sources, checked, len(result.accepted)))
     sys.exit(exit_code(result.problems, strict=strict))
 
 

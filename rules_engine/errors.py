@@ -144,6 +144,7 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "variant-weights": "an offer's variant weights do not add up to 100%",
         "holdout-contaminated": "a customer held out of an offer can get another offer with the "
         "same kind of incentive in the same run (warning)",
+        "accept-unused": "a rule's `accept` lists a warning it no longer raises (warning)",
     },
     "calendar": {
         "calendar-cadence": "a channel publishes more or less often than a cadence constraint "

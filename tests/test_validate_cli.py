@@ -35,13 +35,18 @@ def validate(*args: str) -> tuple[int, str]:
 
 
 def test_example_rules_validate_clean() -> None:
-    """Clean but for the control groups the example keeps per offer across groups, which
-    validate points out (docs/experiments.md): nothing else."""
-    code, output = validate(str(ROOT / "rules"))
+    """Clean even with --strict: the control groups the example keeps per offer across groups
+    are warned about (docs/experiments.md) and accepted by each offer, and counted."""
+    code, output = validate(str(ROOT / "rules"), "--strict")
     assert code == 0, output
-    warnings = [line for line in output.splitlines() if ": warning[" in line]
-    assert all("warning[holdout-contaminated]" in line for line in warnings), output
-    assert output.strip().endswith(f"0 error(s), {len(warnings)} warning(s)")
+    assert ": warning[" not in output, output
+    accepted = sum(
+        line.strip().startswith("accept: [holdout-contaminated]")
+        for path in (ROOT / "rules").rglob("*.yaml")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    )
+    assert accepted > 0
+    assert output.strip().endswith(f"no problems ({accepted} accepted warning(s) not shown)")
 
 
 def test_example_rules_validate_against_a_real_store(tmp_path: Path) -> None:

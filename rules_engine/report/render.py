@@ -31,7 +31,9 @@ class TextReporter:
     def __init__(self, show_source: bool = True) -> None:
         self.show_source = show_source
 
-    def render(self, problems: Sequence[Problem], sources: Sources, checked: int) -> str:
+    def render(
+        self, problems: Sequence[Problem], sources: Sources, checked: int, accepted: int = 0
+    ) -> str:
         lines: list[str] = []
         for problem in problems:
             lines.append(self.line(problem))
@@ -39,7 +41,7 @@ class TextReporter:
                 lines.append(f"  hint: {problem.hint}")
             if self.show_source:
                 lines += self.excerpt(problem, sources)
-        lines.append(summary(problems, checked))
+        lines.append(summary(problems, checked, accepted))
         return "\n".join(printable(line) for line in lines)
 
     @staticmethod
@@ -67,9 +69,12 @@ class TextReporter:
 class JsonReporter:
     """A JSON object with the problem list and counts; keys sorted, stable across runs."""
 
-    def render(self, problems: Sequence[Problem], sources: Sources, checked: int) -> str:
+    def render(
+        self, problems: Sequence[Problem], sources: Sources, checked: int, accepted: int = 0
+    ) -> str:
         errors = sum(p.is_error for p in problems)
         body = {
+            "accepted": accepted,
             "files": checked,
             "errors": errors,
             "warnings": len(problems) - errors,
@@ -81,9 +86,11 @@ class JsonReporter:
 class GithubReporter:
     """GitHub workflow annotations: the problems appear on the pull request's diff."""
 
-    def render(self, problems: Sequence[Problem], sources: Sources, checked: int) -> str:
+    def render(
+        self, problems: Sequence[Problem], sources: Sources, checked: int, accepted: int = 0
+    ) -> str:
         lines = [self.annotation(p) for p in problems]
-        lines.append(summary(problems, checked))
+        lines.append(summary(problems, checked, accepted))
         return "\n".join(printable(line) for line in lines)
 
     @staticmethod
@@ -108,13 +115,14 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def summary(problems: Sequence[Problem], checked: int) -> str:
+def summary(problems: Sequence[Problem], checked: int, accepted: int = 0) -> str:
     errors = sum(p.is_error for p in problems)
     warnings = len(problems) - errors
     files = f"{checked} file{'s' if checked != 1 else ''}"
+    besides = f" ({accepted} accepted warning(s) not shown)" if accepted else ""
     if not problems:
-        return f"{files} checked: no problems"
-    return f"{files} checked: {errors} error(s), {warnings} warning(s)"
+        return f"{files} checked: no problems{besides}"
+    return f"{files} checked: {errors} error(s), {warnings} warning(s){besides}"
 
 
 REPORTERS = {"text": TextReporter, "json": JsonReporter, "github": GithubReporter}

@@ -17,6 +17,7 @@ from .. import store
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
 from . import provenance
+from .accept import apply_acceptances
 from .limits import check_declared, check_values
 from .load import Document, discover, full_width_hint, load_bytes, load_paths
 from .model import RuleSet
@@ -34,6 +35,7 @@ class CheckResult:
     rules: RuleSet
     problems: list[Problem] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
+    accepted: list[Problem] = field(default_factory=list)  # warnings their rules accept
 
     @property
     def errors(self) -> list[Problem]:
@@ -165,7 +167,8 @@ def _check_documents(
     rules = provenance.stamped(
         rules, [(doc.path, doc.raw or doc.text.encode()) for doc in documents]
     )
-    return CheckResult(rules, sorted_problems(problems + more), documents)
+    shown, accepted = apply_acceptances(documents, problems + more)
+    return CheckResult(rules, sorted_problems(shown), documents, accepted)
 
 
 ID_SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
