@@ -200,6 +200,7 @@ def test_top_level_sections_and_keys_are_the_contract() -> None:
         "window",
         "send_at",
         "variants",
+        "accept",  # an extension: the warnings a rule accepts (README)
     }
     assert set(defs["variant"]["properties"]) == {
         "weight",
@@ -215,6 +216,7 @@ def test_top_level_sections_and_keys_are_the_contract() -> None:
         "value",
         "default",
         "type",
+        "accept",
     }
 
 
