@@ -20,6 +20,7 @@ from . import provenance
 from .accept import apply_acceptances
 from .limits import check_declared, check_values
 from .load import Document, discover, full_width_hint, load_bytes, load_paths
+from .mend import problems_beside_schema_errors
 from .model import RuleSet
 from .resolve import resolve
 from .schema import Shapes, check_document
@@ -159,7 +160,7 @@ def _check_documents(
         good.append(kept)
         broken.append(dropped)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
-    more += _problems_beside_schema_errors(documents, good, problems, schema, as_of)
+    more += problems_beside_schema_errors(documents, good, problems, schema, as_of)
     if not any(p.is_error for p in problems + more):
         from ..backends.sqlite.limits import check_sqlite_limits
 
@@ -172,73 +173,6 @@ def _check_documents(
 
 
 ID_SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
-
-# Stand-ins for the required keys a rule with a schema error lacks, so that the rest of the
-# rule is checked; problems at a stand-in are not reported (the schema error says it).
-_STAND_INS: dict[str, dict[str, object]] = {
-    "metrics": {"value": "0"},
-    "segments": {"where": "True"},
-    "offers": {"audience": "True", "channels": [], "content": "-"},
-}
-
-
-def _problems_beside_schema_errors(
-    documents: list[Document],
-    good: list[Document],
-    errors: list[Problem],
-    schema: store.StoreSchema,
-    as_of: datetime | None,
-) -> list[Problem]:
-    """The problems of a rule with a schema error that do not depend on the broken key: an
-    offer missing `content` still reports its unknown channel. Each such rule is checked
-    again without its broken keys (required ones stood in for), beside the rest."""
-    mended: list[Document] = []
-    places: list[tuple[Document, tuple[str, str]]] = []
-    for doc, kept in zip(documents, good, strict=True):
-        fixed, paths = _mended(doc, [p for p in errors if p.span.file == doc.path])
-        mended.append(fixed or kept)
-        places += [(doc, path) for path in paths]
-    if not places:
-        return []
-    _, found = resolve(mended, schema, as_of=as_of)
-    beside = []
-    for problem in found:
-        for doc, path in places:
-            start = doc.key_span(path)
-            if problem.span.file == doc.path and _inside(doc, path, problem.span):
-                if (problem.span.line, problem.span.col) != (start.line, start.col):
-                    beside.append(problem)
-                break
-    return beside
-
-
-def _mended(doc: Document, errors: list[Problem]) -> tuple[Document | None, list[tuple[str, str]]]:
-    data = doc.data if isinstance(doc.data, dict) else {}
-    mended: dict[object, object] = {}
-    paths: list[tuple[str, str]] = []
-    for section, body in data.items():
-        stand_ins = _STAND_INS.get(str(section))
-        if stand_ins is None or not isinstance(body, dict):
-            if not any(_inside(doc, (section,), p.span) for p in errors):
-                mended[section] = body
-            continue
-        rules: dict[object, object] = {}
-        for rule_id, rule in body.items():
-            path = (str(section), str(rule_id))
-            if not any(_inside(doc, path, p.span) for p in errors):
-                rules[rule_id] = rule
-            elif isinstance(rule, dict):
-                fine = {
-                    k: v
-                    for k, v in rule.items()
-                    if not any(_inside(doc, (*path, k), p.span) for p in errors)
-                }
-                candidate = {**stand_ins, **fine}
-                if not check_document(replace(doc, data={section: {rule_id: candidate}})):
-                    rules[rule_id] = candidate
-                    paths.append(path)
-        mended[section] = rules
-    return (replace(doc, data=mended), paths) if paths else (None, [])
 
 
 def split_broken(doc: Document, errors: list[Problem]) -> tuple[Document, Document]:
@@ -261,7 +195,32 @@ def split_broken(doc: Document, errors: list[Problem]) -> tuple[Document, Docume
             }
             kept[section] = fine
             dropped[section] = {k: v for k, v in body.items() if k not in fine}
+        elif section == "store" and isinstance(body, dict):
+            kept[section], dropped[section] = _split_store(doc, body, errors)
     return replace(doc, data=kept), replace(doc, data=dropped)
+
+
+def _split_store(
+    doc: Document, body: dict[object, object], errors: list[Problem]
+) -> tuple[dict[object, object], dict[object, object]]:
+    """The declared columns without schema errors, and those with (which count as declared,
+    so that the rules using them do not report them unknown)."""
+    kept: dict[object, object] = {}
+    dropped: dict[object, object] = {}
+    for table, columns in body.items():
+        path = ("store", str(table))
+        if not isinstance(columns, dict) or any(
+            _inside(doc, path, p.span) and not _inside(doc, (*path, str(c)), p.span)
+            for p in errors
+            for c in columns
+        ):
+            dropped[table] = columns
+            continue
+        broken = {c for c in columns if any(_inside(doc, (*path, str(c)), p.span) for p in errors)}
+        kept[table] = {c: kind for c, kind in columns.items() if c not in broken}
+        if broken:
+            dropped[table] = {c: kind for c, kind in columns.items() if c in broken}
+    return kept, dropped
 
 
 def _inside(doc: Document, path: tuple[str | int, ...], span: Span) -> bool:

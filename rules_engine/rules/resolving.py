@@ -81,6 +81,13 @@ class Resolving:
         self.metric_types: dict[str, RuleType] = {}
         self._known: dict[str, set[str]] = {}
         self.failed: set[str] = self.broken["metrics"] | self.broken["segments"]
+        self.failed |= {  # declared columns the schema refused: reported there
+            str(column)
+            for doc in broken
+            for columns in _mapping(doc.data, "store").values()
+            if isinstance(columns, dict)
+            for column in columns
+        }
         self.segment_names = frozenset(self.known("segments"))
         # rules repeat their conditions: each distinct text is parsed once (False: it has
         # problems), and typed once per meaning of its names, then placed at each occurrence
