@@ -142,7 +142,7 @@ def apply_plan(
 
         def check_and_write() -> RunResult:
             now = Fingerprint(rules.digest, moment, engine_version(), session.fingerprint())
-            found = changes(planned.fingerprint, now)
+            found = changes(planned.fingerprint, now, rules.calendar.timezone)
             if found:
                 raise PlanStale(
                     f"{planned.path}: the plan no longer matches, so nothing was written: "

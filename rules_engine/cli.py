@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -86,14 +86,10 @@ def validate_command(
     """Check rule files (default: rules/): schema, expressions, references, calendar."""
     from .report.render import REPORTERS
     from .rules.check import DEFAULT_RULES, check
-    from .times import at_calendar_midnight, is_date_alone, parse_as_of
+    from .times import read_as_of
 
     try:
-        result = check(rules or DEFAULT_RULES, db=db_path, as_of=parse_as_of(as_of))
-        zone = result.rules.calendar.timezone
-        if as_of is not None and is_date_alone(as_of) and zone != "UTC":
-            moment = at_calendar_midnight(as_of, zone)  # a date alone: the calendar's midnight
-            result = check(rules or DEFAULT_RULES, db=db_path, as_of=moment)
+        result = check(rules or DEFAULT_RULES, db=db_path, as_of=read_as_of(as_of))
     except CampaignError as exc:
         fail(exc)
     sources = {doc.path: doc.text for doc in result.documents}
@@ -275,7 +271,7 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 
 
 def _checked_rules(
-    rules: tuple[Path, ...], db_path: Path, as_of: datetime, **options: Any
+    rules: tuple[Path, ...], db_path: Path, as_of: datetime | date, **options: Any
 ) -> RuleSet:
     """The rule set checked against the store's schema; every problem shown, then exit. The
     store must have every canonical table first: the engine reads them all."""
@@ -299,13 +295,11 @@ def _checked_at(
 ) -> tuple[datetime, RuleSet]:
     """The run's as-of instant and the rules checked for it (every command that plans);
     `options` go to `check` (`git` for run)."""
-    from .times import at_calendar_midnight, is_date_alone
+    from .times import instant_of
 
-    moment = _as_of(as_of)
-    checked = _checked_rules(rules, db_path, moment, **options)
-    if as_of is not None and is_date_alone(as_of):  # midnight where the calendar is
-        moment = at_calendar_midnight(as_of, checked.calendar.timezone)
-    return moment, checked
+    given = _as_of(as_of)
+    checked = _checked_rules(rules, db_path, given, **options)
+    return instant_of(given, checked.calendar.timezone), checked
 
 
 def _say_if_nothing_to_plan(checked: RuleSet) -> None:
@@ -317,11 +311,13 @@ def _say_if_nothing_to_plan(checked: RuleSet) -> None:
         )
 
 
-def _as_of(text: str | None) -> datetime:
-    from .times import parse_as_of
+def _as_of(text: str | None) -> datetime | date:
+    """`--as-of`: an instant, or a date alone, which is midnight in the calendar time zone
+    (`times.instant_of`, once the rules are read)."""
+    from .times import read_as_of
 
     with _library_errors():
-        return parse_as_of(text)
+        return read_as_of(text)
 
 
 @main.command("plan")
@@ -520,16 +516,17 @@ def _apply_plan_file(
 ) -> tuple[RuleSet, RunResult]:
     """`run --plan`: the plan file's decisions committed, or refused when its inputs changed."""
     from .apply import apply_plan, read_plan_file
-    from .times import parse_instant
+    from .times import instant_of, parse_instant, shown
 
     with _library_errors():
         planned = read_plan_file(plan_path)
-    moment = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
-    checked = _checked_rules(rules, db_path, moment, git=True)
+    given = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
+    checked = _checked_rules(rules, db_path, given, git=True)
+    zone = checked.calendar.timezone
     with _library_errors(db_path):
-        given = _as_of(as_of) if as_of is not None else None
-        result = apply_plan(db_path, checked, planned, run_key, as_of=given, wait=wait)
-    click.echo(f"applied plan file {plan_path} ({planned.fingerprint.as_of})")
+        moment = instant_of(given, zone) if as_of is not None else None
+        result = apply_plan(db_path, checked, planned, run_key, as_of=moment, wait=wait)
+    click.echo(f"applied plan file {plan_path} ({shown(planned.fingerprint.as_of, zone)})")
     return checked, result
 
 

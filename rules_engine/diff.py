@@ -122,6 +122,7 @@ class Diff:
     channels: list[ChannelChange]
     cost_before: float
     cost_after: float
+    timezone: str = "UTC"  # the head rules' calendar: times are shown in it next to UTC
 
     @property
     def decisions_changed(self) -> bool:
@@ -383,6 +384,7 @@ def diff_plans(
         channel_changes(base, head),
         _total_cost(base),
         _total_cost(head),
+        head.rules.calendar.timezone,
     )
 
 

@@ -22,7 +22,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +39,7 @@ from .rules.git import digest_of, rules_at
 from .rules.load import discover
 from .rules.model import RuleSet
 from .sql.compile import Statement, ValuesProgram, compile_values
+from .times import instant_of
 
 SideName = Literal["base", "head"]
 
@@ -73,20 +74,20 @@ def _file_digest(paths: Sequence[str | Path], checked: CheckResult) -> str:
     return digest_of([(str(p), Path(p).read_bytes()) for p in discover(paths)])
 
 
-def head_side(paths: Sequence[str | Path], db: str | Path, as_of: datetime) -> Side:
+def head_side(paths: Sequence[str | Path], db: str | Path, as_of: datetime | date) -> Side:
     checked = check(paths, db=db, as_of=as_of)
     where = " ".join(str(p) for p in paths)
     return Side("head", SideInfo(_file_digest(paths, checked), None), checked, where)
 
 
-def base_at(paths: Sequence[str | Path], ref: str, db: str | Path, as_of: datetime) -> Side:
+def base_at(paths: Sequence[str | Path], ref: str, db: str | Path, as_of: datetime | date) -> Side:
     """The base rules: the same paths at the Git commit `ref` names."""
     commit, files = rules_at(paths, ref)
     checked = check_sources(files, db=db, as_of=as_of)
     return Side("base", SideInfo(digest_of(files), ref, commit), checked, ref)
 
 
-def base_in(folder: str | Path, db: str | Path, as_of: datetime) -> Side:
+def base_in(folder: str | Path, db: str | Path, as_of: datetime | date) -> Side:
     """The base rules: the rule files under `folder`."""
     if not Path(folder).is_dir():
         raise InputError(f"{folder}: no such folder; --base-rules takes a folder of rule files")
@@ -257,7 +258,7 @@ def diff_store(
 def diff_rules(
     path: str | Path,
     rules: Sequence[str | Path],
-    as_of: datetime,
+    as_of: datetime | date,
     *,
     base_ref: str | None = None,
     base_rules: str | Path | None = None,
@@ -267,7 +268,8 @@ def diff_rules(
     """`campaign diff`: the head rules against the base (`base_ref` in Git or the folder
     `base_rules`), both checked against the store, planned on it as of `as_of`, compared.
     Raises SidesInvalid when either side has errors, InputError for input that cannot be
-    read (a missing store or file, a ref Git does not know, rules outside a repository)."""
+    read (a missing store or file, a ref Git does not know, rules outside a repository). A
+    date alone is midnight in the head rules' calendar time zone."""
     if (base_ref is None) == (base_rules is None):
         raise InputError("give the base rules: --base GIT_REF or --base-rules DIR (one of them)")
     store.ensure_complete(path)
@@ -278,4 +280,5 @@ def diff_rules(
         assert base_rules is not None
         base = base_in(base_rules, path, as_of)
     ensure_valid(base, head)
-    return diff_store(path, base, head, as_of, cache_mb=cache_mb, progress=progress)
+    moment = instant_of(as_of, head.checked.rules.calendar.timezone)
+    return diff_store(path, base, head, moment, cache_mb=cache_mb, progress=progress)

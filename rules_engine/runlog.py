@@ -15,6 +15,7 @@ from typing import Any
 from . import store
 from .errors import InputError
 from .report.render import table
+from .times import shown
 
 RUN_FIELDS = (
     "run_key",
@@ -26,6 +27,7 @@ RUN_FIELDS = (
     "rules_digest",
     "git_commit",
     "counts",
+    "timezone",
 )
 
 
@@ -42,6 +44,7 @@ class RunRecord:
     rules_digest: str | None
     git_commit: str | None
     counts: dict[str, int]
+    timezone: str | None  # the rules' calendar time zone (None: recorded before it was)
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,10 @@ def _record(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(**values)
 
 
-def _select(where: str = "") -> str:
-    names = ", ".join(f'"{f}"' for f in RUN_FIELDS)
+def _select(conn: store.AnyConnection, where: str = "") -> str:
+    """`runs` as RUN_FIELDS; a store from before runs recorded their time zone has none."""
+    present = store.columns_of(conn, "runs")
+    names = ", ".join(f'"{f}"' if f in present else f'NULL AS "{f}"' for f in RUN_FIELDS)
     return f'SELECT {names} FROM "runs" {where} ORDER BY "started_at", rowid'
 
 
@@ -72,14 +77,14 @@ def list_runs(path: str | Path) -> list[RunRecord]:
     """Every run of the store, oldest first."""
     with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
-        return [_record(row) for row in conn.execute(_select()).fetchall()]
+        return [_record(row) for row in conn.execute(_select(conn)).fetchall()]
 
 
 def show_run(path: str | Path, run_key: str) -> tuple[RunRecord, list[OfferCounts]]:
     """One run by its key, with its counts per offer (offers by id)."""
     with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
-        row = conn.execute(_select('WHERE "run_key" = ?'), (run_key,)).fetchone()
+        row = conn.execute(_select(conn, 'WHERE "run_key" = ?'), (run_key,)).fetchone()
         if row is None:
             raise InputError(
                 f"{path}: no run with key {run_key!r}; `campaign runs --db {path}` lists them"
@@ -135,7 +140,7 @@ def runs_text(path: str | Path, runs: list[RunRecord]) -> str:
     rows = [
         (
             r.run_key,
-            r.as_of,
+            shown(r.as_of, r.timezone),
             r.status,
             r.counts.get("actions"),
             r.counts.get("holdouts"),
@@ -171,10 +176,10 @@ def run_text(record: RunRecord, offers: list[OfferCounts]) -> str:
     fields = [
         ("run key", record.run_key),
         ("run id", record.run_id),
-        ("as of", record.as_of),
+        ("as of", shown(record.as_of, record.timezone)),
         ("status", record.status),
-        ("started", record.started_at),
-        ("finished", record.finished_at),
+        ("started", shown(record.started_at, record.timezone)),
+        ("finished", shown(record.finished_at, record.timezone)),
         ("rules digest", record.rules_digest),
         ("git commit", record.git_commit),
         ("counts", ", ".join(f"{k} {v:,}" for k, v in sorted(record.counts.items()))),

@@ -116,7 +116,7 @@ CANONICAL_TABLES: tuple[TableSpec, ...] = (
         "runs",
         _cols(
             "run_id run_key as_of:datetime started_at:datetime finished_at:datetime status "
-            "rules_digest git_commit counts"
+            "rules_digest git_commit counts timezone"
         ),
         pk=("run_id",),
         unique_indexes=(("run_key",),),
@@ -303,6 +303,11 @@ def ensure_unchanged(conn: StoreConnection, path: str | Path) -> None:
             f"{path}: the store changed while it was being read (a run committed); "
             "nothing was decided from it: run the command again"
         )
+
+
+def columns_of(conn: AnyConnection, table: str) -> set[str]:
+    """The columns a table of the store has (none for a missing table)."""
+    return {name for name, _ in table_columns(conn).get(table, [])}
 
 
 def table_columns(conn: AnyConnection) -> dict[str, list[tuple[str, str]]]:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 from .errors import InputError
 
@@ -51,25 +51,47 @@ def utc_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def read_as_of(text: str | None) -> datetime | date:
+    """`--as-of` as given: an instant, or a date alone, which is midnight in the calendar time
+    zone once the rules say which (`instant_of`)."""
+    if text is not None and is_date_alone(text):
+        return parse_as_of(text).date()
+    return parse_as_of(text)
+
+
+def instant_of(as_of: datetime | date, zone: str) -> datetime:
+    """The instant of an as-of: a date alone is its midnight in the calendar time zone."""
+    if isinstance(as_of, datetime):
+        return as_of
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(as_of, time(0), ZoneInfo(zone)).astimezone(UTC)
+
+
 def is_date_alone(text: str | None) -> bool:
     """`2026-11-20` without a time: the calendar's midnight, which only the rules can say."""
     return text is not None and len(text.strip()) == 10 and text.strip()[4] == "-"
 
 
-def at_calendar_midnight(text: str, zone: str) -> datetime:
-    """A date alone as midnight in the calendar time zone (`--as-of 2026-11-20`)."""
-    from zoneinfo import ZoneInfo
-
-    day = datetime.fromisoformat(text.strip())
-    return day.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
-
-
 def both_zones(moment: datetime, zone: str) -> str:
-    """UTC, then the same moment in the calendar time zone: `2026-11-20T02:00:00Z (10:00
-    Asia/Shanghai, 2026-11-20)`."""
+    """How every message and header shows a time: UTC, then the same moment in the calendar
+    time zone, `2026-11-20T02:00:00Z (2026-11-20 10:00 Asia/Shanghai)`; UTC alone when the
+    calendar is in UTC."""
     from zoneinfo import ZoneInfo
 
     if zone == "UTC":
         return utc_text(moment)
     local = moment.astimezone(ZoneInfo(zone))
     return f"{utc_text(moment)} ({local:%Y-%m-%d %H:%M} {zone})"
+
+
+def shown(text: str | None, zone: str | None) -> str:
+    """A time the store holds as text, shown as `both_zones` does (`-` for none); as stored
+    when it is not a time, or when the zone is unknown."""
+    if not text:
+        return "-"
+    try:
+        moment = parse_instant(text)
+        return both_zones(moment, zone) if zone else utc_text(moment)
+    except (ValueError, KeyError):  # not a time, or a zone this machine does not know
+        return text

@@ -118,7 +118,10 @@ def test_a_plan_file_under_a_key_committed_at_another_as_of_is_refused(
     applied = campaign("run", rules_dir, "--db", shop, "--plan", plan_file, "--run-key", "k")
     assert applied.exit_code == 1, applied.output
     assert "run key 'k' was committed as run" in applied.output
-    assert "as-of 2026-11-19T02:00:00Z then, 2026-11-20T02:00:00Z now" in applied.output
+    assert (
+        "as-of 2026-11-19T02:00:00Z (2026-11-19 10:00 Asia/Shanghai) then, "
+        "2026-11-20T02:00:00Z (2026-11-20 10:00 Asia/Shanghai) now"
+    ) in applied.output
     assert pages(shop) == before
 
 
@@ -209,7 +212,8 @@ def test_another_as_of_makes_apply_refuse(shop: Path, rules_dir: Path, tmp_path:
     )
     assert result.exit_code == 1
     assert (
-        "the as-of differs (the plan is as of 2026-11-20T02:00:00Z, not 2026-11-20T03:00:00Z)"
+        "the as-of differs (the plan is as of 2026-11-20T02:00:00Z (2026-11-20 10:00 "
+        "Asia/Shanghai), not 2026-11-20T03:00:00Z (2026-11-20 11:00 Asia/Shanghai))"
         in (result.output)
     )
     assert pages(shop) == before

@@ -91,7 +91,10 @@ def test_explain_one_offer_shows_its_decision_only(shop: Path) -> None:
         one = campaign(*args, "--offer", offer_id)
         assert one.exit_code == 0, one.output
         out = one.output.splitlines()
-        assert out[0] == f"Customer 1 as of 2026-11-20T02:00:00Z, offer {offer_id}"
+        assert out[0] == (
+            f"Customer 1 as of 2026-11-20T02:00:00Z (2026-11-20 10:00 Asia/Shanghai), "
+            f"offer {offer_id}"
+        )
         assert out[1].strip() == status.strip()
         assert "Metrics" not in one.output and "Segments" not in one.output
         assert not (set(offers) - {offer_id}) & set(one.output.split())

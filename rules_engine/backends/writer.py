@@ -26,7 +26,7 @@ from ..decide.records import ACTION_COLUMNS, AUDIT_COLUMNS, ChannelExit, Decisio
 from ..errors import CampaignError, InputError
 from ..rules.model import RuleSet
 from ..rules.provenance import digest_of, git_commit_of
-from ..times import utc_text
+from ..times import both_zones, shown, utc_text
 
 if TYPE_CHECKING:
     from ..execute import Plan
@@ -44,6 +44,7 @@ RUN_COLUMNS = (
     "rules_digest",
     "git_commit",
     "counts",
+    "timezone",
 )
 
 
@@ -225,7 +226,9 @@ def committed_run(
         if digest != rules.digest:
             differs.append(f"rules {str(digest)[:12]} then, {rules.digest[:12]} now")
         if earlier != utc_text(as_of):
-            differs.append(f"as-of {earlier} then, {utc_text(as_of)} now")
+            zone = rules.calendar.timezone
+            then, now = shown(earlier, zone), both_zones(as_of, zone)
+            differs.append(f"as-of {then} then, {now} now")
         if differs:
             raise RunKeyConflict(
                 f"run key {run_key!r} was committed as run {run_id} with other inputs "
@@ -332,6 +335,7 @@ def record_run(
         "rules_digest": rules.digest,
         "git_commit": commit,
         "counts": json.dumps(tally, sort_keys=True),
+        "timezone": rules.calendar.timezone,  # the run's times are shown in it, next to UTC
     }
     session.insert("runs", RUN_COLUMNS, [row])
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .. import store
 from ..errors import CampaignError
 from ..expr.sqlgen import day_before, not_dated_before
-from ..times import parse_instant
+from ..times import both_zones, parse_instant
 from .lift import Arm, Interval, Lift, measure
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class RunRecord:
     run_id: str
     run_key: str
     as_of: datetime
+    timezone: str = "UTC"  # the rules' calendar: times are shown in it, next to UTC
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,17 @@ class Results:
     measured_at: datetime | None = None  # when the results were read (the window may be open)
     orders_after: int = 0  # completed orders of the run's customers in the window
 
+    def time_text(self, moment: datetime) -> str:
+        """A time of these results as every message shows one: UTC and the calendar's zone."""
+        return both_zones(moment, self.run.timezone)
+
     def caveats(self) -> list[str]:
         """Why the figures may not be final: the window is still open, or no order came yet."""
         found = []
         if self.measured_at is not None and self.measured_at < self.window_end:
             found.append(
-                f"the {self.days}-day window ends {self.window_end.isoformat()}, after now "
-                f"({self.measured_at.isoformat()}): these are the orders so far, not the result"
+                f"the {self.days}-day window ends {self.time_text(self.window_end)}, after now "
+                f"({self.time_text(self.measured_at)}): these are the orders so far, not the result"
             )
         if self.arms and self.orders_after == 0:
             found.append(
@@ -78,8 +83,9 @@ class Results:
 
 
 def find_run(conn: AnyConnection, run_key: str) -> RunRecord:
+    zone = '"timezone"' if "timezone" in store.columns_of(conn, "runs") else "NULL"  # newer runs
     row = conn.execute(
-        'SELECT "run_id", "as_of" FROM "runs" WHERE "run_key" = ? AND "status" = ?',
+        f'SELECT "run_id", "as_of", {zone} FROM "runs" WHERE "run_key" = ? AND "status" = ?',
         (run_key, "committed"),
     ).fetchone()
     if row is None:
@@ -91,7 +97,7 @@ def find_run(conn: AnyConnection, run_key: str) -> RunRecord:
         ]
         known = ", ".join(keys[:10]) if keys else "none yet"
         raise RunNotFound(f"no committed run has the key {run_key!r} (runs in this store: {known})")
-    return RunRecord(row[0], run_key, parse_instant(row[1]))
+    return RunRecord(row[0], run_key, parse_instant(row[1]), row[2] or "UTC")
 
 
 def results(
@@ -273,8 +279,8 @@ def results_text(found: Results) -> str:
     from ..report.render import table
 
     header = (
-        f"Results of run {found.run.run_key} (as of {found.run.as_of.isoformat()}): "
-        f"completed orders within {found.days} days, until {found.window_end.isoformat()}"
+        f"Results of run {found.run.run_key} (as of {found.time_text(found.run.as_of)}): "
+        f"completed orders within {found.days} days, until {found.time_text(found.window_end)}"
     )
     caveats = [f"  ! {c}" for c in found.caveats()]
     if not found.arms:

@@ -159,7 +159,7 @@ def results_html(found: Results) -> str:
         f"<h1>Results of run {esc(found.run.run_key)}</h1>",
         f"<p class='note'>as of <span data-key='run.as_of'>{esc(found.run.as_of.isoformat())}"
         f"</span>; completed orders within <span data-key='days'>{found.days}</span> days, "
-        f"until {esc(found.window_end.isoformat())}; 95% intervals.</p>",
+        f"until {esc(found.time_text(found.window_end))}; 95% intervals.</p>",
         *(f"<p class='warn'>{esc(c)}</p>" for c in found.caveats()),
         "<section><h2>Lift against the control groups</h2>",
         *body,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ..decide.records import REASON_ORDER
 from ..diff import ChannelChange, Diff, Move, OfferChange, SegmentChange, diff_document
+from ..times import shown
 
 MARKDOWN_LIMIT = 60_000
 MOVES_SHOWN = 10  # moves in the comment itself; all of them in a collapsed block
@@ -172,10 +173,14 @@ OFFER_HEADER = (
 )
 
 
+def _as_of(diff: Diff) -> str:
+    return shown(diff.as_of, diff.timezone)
+
+
 def diff_text(diff: Diff) -> str:
     """The diff for a terminal: every change, nothing left out."""
     lines = [
-        f"campaign diff as of {diff.as_of}, {_n(diff.customers)} customers",
+        f"campaign diff as of {_as_of(diff)}, {_n(diff.customers)} customers",
         f"  {_side('base', diff.base.ref, diff.base.commit)}",
         f"  {_side('head', diff.head.ref, diff.head.commit)}",
         "",
@@ -272,7 +277,7 @@ def _markdown(diff: Diff, limit: int | None) -> str:
     lines = [f"### campaign diff: {summary_line(diff)}", ""]
     lines.append(
         f"{_side('Base', diff.base.ref, diff.base.commit)} · "
-        f"{_side('head', diff.head.ref, diff.head.commit)} · as of `{diff.as_of}` · "
+        f"{_side('head', diff.head.ref, diff.head.commit)} · as of {_as_of(diff)} · "
         f"{_n(diff.customers)} customers"
     )
     offers = changed_offers(diff)

@@ -495,7 +495,8 @@ def offer_explanation_text(exp: Explanation, rules: RuleSet, offer_id: str) -> s
     line = next(o for o in exp.offers if o.id == offer_id)
     offer = rules.offers[offer_id]
     lines = [
-        f"Customer {exp.customer_id} as of {utc_text(exp.as_of)}, offer {offer_id}",
+        f"Customer {exp.customer_id} as of {both_zones(exp.as_of, rules.calendar.timezone)}, "
+        f"offer {offer_id}",
         f"  {offer_status(line, rules)}",
     ]
     if line.in_play and line.trace is not None:
@@ -544,7 +545,7 @@ def offer_status(o: OfferLine, rules: RuleSet) -> str:
     if d.outcome == "action":
         moved = " (moved out of quiet hours)" if d.reason == "quiet_hours" else ""
         moved += f" ({d.detail})" if d.detail else ""
-        when = utc_text(d.send_at) if d.send_at else "?"
+        when = both_zones(d.send_at, rules.calendar.timezone) if d.send_at else "?"
         variant = f", variant {d.variant}" if d.variant is not None else ""
         return f"ACTION on {d.channel} at {when}{moved}, cost {d.cost:g}{variant}"
     if d.outcome == "holdout":

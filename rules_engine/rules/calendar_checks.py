@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import PROBLEM_CODES, Problem, Span, did_you_mean
+from ..times import both_zones
 from .model import parse_duration
 
 CODES = PROBLEM_CODES["calendar"]
@@ -206,7 +207,7 @@ def _approval(
                 item,
                 "status",
                 "calendar-unapproved",
-                f"`{item['id']}` is due {due:%Y-%m-%d %H:%M} and is not approved; "
+                f"`{item['id']}` is due {both_zones(due, str(zone))} and is not approved; "
                 f"items due within {constraint['approved_before']} must be approved",
                 "get it approved and set `status: approved`",
             )

@@ -10,12 +10,13 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from .. import store
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
+from ..times import instant_of
 from . import provenance
 from .accept import apply_acceptances
 from .limits import check_declared, check_values
@@ -54,7 +55,7 @@ def check(
     paths: Sequence[str | Path] = DEFAULT_RULES,
     *,
     db: str | Path | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | None = None,
     git: bool = False,
 ) -> CheckResult:
     """Check rule files or directories; with `db`, against that store's real schema. With
@@ -121,7 +122,7 @@ def check_sources(
     sources: Sequence[tuple[str, bytes]],
     *,
     db: str | Path | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | None = None,
 ) -> CheckResult:
     """`check` over rule files already read, as (name, content) pairs: the rules at a Git
     commit, say. Problems name the files by these names."""
@@ -138,7 +139,7 @@ def check_sources(
 
 
 def _check_files(
-    files: Sequence[Path], schema: store.StoreSchema, as_of: datetime | None
+    files: Sequence[Path], schema: store.StoreSchema, as_of: datetime | date | None
 ) -> CheckResult:
     documents, problems = load_paths(files)
     return _check_documents(documents, problems, schema, as_of)
@@ -148,7 +149,7 @@ def _check_documents(
     documents: list[Document],
     problems: list[Problem],
     schema: store.StoreSchema,
-    as_of: datetime | None,
+    as_of: datetime | date | None,
 ) -> CheckResult:
     good: list[Document] = []
     broken: list[Document] = []
@@ -164,7 +165,8 @@ def _check_documents(
     if not any(p.is_error for p in problems + more):
         from ..backends.sqlite.limits import check_sqlite_limits
 
-        more += check_sqlite_limits(rules, as_of)
+        moment = instant_of(as_of, rules.calendar.timezone) if as_of is not None else None
+        more += check_sqlite_limits(rules, moment)
     rules = provenance.stamped(
         rules, [(doc.path, doc.raw or doc.text.encode()) for doc in documents]
     )
@@ -237,7 +239,7 @@ def load_rules(
     paths: Sequence[str | Path] = DEFAULT_RULES,
     *,
     db: str | Path | None = None,
-    as_of: datetime | None = None,
+    as_of: datetime | date | None = None,
 ) -> RuleSet:
     """The checked rule set, or `RulesInvalid` carrying every error (for plan, run, explain)."""
     result = check(paths, db=db, as_of=as_of)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -50,7 +50,7 @@ def problems_beside_schema_errors(
     good: Sequence[Document],
     errors: Sequence[Problem],
     schema: StoreSchema,
-    as_of: datetime | None,
+    as_of: datetime | date | None,
 ) -> list[Problem]:
     """The problems, in the parts with schema errors, that do not depend on a broken key."""
     mended: list[Document] = []

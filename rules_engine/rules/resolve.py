@@ -9,7 +9,7 @@ calendar's constraints. Every finding is a Problem at the file, line and column 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from ..errors import PROBLEM_CODES, Problem
 from ..store import StoreSchema
@@ -32,7 +32,7 @@ def resolve(
     documents: Sequence[Document],
     schema: StoreSchema,
     *,
-    as_of: datetime | None = None,
+    as_of: datetime | date | None = None,
     broken: Sequence[Document] = (),
 ) -> tuple[RuleSet, list[Problem]]:
     """Check the documents together and build the rule set (partial where there are errors).
@@ -52,7 +52,7 @@ class _Resolver(MetricSection, ChannelSection, OfferSection, CalendarSection, Ru
         channels = self._channels()
         offers = self._offers(channels)
         calendar = self._calendar(channels, offers)
-        tests = self._tests(metrics, segments, channels, offers)
+        tests = self._tests(metrics, segments, channels, offers, calendar.timezone)
         rules = RuleSet(
             metrics=metrics,
             segments=segments,

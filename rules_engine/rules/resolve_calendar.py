@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from ..errors import did_you_mean
+from ..times import instant_of
 from . import calendar_checks
 from .load import Document
 from .model import Blackout, Calendar, Channel, FrequencyCap, Offer, parse_duration
@@ -69,7 +70,7 @@ class CalendarSection(Resolving):
             offers={k: e.body for k, e in self.entries["offers"].items()}
             | {k: {} for k in self.broken["offers"]},
             timezone=timezone,
-            as_of=self.as_of,
+            as_of=instant_of(self.as_of, timezone) if self.as_of is not None else None,
         )
         return Calendar(
             timezone,

@@ -17,6 +17,7 @@ class RuleTestSection(Resolving):
         segments: Mapping[str, Any],
         channels: Mapping[str, Any],
         offers: Mapping[str, Offer],
+        timezone: str = "UTC",
     ) -> dict[str, RuleTest]:
         """Rule tests, checked by `ruletest.checks` against every name the rules define."""
         names = ruletest_checks.Names(
@@ -27,6 +28,7 @@ class RuleTestSection(Resolving):
                 for name in self.known("offers")
             },
             channels=self.known("channels"),
+            timezone=timezone,
         )
         return {
             rule_id: ruletest_checks.check_test(

@@ -64,7 +64,7 @@ class Resolving:
         self,
         documents: Sequence[Document],
         schema: StoreSchema,
-        as_of: datetime | None,
+        as_of: datetime | date | None,
         broken: Sequence[Document],
     ) -> None:
         self.documents = documents

@@ -19,7 +19,7 @@ from ..rules.load import Document
 from ..rules.load import JsonPath as Path
 from ..rules.model import Expectation, RuleTest, RuleTestStep
 from ..store import RuleType, StoreSchema
-from ..times import parse_instant, utc_text
+from ..times import both_zones, parse_instant
 
 CODES = PROBLEM_CODES["tests"]
 
@@ -62,6 +62,7 @@ class Names:
     metrics: Mapping[str, RuleType | None]
     offers: Mapping[str, Sequence[str] | None]
     channels: Collection[str]
+    timezone: str = "UTC"  # the calendar's: times in messages are shown in it, next to UTC
 
 
 def check_test(
@@ -90,6 +91,9 @@ class _TestChecker:
         self.names, self.schema, self.out = names, schema, out
         self.customers: set[int] = set()
         self.row_ids: dict[tuple[str, object], Path] = {}
+
+    def _shown(self, moment: datetime) -> str:
+        return both_zones(moment, self.names.timezone)
 
     def run(self) -> RuleTest:
         root: Path = ("tests", self.id)
@@ -136,8 +140,8 @@ class _TestChecker:
                 self.out.report(
                     self.doc.span((*root, "then", i - 1, "as_of")),
                     "test-as-of",
-                    f"step {i + 1} of test `{self.id}` runs at {_utc(step.as_of)}, "
-                    f"not after the step before it ({_utc(before.as_of)})",
+                    f"step {i + 1} of test `{self.id}` runs at {self._shown(step.as_of)}, "
+                    f"not after the step before it ({self._shown(before.as_of)})",
                     "each `then:` step moves the clock forward; put the steps in time order",
                 )
 
@@ -465,7 +469,3 @@ def _type_hint(rule_type: RuleType, value: object) -> str | None:
     if rule_type in ("date", "datetime") and isinstance(value, str):
         return "write a real date" + (" and time, in ISO-8601" if rule_type == "datetime" else "")
     return None
-
-
-def _utc(value: datetime) -> str:
-    return utc_text(value)

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
-from ..times import utc_text
+from ..times import both_zones, shown, utc_text
 from .coverage import KINDS, Coverage
 from .runner import Failure, Mismatch, RuleTestResult, RuleTestRun
 
@@ -30,8 +30,9 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def mismatch_text(m: Mismatch, offer: str | None) -> str:
-    """One key's expected and actual value, as a marketer reads it."""
+def mismatch_text(m: Mismatch, offer: str | None, zone: str = "UTC") -> str:
+    """One key's expected and actual value, as a marketer reads it (a send time in UTC and in
+    the calendar time zone `zone`)."""
     if m.key == "segments":
         return f"segment `{m.name}`: expected a member, is not a member"
     if m.key == "not_segments":
@@ -47,6 +48,9 @@ def mismatch_text(m: Mismatch, offer: str | None) -> str:
     if m.key == "outcome":
         got = "no decision: not a candidate" if m.actual is None else m.actual
         return f"outcome of `{offer}`: expected {m.expected}, got {got}"
+    if m.key == "send_at":
+        wanted, sent = shown(str(m.expected), zone), shown(m.actual and str(m.actual), zone)
+        return f"send_at of `{offer}`: expected {wanted}, got {'none' if sent == '-' else sent}"
     got = "none" if m.actual is None else m.actual
     return f"{m.key} of `{offer}`: expected {m.expected}, got {got}"
 
@@ -56,14 +60,16 @@ def failure_lines(result: RuleTestResult, failure: Failure) -> list[str]:
     e = failure.expectation
     lines = [f"{e.span.file}:{e.span.line}: {_heading(result, failure)}"]
     for m in failure.mismatches:
-        lines.append(f"  {e.span.file}:{m.span.line}: {mismatch_text(m, e.offer)}")
+        lines.append(
+            f"  {e.span.file}:{m.span.line}: {mismatch_text(m, e.offer, failure.timezone)}"
+        )
     lines += [f"  decided: {words}" for words in failure.decided]
     return lines
 
 
 def _heading(result: RuleTestResult, failure: Failure) -> str:
     steps = len(result.test.steps)
-    when = f"as of {utc_text(failure.as_of)}"
+    when = f"as of {both_zones(failure.as_of, failure.timezone)}"
     if steps > 1:
         when = f"step {failure.step} of {steps}, {when}"
     return f"customer {failure.expectation.customer} ({when})"
@@ -194,7 +200,7 @@ def _failure_json(f: Failure) -> dict[str, Any]:
                 "actual": m.actual,
                 "line": m.span.line,
                 "col": m.span.col,
-                "message": mismatch_text(m, e.offer),
+                "message": mismatch_text(m, e.offer, f.timezone),
             }
             for m in f.mismatches
         ],
@@ -213,7 +219,9 @@ def github(run: RuleTestRun, cover: Coverage | None = None) -> str:
         for f in r.failures:
             e = f.expectation
             message = [_heading(r, f)]
-            message += [f"line {m.span.line}: {mismatch_text(m, e.offer)}" for m in f.mismatches]
+            message += [
+                f"line {m.span.line}: {mismatch_text(m, e.offer, f.timezone)}" for m in f.mismatches
+            ]
             message += [f"decided: {words}" for words in f.decided]
             title = f"campaign test: {r.test.id}"
             lines.append(
@@ -288,7 +296,7 @@ def _testcase(suite: ET.Element, r: RuleTestResult) -> None:
         first = r.failures[0]
         more = len(r.failures) - 1
         message = f"{first.span.file}:{first.span.line}: " + mismatch_text(
-            first.mismatches[0], first.expectation.offer
+            first.mismatches[0], first.expectation.offer, first.timezone
         )
         if more:
             message += f" (and {more} more failing expectation{'s' if more > 1 else ''})"

@@ -55,6 +55,7 @@ class Failure:
     expectation: Expectation
     mismatches: tuple[Mismatch, ...]
     decided: tuple[str, ...] = ()
+    timezone: str = "UTC"  # the rules' calendar: times are shown in it, next to UTC
 
     @property
     def span(self) -> Span:
@@ -294,7 +295,8 @@ def _check_step(
         found += offer_found
         if found:
             words = _decided(conn, rules, step.as_of, expectation.customer, offers, outcome)
-            failures.append(Failure(number, step.as_of, expectation, tuple(found), words))
+            zone = rules.calendar.timezone
+            failures.append(Failure(number, step.as_of, expectation, tuple(found), words, zone))
     return failures
 
 

@@ -30,6 +30,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ...times import shown
+
 TAIL_ROWS = 100  # rows read from the end of each table
 _HEADER = 100  # bytes of the SQLite database header
 _WAL_HEADER = 32  # bytes of the write-ahead log header
@@ -122,9 +124,10 @@ class Fingerprint:
         )
 
 
-def changes(planned: Fingerprint, now: Fingerprint) -> list[str]:
+def changes(planned: Fingerprint, now: Fingerprint, zone: str = "UTC") -> list[str]:
     """What differs between the fingerprint a plan was made with and the current one, each
-    as a sentence; empty when the plan still holds."""
+    as a sentence (times also in the calendar time zone `zone`); empty when the plan still
+    holds."""
     found = []
     if planned.rules_digest != now.rules_digest:
         found.append(
@@ -132,7 +135,8 @@ def changes(planned: Fingerprint, now: Fingerprint) -> list[str]:
             f"{now.rules_digest[:12]} now)"
         )
     if planned.as_of != now.as_of:
-        found.append(f"the as-of differs (the plan is as of {planned.as_of}, not {now.as_of})")
+        then, given = shown(planned.as_of, zone), shown(now.as_of, zone)
+        found.append(f"the as-of differs (the plan is as of {then}, not {given})")
     if planned.engine_version != now.engine_version:
         found.append(
             f"the engine changed (version {planned.engine_version} made the plan, "
