@@ -232,8 +232,9 @@ WAIT = click.option(
 
 
 @contextmanager
-def _library_errors(db_path: Path | None = None) -> Iterator[None]:
-    """Engine errors end the command with their message; store faults name the store."""
+def _library_errors(db_path: Path | None = None, rules: RuleSet | None = None) -> Iterator[None]:
+    """Engine errors end the command with their message; store faults name the store (and a
+    sum beyond 64 bits the metrics of `rules` that add up whole numbers)."""
     try:
         yield
     except CampaignError as exc:
@@ -245,17 +246,19 @@ def _library_errors(db_path: Path | None = None) -> Iterator[None]:
                 str(store.StoreLocked(db_path or "", store.LOCK_WAIT.get()))
             ) from None
         if str(exc) == "integer overflow":
-            raise RulesFailure(
-                f"{where}a sum or abs() of the store's whole numbers goes beyond 64 bits "
-                "(SQLite's integers): look for absurdly large numbers in the columns the "
-                "metrics add up, and in the rules"
-            ) from None
+            from .rules.overflow import overflow_message
+
+            raise RulesFailure(overflow_message(rules, where)) from None
         raise InputFailure(f"{where}the store could not be read or written: {exc}") from None
     except Exception as exc:
         duck = sys.modules.get("duckdb")  # loaded only for a DuckDB store
         if duck is None or not isinstance(exc, duck.Error):
             raise
         where = f"{db_path}: " if db_path else ""
+        if "out of range" in str(exc).lower() and "INT" in str(exc):  # 64 bits overflowed
+            from .rules.overflow import overflow_message
+
+            raise RulesFailure(overflow_message(rules, where)) from None
         raise InputFailure(f"{where}the DuckDB store could not be read or written: {exc}") from None
 
 
@@ -370,7 +373,7 @@ def plan_command(
         if target is not None and not target.parent.is_dir():
             raise InputFailure(f"{target}: the folder {target.parent} does not exist")
     fingerprint = None
-    with _library_errors(db_path):
+    with _library_errors(db_path, checked):
         if out_path is None:
             planned = plan_store(
                 db_path, checked, moment, cache_mb=cache_mb, progress=_progress(quiet)
@@ -461,7 +464,7 @@ def run_command(
     else:
         moment, checked = _checked_at(rules, db_path, as_of, git=True)
         _say_if_nothing_to_plan(checked)
-        with _library_errors(db_path):
+        with _library_errors(db_path, checked):
             result = run_store(
                 db_path,
                 checked,
@@ -523,7 +526,7 @@ def _apply_plan_file(
     given = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
     checked = _checked_rules(rules, db_path, given, git=True)
     zone = checked.calendar.timezone
-    with _library_errors(db_path):
+    with _library_errors(db_path, checked):
         moment = instant_of(given, zone) if as_of is not None else None
         result = apply_plan(db_path, checked, planned, run_key, as_of=moment, wait=wait)
     click.echo(f"applied plan file {plan_path} ({shown(planned.fingerprint.as_of, zone)})")
@@ -562,7 +565,7 @@ def metrics_command(
     from .execute import values_store
 
     moment, checked = _checked_at(rules, db_path, as_of)
-    with _library_errors(db_path):
+    with _library_errors(db_path, checked):
         n = values_store(
             db_path,
             checked,
@@ -611,11 +614,12 @@ def explain_command(
     """
     from .reference.explain import explain_store
     from .report.render import explanation_json, explanation_text
+    from .rules.overflow import beyond_64_bits
 
     moment, checked = _checked_at(rules, db_path, as_of)
     if offer_id is not None:
         _known_offer(checked, offer_id)
-    with _library_errors(db_path):
+    with _library_errors(db_path, checked):
         found = explain_store(
             db_path,
             checked,
@@ -635,6 +639,16 @@ def explain_command(
         click.echo(text)
     else:
         click.echo(explanation_json(found) if fmt == "json" else explanation_text(found, checked))
+    too_large = [v for v in found.values if beyond_64_bits(v.value)]
+    if too_large:
+        named = "; ".join(f"{v.kind} `{v.name}` is {v.value:,} (SQL: {v.sql!r})" for v in too_large)
+        click.echo(
+            f"campaign: error: {db_path}: for this customer {named}: beyond the whole numbers "
+            "the store holds (64 bits), where SQL carries on with an approximate real number; "
+            "look for absurdly large values in the columns it is computed from",
+            err=True,
+        )
+        sys.exit(1)
     if found.disagreements and found.wrong_types:
         click.echo(
             f"campaign: error: {db_path}: this customer's rows hold values of the wrong type "

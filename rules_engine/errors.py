@@ -174,6 +174,8 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "id-line-break": "an id or a store name ending in a line break (a quoted key with `\\n`)",
         "store-missing": "a table or column a `store:` section declares is not in the store given "
         "with --db",
+        "integer-overflow": "arithmetic on whole numbers written in the rules whose result is "
+        "beyond 64 bits",
     },
     "sqlite": {
         "sql-too-deep": "an expression compiles to SQL nested deeper than SQLite takes",

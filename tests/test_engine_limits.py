@@ -4,10 +4,13 @@ refuses them at the rule that does not fit, naming the limit (never a SQLite err
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from rules_engine import demo
 from rules_engine.cli import main
@@ -121,3 +124,155 @@ def test_a_sum_beyond_64_bits_is_named_not_a_store_fault(tmp_path: Path, shop: P
     result = CliRunner().invoke(main, ["plan", str(path), "--db", str(db), "--as-of", AS_OF])
     assert result.exit_code == 1
     assert "goes beyond 64 bits" in result.output
+
+
+# -- whole numbers beyond 64 bits ------------------------------------------------------------------
+
+MAX = 2**63 - 1
+OVER = "metrics:\n  a:\n    value: 1\nsegments:\n  s:\n    where: a == 1\n  x:\n    where: "
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        f"{MAX - 1} + 1 > 0",  # the largest whole number
+        f"-{MAX} - 1 < 0",  # the smallest
+        "4611686018427387903 * 2 + 1 > a",
+        f"abs(-{MAX}) > a",
+    ],
+)
+def test_whole_number_arithmetic_up_to_64_bits_plans(
+    tmp_path: Path, shop: Path, where: str
+) -> None:
+    path = write(tmp_path, OVER + where + "\n")
+    assert problems(path) == []
+    plans(path, shop)
+
+
+@pytest.mark.parametrize(
+    ("where", "col"),
+    [
+        (f"{MAX} + 1 > 0", 12),
+        (f"-{MAX} - 2 < 0", 12),
+        ("4611686018427387904 * 2 > a", 12),
+        (f"abs(-{MAX} - 1) > a", 12),
+        (f"a + ({MAX} + 1) * 0 > 0", 17),  # the piece beyond 64 bits, not what contains it
+    ],
+)
+def test_whole_number_arithmetic_beyond_64_bits_is_refused_at_its_piece(
+    tmp_path: Path, shop: Path, where: str, col: int
+) -> None:
+    path = write(tmp_path, OVER + where + "\n")
+    found = check([path]).problems
+    assert [(p.code, p.span.line, p.span.col) for p in found] == [("integer-overflow", 8, col)]
+    assert "beyond the whole numbers the store holds" in found[0].message
+    assert "9,223,372,036,854,775,807" in found[0].message
+    result = CliRunner().invoke(main, ["plan", str(path), "--db", str(shop), "--as-of", AS_OF])
+    assert result.exit_code == 1
+    assert "integer-overflow" in result.output
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(-(2**64), 2**64),
+    st.integers(-(2**64), 2**64),
+    st.sampled_from(["+", "-", "*"]),
+)
+def test_validate_refuses_exactly_the_arithmetic_the_store_cannot_hold(
+    a: int, b: int, op: str
+) -> None:
+    def fits(n: int) -> bool:
+        return -(2**63) <= n <= MAX
+
+    assume(abs(a) <= MAX and abs(b) <= MAX)  # -2**63 is written as -(2**63): refused apart
+    exact = a + b if op == "+" else a - b if op == "-" else a * b
+    text = f"metrics:\n  m:\n    value: ({a}) {op} ({b})\n"
+    with tempfile.TemporaryDirectory() as folder:
+        path = write(Path(folder), text)
+        codes = [p.code for p in check([path]).problems]
+    assert codes == ([] if fits(exact) else ["integer-overflow"])
+
+
+STORED = "store:\n  orders: {amount_cents: integer}\n" + (
+    "metrics:\n  spent:\n    from: orders\n    value: sum(amount_cents)\n    default: 0\n"
+    "segments:\n  s:\n    where: spent > 0\n"
+)
+
+
+def with_amounts(shop: Path, tmp_path: Path, *amounts: int) -> Path:
+    """The shop with a whole-number column on orders, set on one customer's orders."""
+    db = tmp_path / "shop.db"
+    db.write_bytes(shop.read_bytes())
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE orders ADD COLUMN amount_cents INTEGER DEFAULT 0")
+        ids = [i for (i,) in conn.execute("SELECT id FROM orders WHERE customer_id = 1")]
+        assert len(ids) >= len(amounts)
+        for order_id, amount in zip(ids, amounts, strict=False):
+            conn.execute("UPDATE orders SET amount_cents = ? WHERE id = ?", (amount, order_id))
+    conn.close()
+    return db
+
+
+def test_a_sum_of_store_values_up_to_64_bits_plans(tmp_path: Path, shop: Path) -> None:
+    db = with_amounts(shop, tmp_path, MAX - 10, 10)
+    path = write(tmp_path, STORED)
+    result = CliRunner().invoke(main, ["plan", str(path), "--db", str(db), "--as-of", AS_OF])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", ["plan", "metrics", "explain", "run"])
+def test_a_sum_of_store_values_beyond_64_bits_names_the_metric(
+    tmp_path: Path, shop: Path, command: str
+) -> None:
+    db = with_amounts(shop, tmp_path, MAX - 10, 11)
+    path = write(tmp_path, STORED)
+    assert problems(path) == []  # only the data can tell
+    extra = {
+        "plan": [],
+        "metrics": ["--out", str(tmp_path / "m.csv")],
+        "explain": ["1"],
+        "run": ["--run-key", "k"],
+    }[command]
+    args = [command, str(path), "--db", str(db), "--as-of", AS_OF, *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "goes beyond 64 bits" in result.output
+    assert f"metric `spent` ({path}:4:3) takes sum(amount_cents)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_rule_test_whose_rows_add_up_beyond_64_bits_says_so(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        STORED + "tests:\n  t:\n    as_of: '2026-11-20T10:00:00+08:00'\n    customers: [{id: 1}]\n"
+        f"    orders:\n      - {{id: 1, customer_id: 1, amount_cents: {MAX}}}\n"
+        "      - {id: 2, customer_id: 1, amount_cents: 1}\n"
+        "    expect: [{customer: 1, segments: [s]}]\n",
+    )
+    result = CliRunner().invoke(main, ["test", str(path)])
+    assert result.exit_code == 1
+    assert "the test could not run at step 1: its rows: a sum or abs() of whole numbers" in (
+        result.output
+    )
+    assert "metric `spent`" in result.output and "OperationalError" not in result.output
+
+
+def test_explain_says_when_a_customers_value_goes_beyond_64_bits(
+    tmp_path: Path, shop: Path
+) -> None:
+    db = tmp_path / "shop.db"
+    db.write_bytes(shop.read_bytes())
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE customers ADD COLUMN points INTEGER")
+        conn.execute("UPDATE customers SET points = ?", (MAX - 5,))
+    conn.close()
+    path = write(
+        tmp_path,
+        "store:\n  customers: {points: integer}\nmetrics:\n  more:\n    value: points + 100\n",
+    )
+    result = CliRunner().invoke(
+        main, ["explain", str(path), "--db", str(db), "1", "--as-of", AS_OF]
+    )
+    assert result.exit_code == 1
+    assert f"metric `more` is {MAX + 95:,}" in result.output
+    assert "beyond the whole numbers the store holds (64 bits)" in result.output

@@ -23,6 +23,7 @@ from .limits import check_declared, check_values
 from .load import Document, discover, full_width_hint, load_bytes, load_paths
 from .mend import problems_beside_schema_errors
 from .model import RuleSet
+from .overflow import integer_overflows, rule_expressions
 from .resolve import resolve
 from .schema import Shapes, check_document
 from .siblings import with_sibling_hints
@@ -162,6 +163,7 @@ def _check_documents(
         broken.append(dropped)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
     more += problems_beside_schema_errors(documents, good, problems, schema, as_of)
+    more += integer_overflows(e for _, e in rule_expressions(rules))
     if not any(p.is_error for p in problems + more):
         from ..backends.sqlite.limits import check_sqlite_limits
 

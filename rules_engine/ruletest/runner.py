@@ -27,6 +27,7 @@ from ..execute import Plan, plan
 from ..reference.explain import OfferLine, describe, explain
 from ..report.render import offer_status
 from ..rules.model import Expectation, RuleSet, RuleTest, RuleTestStep
+from ..rules.overflow import overflow_message
 from ..sql.compile import ValuesProgram, compile_values
 from ..times import parse_instant, utc_text
 from .fixture import EmptyStore, add_rows
@@ -172,6 +173,15 @@ def run_tests(
     return RuleTestRun(rules, tuple(results), time.perf_counter() - started, pattern)
 
 
+def _why(exc: Exception, rules: RuleSet) -> str:
+    """Why a test could not run, in the words the commands use for the same fault."""
+    if isinstance(exc, CampaignError):
+        return str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and str(exc) == "integer overflow":
+        return overflow_message(rules, "its rows: ")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def run_test(rules: RuleSet, test: RuleTest, shared: Shared | None = None) -> RuleTestResult:
     """One test, on a copy of the shared empty store (all made here when not given)."""
     if shared is None:
@@ -196,7 +206,7 @@ def run_test(rules: RuleSet, test: RuleTest, shared: Shared | None = None) -> Ru
             test,
             "error",
             tuple(failures),
-            str(exc) if isinstance(exc, CampaignError) else f"{type(exc).__name__}: {exc}",
+            _why(exc, rules),
             step_number,
             time.perf_counter() - started,
             exercised,

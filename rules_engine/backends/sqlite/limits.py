@@ -11,17 +11,16 @@ with the limit.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from ...errors import PROBLEM_CODES, Problem, Span
 from ...expr.nodes import Call, Name, Node, children
 from ...expr.sqlgen import FUNCTIONS, SqlContext, compile_expression, quote
 from ...rules.model import Expression, RuleSet
+from ...rules.overflow import rule_expressions
 from ...sql.compile import ValuesProgram, compile_values
 from ...store import StoreSchema
 
@@ -45,7 +44,7 @@ def check_sqlite_limits(rules: RuleSet, as_of: datetime | None = None) -> list[P
     found = _diagnose(rules, program, refusal)
     if found:
         return found
-    longest = max((e for _, e in _expressions(rules)), key=lambda e: len(e.text), default=None)
+    longest = max((e for _, e in rule_expressions(rules)), key=lambda e: len(e.text), default=None)
     span = longest.span if longest is not None else Span(rules.files[0] if rules.files else "")
     return [
         Problem(
@@ -124,7 +123,7 @@ def _diagnose(rules: RuleSet, program: ValuesProgram, refusal: str) -> list[Prob
                 "parser holds about 100 nested levels, its expressions 1,000 terms deep)",
                 "split it into metrics or segments, each a part of it",
             )
-            for _, expression in _expressions(rules)
+            for _, expression in rule_expressions(rules)
             if _too_deep(expression)
         ]
     return []
@@ -134,26 +133,6 @@ def _span_of(rules: RuleSet, name: str) -> Span:
     rule = rules.metrics.get(name) or rules.segments.get(name)
     span = getattr(rule, "span", None)
     return span if isinstance(span, Span) else Span(rules.files[0] if rules.files else "")
-
-
-def _expressions(rules: RuleSet) -> Iterator[tuple[str, Expression]]:
-    for section in (rules.metrics, rules.segments, rules.channels, rules.offers):
-        for rule_id, rule in section.items():
-            for value in _field_values(rule):
-                yield rule_id, value
-
-
-def _field_values(rule: Any) -> Iterator[Expression]:
-    if not dataclasses.is_dataclass(rule):
-        return
-    for item in dataclasses.fields(rule):
-        value = getattr(rule, item.name)
-        values = value.values() if isinstance(value, dict) else [value]
-        for one in values:
-            if isinstance(one, Expression):
-                yield one
-            elif dataclasses.is_dataclass(one) and not isinstance(one, type):
-                yield from _field_values(one)
 
 
 def _too_deep(expression: Expression) -> bool:
