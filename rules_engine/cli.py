@@ -290,6 +290,9 @@ def _checked_rules(
         click.echo(TextReporter().render(errors, sources, len(result.documents)), err=True)
         click.echo(f"campaign: error: {RulesInvalid(errors)}", err=True)
         sys.exit(exit_code(errors))
+    for problem in result.warnings:  # what the store's values make of the rules
+        if problem.code == "store-overflow":
+            click.echo(f"campaign: warning: {problem.span}: {problem.message}", err=True)
     return result.rules
 
 

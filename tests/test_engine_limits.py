@@ -276,3 +276,61 @@ def test_explain_says_when_a_customers_value_goes_beyond_64_bits(
     assert result.exit_code == 1
     assert f"metric `more` is {MAX + 95:,}" in result.output
     assert "beyond the whole numbers the store holds (64 bits)" in result.output
+
+
+def with_points(shop: Path, tmp_path: Path, low: int, high: int) -> Path:
+    db = tmp_path / "shop.db"
+    db.write_bytes(shop.read_bytes())
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE customers ADD COLUMN points INTEGER")
+        conn.execute("UPDATE customers SET points = ?", (low,))
+        conn.execute("UPDATE customers SET points = ? WHERE id = 1", (high,))
+    conn.close()
+    return db
+
+
+POINTS = "store:\n  customers: {points: integer}\nmetrics:\n  more:\n    value: "
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "warned"),
+    [
+        ("points + 100", 0, MAX - 100, False),
+        ("points + 100", 0, MAX - 99, True),
+        ("points * 2", 0, MAX // 2, False),
+        ("points * 2", 0, MAX // 2 + 1, True),
+        ("-points - 1", 0, MAX, False),  # the smallest whole number is -MAX - 1
+        ("-points - 2", 0, MAX, True),
+        ("points - 1 if points > 0 else points - 1", -MAX, 5, False),
+        ("points - 1 if points > 0 else points - 2", -MAX, 5, True),  # both branches count
+    ],
+)
+def test_validate_db_warns_where_the_stores_values_take_arithmetic_beyond_64_bits(
+    tmp_path: Path, shop: Path, value: str, low: int, high: int, warned: bool
+) -> None:
+    db = with_points(shop, tmp_path, low, high)
+    path = write(tmp_path, POINTS + value + "\n")
+    assert problems(path) == []  # the rules alone cannot tell
+    found = [(p.code, p.span.line) for p in check([path], db=db).problems]
+    assert found == ([("store-overflow", 5)] if warned else [])
+    strict = CliRunner().invoke(main, ["validate", str(path), "--db", str(db), "--strict"])
+    assert strict.exit_code == (1 if warned else 0), strict.output
+    if warned:
+        assert "beyond the whole numbers the store holds (64 bits)" in strict.output
+        planned = CliRunner().invoke(
+            main, ["plan", str(path), "--db", str(db), "--as-of", AS_OF, "--quiet"]
+        )
+        assert planned.exit_code == 0, planned.output  # SQL goes on, approximately: said
+        assert "campaign: warning:" in planned.output
+        assert "can be " in planned.output and "beyond the whole numbers" in planned.output
+
+
+def test_abs_of_the_smallest_whole_number_is_warned_and_named_at_plan(
+    tmp_path: Path, shop: Path
+) -> None:
+    db = with_points(shop, tmp_path, 0, -MAX)
+    path = write(tmp_path, POINTS + "abs(points - 1)\n")
+    assert [p.code for p in check([path], db=db).problems] == ["store-overflow"]
+    planned = CliRunner().invoke(main, ["plan", str(path), "--db", str(db), "--as-of", AS_OF])
+    assert planned.exit_code == 1  # SQLite refuses abs() of -2**63
+    assert f"metric `more` ({path}:4:3) takes abs(points - 1)" in planned.output

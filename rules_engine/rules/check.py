@@ -23,7 +23,7 @@ from .limits import check_declared, check_values
 from .load import Document, discover, full_width_hint, load_bytes, load_paths
 from .mend import problems_beside_schema_errors
 from .model import RuleSet
-from .overflow import integer_overflows, rule_expressions
+from .overflow import integer_overflows, rule_expressions, store_overflows
 from .resolve import resolve
 from .schema import Shapes, check_document
 from .siblings import with_sibling_hints
@@ -76,6 +76,9 @@ def check(
     schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     with _collector_paused():
         result = _check_files(files, schema, as_of)
+    if db is not None and not result.errors:
+        found = store_overflows(result.rules, db)
+        result.problems = sorted_problems(result.problems + found) if found else result.problems
     if git:
         loaded = [(doc.path, doc.raw) for doc in result.documents]
         result.rules = replace(result.rules, git_commit=provenance.git_commit_of(loaded))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from ..errors import Problem, Span
-from ..expr.nodes import Binary, Call, Literal, Node, Unary, children, to_text
+from ..errors import Problem, Severity, Span
+from ..expr.nodes import Binary, Call, IfElse, Literal, Name, Node, Unary, children, to_text, walk
 from .model import Expression, RuleSet
 
 MAX_INTEGER = 2**63 - 1
@@ -139,3 +140,121 @@ def beyond_64_bits(value: object) -> bool:
         and not isinstance(value, bool)
         and not MIN_INTEGER <= value <= MAX_INTEGER
     )
+
+
+# -- with the store: the customers' whole numbers ----------------------------------------------
+
+Interval = tuple[int, int]
+
+
+def store_overflows(rules: RuleSet, db: str | Path) -> list[Problem]:
+    """With `validate --db`: arithmetic on the customers' whole-number columns (and on the
+    metrics computed from them row by row) that the store's values can take beyond 64 bits,
+    a warning at the piece that can, with the values that can: SQLite would go on with an
+    approximate real number there. Worked out from each column's least and greatest value."""
+    expressions = [e for _, e in rule_expressions(rules)]
+    used = {
+        node.name
+        for e in expressions
+        for node in walk(e.node)
+        if isinstance(node, Name) and node.kind == "column" and node.type == "integer"
+    }
+    arithmetic = any(
+        isinstance(node, Binary | Unary) and node.type == "integer"
+        for e in expressions
+        for node in walk(e.node)
+    )
+    if not used or not arithmetic:
+        return []
+    columns = _ranges(db, sorted(used))
+    metrics: dict[str, Interval] = {}
+    for name in rules.metric_order:
+        metric = rules.metrics[name]
+        if not metric.is_aggregate and metric.type == "integer":
+            found = _interval(metric.value.node, columns, metrics)
+            if found is not None:
+                metrics[name] = found
+    problems = []
+    for expression in expressions:
+        for node, (low, high) in _beyond(expression.node, columns, metrics):
+            problems.append(
+                Problem(
+                    node.span,
+                    "store-overflow",
+                    f"with the store's values `{to_text(node)}` can be {_near(low, high)}, "
+                    "beyond the whole numbers the store holds (64 bits), where SQL goes on with "
+                    "an approximate real number",
+                    "look for absurdly large values in "
+                    + ", ".join(f"`{c}` ({lo:,} to {hi:,})" for c, (lo, hi) in columns.items())
+                    + ", or compute with real numbers (`1.0 * ...`)",
+                    Severity.WARNING,
+                )
+            )
+    return problems
+
+
+def _near(low: int, high: int) -> str:
+    return f"{high:,}" if high > MAX_INTEGER else f"{low:,}"
+
+
+def _ranges(db: str | Path, names: list[str]) -> dict[str, Interval]:
+    """Each column's least and greatest value among the customers (columns with none left out)."""
+    from ..store import closing_any
+
+    parts = ", ".join(f'min("{n}"), max("{n}")' for n in names)
+    with closing_any(db) as conn:
+        row = conn.execute(f'SELECT {parts} FROM "customers"').fetchone() or ()
+    found = {}
+    for i, name in enumerate(names):
+        low, high = row[2 * i : 2 * i + 2] or (None, None)
+        if isinstance(low, int) and isinstance(high, int):
+            found[name] = (low, high)
+    return found
+
+
+def _beyond(
+    node: Node, columns: dict[str, Interval], metrics: dict[str, Interval]
+) -> Iterator[tuple[Node, Interval]]:
+    inner = [found for child in children(node) for found in _beyond(child, columns, metrics)]
+    if inner or isinstance(node, Literal | Name):
+        yield from inner
+        return
+    interval = _interval(node, columns, metrics)
+    if interval is not None and not (interval[0] >= MIN_INTEGER and interval[1] <= MAX_INTEGER):
+        yield node, interval
+
+
+def _interval(
+    node: Node, columns: dict[str, Interval], metrics: dict[str, Interval]
+) -> Interval | None:
+    """The least and greatest value a whole-number expression takes on the store's values."""
+    match node:
+        case Literal(value=value) if isinstance(value, int) and not isinstance(value, bool):
+            return value, value
+        case Name(name=name, kind="column"):
+            return columns.get(name)
+        case Name(name=name, kind="metric"):
+            return metrics.get(name)
+        case Unary(op="-", operand=operand):
+            inner = _interval(operand, columns, metrics)
+            return None if inner is None else (-inner[1], -inner[0])
+        case Binary(op=op, left=left, right=right) if op in ("+", "-", "*"):
+            a, b = _interval(left, columns, metrics), _interval(right, columns, metrics)
+            if a is None or b is None:
+                return None
+            if op == "+":
+                return a[0] + b[0], a[1] + b[1]
+            if op == "-":
+                return a[0] - b[1], a[1] - b[0]
+            products = [x * y for x in a for y in b]
+            return min(products), max(products)
+        case Call(func="abs", args=(argument,)):
+            inner = _interval(argument, columns, metrics)
+            if inner is None:
+                return None
+            ends = sorted(abs(x) for x in inner)
+            return (0 if inner[0] <= 0 <= inner[1] else ends[0]), ends[1]
+        case IfElse(body=body, orelse=orelse):
+            a, b = _interval(body, columns, metrics), _interval(orelse, columns, metrics)
+            return None if a is None or b is None else (min(a[0], b[0]), max(a[1], b[1]))
+    return None
