@@ -144,3 +144,24 @@ def test_validate_prints_them_all_and_fails(tmp_path: Path) -> None:
     assert "`cost` of channel `sms` must be a number" in result.output
     assert "unknown name `vip`" in result.output
     assert "2 error(s)" in result.output
+
+
+def test_nothing_is_reported_that_only_the_broken_key_would_cause(tmp_path: Path) -> None:
+    text = (
+        "offers:\n"  # 1
+        "  o2:\n    audience: s\n    channels: [email]\n    content: t\n"
+        "    variants:\n      a: {weight: 50%}\n      b: {content: x}\n"  # 8: b has no weight
+        "  o3:\n    audience: s\n    channels: [email]\n    content: t\n    group: g\n"
+        "    priority: high\n"  # 14: the same group as `o`, whose priority is 0
+        "metrics:\n  m:\n    value: [1]\n    default: x\n"  # 17: default against no value
+        "calendar:\n  schedule:\n"
+        "    - {id: a, channel: email, at: '2026-11-02T10:00'}\n"
+        "    - {id: b, channel: email}\n"  # 22: no `at`: the cadence does not count it
+        "  constraints:\n    - {channel: email, min_per_week: 2}\n"
+    )
+    assert found(tmp_path, text) == [
+        ("schema-required", 8, 7),
+        ("schema-type", 14, 15),
+        ("schema-type", 17, 12),
+        ("schema-required", 22, 7),
+    ]

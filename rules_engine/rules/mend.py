@@ -38,6 +38,24 @@ STAND_INS: dict[str, dict[str, object]] = {
     "blackout": {"from": "1900-01-01", "until": "1900-01-01"},
 }
 
+# Problems that compare a key with others of its rule, by the keys they read: where such a key
+# was taken out or stood in for, the comparison would be with a value the rule does not have.
+DEPENDS: dict[str, frozenset[str]] = {
+    key: frozenset(codes)
+    for codes, keys in (
+        (("metric-type",), ("value", "type", "default")),
+        (("ambiguous-priority",), ("priority", "group")),
+        (("variant-weights",), ("variants", "weight")),
+        (("holdout-contaminated",), ("holdout", "incentive", "variants", "group")),
+        (("window-order",), ("from", "until")),
+        (
+            ("calendar-cadence", "calendar-sync", "calendar-unapproved", "calendar-incentive"),
+            ("schedule", "at", "channel", "campaign", "status", "promotes", "incentive"),
+        ),
+    )
+    for key in keys
+}
+
 # The parts mended apart: a rule of these sections, and the calendar as a whole.
 RULE_SECTIONS = ("metrics", "segments", "channels", "offers", "tests")
 WHOLE_SECTIONS = ("calendar",)
@@ -65,9 +83,7 @@ def problems_beside_schema_errors(
         return []
     _, found = resolve(mended, schema, as_of=as_of)
     seen = {(p.code, p.span) for p in errors}
-    return [
-        p for p in found if (p.code, p.span) not in seen and any(r.owns(p.span) for r in repairs)
-    ]
+    return [p for p in found if (p.code, p.span) not in seen and any(r.owns(p) for r in repairs)]
 
 
 @dataclass
@@ -79,6 +95,8 @@ class _Repair:
     parts: list[JsonPath] = field(default_factory=list)  # the parts mended and checked again
     skipped: set[tuple[int, int]] = field(default_factory=set)  # positions not reported again
     moves: dict[JsonPath, dict[int, int]] = field(default_factory=dict)  # list: old → new index
+    touched: dict[JsonPath, set[str]] = field(default_factory=dict)  # part → keys taken out
+    _keys: set[str] = field(default_factory=set)  # those of the part being mended
 
     def mended(self) -> Document | None:
         data = self.doc.data if isinstance(self.doc.data, dict) else {}
@@ -99,11 +117,17 @@ class _Repair:
             self.skipped.add((problem.span.line, problem.span.col))
         return self._moved(replace(self.doc, data=out))
 
-    def owns(self, span: Span) -> bool:
-        """Whether a problem of the mended check is one of the mended parts' own."""
+    def owns(self, problem: Problem) -> bool:
+        """Whether a problem of the mended check is one of the mended parts' own, and does not
+        read a key that was taken out or stood in for."""
+        span = problem.span
         if span.file != self.doc.path or (span.line, span.col) in self.skipped:
             return False
-        return any(_inside(self.doc, part, span) for part in self.parts)
+        for part in self.parts:
+            if _inside(self.doc, part, span):
+                keys = self.touched.get(part, set())
+                return not any(problem.code in DEPENDS.get(key, ()) for key in keys)
+        return False
 
     def _rules(self, section: str, body: dict[Any, Any]) -> dict[Any, Any]:
         node = _section_schema(section).get("additionalProperties", {})
@@ -121,6 +145,7 @@ class _Repair:
     def _part(self, path: JsonPath, value: object, node: Any, frame: dict[str, Any]) -> object:
         """A broken rule or section mended, if what is left passes the schema (checked within
         `frame`, the document around it, so that ids and sections are checked as in place)."""
+        self._keys = self.touched.setdefault(path, set())
         mended = self._mend(path, value, node)
         if mended is _DROP:
             return _DROP
@@ -143,8 +168,11 @@ class _Repair:
                 mended = self._mend((*path, str(key)), child, _child(node, str(key)))
                 if mended is not _DROP:
                     out[key] = mended
+                else:
+                    self._keys.add(str(key))
             for key in node.get("required", ()):
                 if key not in out:
+                    self._keys.add(key)
                     stand_in = STAND_INS.get(name or "", {})
                     if key not in stand_in:
                         return _DROP
@@ -159,6 +187,7 @@ class _Repair:
                 kept[i] = len(items)
                 items.append(mended)
         if len(items) < len(value):
+            self._keys.add(str(path[-1]))  # the list lacks an item
             self.moves[path] = kept
         return items
 
