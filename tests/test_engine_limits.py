@@ -334,3 +334,25 @@ def test_abs_of_the_smallest_whole_number_is_warned_and_named_at_plan(
     planned = CliRunner().invoke(main, ["plan", str(path), "--db", str(db), "--as-of", AS_OF])
     assert planned.exit_code == 1  # SQLite refuses abs() of -2**63
     assert f"metric `more` ({path}:4:3) takes abs(points - 1)" in planned.output
+
+
+def aggregates(count: int) -> str:
+    """Metrics over orders, each its own aggregate: one column a metric in orders' table."""
+    body = "".join(
+        f"  m{i}:\n    from: orders\n    value: count()\n    where: amount > {i}\n"
+        for i in range(count)
+    )
+    return "metrics:\n" + body
+
+
+def test_1999_metrics_over_one_table_plan_and_2000_are_refused_at_the_2000th(
+    tmp_path: Path, shop: Path
+) -> None:
+    path = write(tmp_path, aggregates(1999))
+    assert problems(path) == []
+    plans(path, shop)
+    found = check([write(tmp_path, aggregates(2000))]).problems
+    assert [(p.code, p.span.line) for p in found] == [("sql-too-many-columns", 2 + 4 * 1999)]
+    message = found[0].message
+    assert "`m1999` is one of 2,000 metrics over `orders`" in message
+    assert "a SQLite table holds at most 2,000 columns" in message

@@ -28,6 +28,7 @@ CODES = PROBLEM_CODES["sqlite"]
 
 _DEPTH = ("Expression tree is too large", "parser stack overflow")
 _COLUMNS = re.compile(r"too many columns on cv_layer_(\d+)")
+_AGGREGATES = re.compile(r"too many columns on cv_agg_(\w+)")
 _JOINS = "tables in a join"
 MAX_COLUMNS = 2000  # SQLite's SQLITE_MAX_COLUMN
 MAX_JOIN = 64  # tables in one join
@@ -86,6 +87,9 @@ def _schema_statements(schema: StoreSchema) -> Iterator[str]:
 
 
 def _diagnose(rules: RuleSet, program: ValuesProgram, refusal: str) -> list[Problem]:
+    aggregated = _AGGREGATES.search(refusal)
+    if aggregated:
+        return _too_many_aggregates(rules, aggregated.group(1))
     columns = _COLUMNS.search(refusal)
     if columns:
         layer = int(columns.group(1))
@@ -127,6 +131,25 @@ def _diagnose(rules: RuleSet, program: ValuesProgram, refusal: str) -> list[Prob
             if _too_deep(expression)
         ]
     return []
+
+
+def _too_many_aggregates(rules: RuleSet, table: str) -> list[Problem]:
+    """More metrics over one table than its aggregate table has columns (one a metric, and one
+    for the customer)."""
+    members = [m for m in rules.metric_order if rules.metrics[m].table == table]
+    if not members:
+        return []
+    name = members[min(MAX_COLUMNS - 1, len(members) - 1)]
+    return [
+        Problem(
+            _span_of(rules, name),
+            "sql-too-many-columns",
+            f"`{name}` is one of {len(members):,} metrics over `{table}`, computed together in "
+            f"one table; a SQLite table holds at most {MAX_COLUMNS:,} columns",
+            f"fewer metrics over `{table}` (those with the same `where` and value are computed "
+            "once), or split the rule set into several",
+        )
+    ]
 
 
 def _span_of(rules: RuleSet, name: str) -> Span:
