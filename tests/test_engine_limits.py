@@ -356,3 +356,28 @@ def test_1999_metrics_over_one_table_plan_and_2000_are_refused_at_the_2000th(
     message = found[0].message
     assert "`m1999` is one of 2,000 metrics over `orders`" in message
     assert "a SQLite table holds at most 2,000 columns" in message
+
+
+def related(count: int) -> str:
+    """A metric over each of `count` declared tables: each table joined with the customers."""
+    tables = "".join(f"  t{i}: {{customer_id: integer}}\n" for i in range(count))
+    metrics = "".join(f"  m{i}:\n    from: t{i}\n    value: count()\n" for i in range(count))
+    return "store:\n" + tables + "metrics:\n" + metrics
+
+
+def test_metrics_over_63_tables_plan_and_over_64_are_refused_at_the_64th(
+    tmp_path: Path, shop: Path
+) -> None:
+    db = tmp_path / "shop.db"
+    db.write_bytes(shop.read_bytes())
+    with sqlite3.connect(db) as conn:
+        for i in range(63):
+            conn.execute(f"CREATE TABLE t{i} (customer_id INTEGER)")
+    conn.close()
+    path = write(tmp_path, related(63))
+    assert problems(path) == []
+    plans(path, db)
+    found = check([write(tmp_path, related(64))]).problems
+    assert [(p.code, p.span.line) for p in found] == [("sql-too-many-joins", 2 + 64 + 1 + 3 * 63)]
+    assert "`m63` reads `t63`, the 64th table" in found[0].message
+    assert "SQLite joins at most 64 tables in one query" in found[0].message

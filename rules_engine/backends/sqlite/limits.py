@@ -104,6 +104,8 @@ def _diagnose(rules: RuleSet, program: ValuesProgram, refusal: str) -> list[Prob
                 "fewer segments or metrics, or split the rule set into several",
             )
         ]
+    if _JOINS in refusal and (found := _too_many_tables(rules)):
+        return found
     if _JOINS in refusal:
         depth = dict(program.layers)
         # the layers are joined with the customers and one more table: 62 layers fit
@@ -148,6 +150,28 @@ def _too_many_aggregates(rules: RuleSet, table: str) -> list[Problem]:
             f"one table; a SQLite table holds at most {MAX_COLUMNS:,} columns",
             f"fewer metrics over `{table}` (those with the same `where` and value are computed "
             "once), or split the rule set into several",
+        )
+    ]
+
+
+def _too_many_tables(rules: RuleSet) -> list[Problem]:
+    """Metrics over more related tables than one query joins (each is joined with customers)."""
+    first: dict[str, str] = {}  # related table → the first metric over it
+    for name in rules.metric_order:
+        table = rules.metrics[name].table
+        if table is not None:
+            first.setdefault(table, name)
+    if len(first) < MAX_JOIN:
+        return []
+    table, name = list(first.items())[MAX_JOIN - 1]
+    return [
+        Problem(
+            _span_of(rules, name),
+            "sql-too-many-joins",
+            f"`{name}` reads `{table}`, the {MAX_JOIN}th table metrics aggregate over; "
+            f"SQLite joins at most {MAX_JOIN} tables in one query, the customers and "
+            f"{MAX_JOIN - 1} of them",
+            "aggregate over fewer tables (a view or a table that gathers the rows of several)",
         )
     ]
 
