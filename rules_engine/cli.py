@@ -51,6 +51,9 @@ def fail(exc: CampaignError) -> NoReturn:
 @click.version_option(package_name="campaign-rules")
 def main() -> None:
     """Campaign rules for e-commerce marketing: validate, plan and run YAML rule sets."""
+    # Every command says so once when it starts to wait for a DuckDB store another process
+    # holds (a run holds its store until it commits), even with --quiet.
+    store.LOCK_NOTICE.set(lambda line: click.echo(f"campaign: waiting: {line}", err=True))
 
 
 RULES_ARG = click.argument("rules", nargs=-1, type=click.Path(path_type=Path))
@@ -216,7 +219,6 @@ def _lock_wait(value: float) -> float:
             param_hint="'--wait'",
         )
     store.LOCK_WAIT.set(value)
-    store.LOCK_NOTICE.set(lambda line: click.echo(f"campaign: waiting: {line}", err=True))
     return value
 
 

@@ -140,7 +140,8 @@ def export_actions(
         f'SELECT {", ".join(selects)} FROM "actions" AS a{join} WHERE a."run_id" = ? '
         'ORDER BY a."customer_id", a."offer_id"'
     )
-    rows = conn.execute(sql, (*params, run_id))
+    cursor = conn.execute(sql, (*params, run_id))  # DuckDB's result is read by fetchmany
+    rows = (row for batch in iter(lambda: cursor.fetchmany(10_000), []) for row in batch)
     return write_rows(path, columns, rows, ["incentive"], private=with_addresses)
 
 

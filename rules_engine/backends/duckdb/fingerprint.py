@@ -40,10 +40,10 @@ def _columns(conn: Connection, table: str) -> list[str]:
 def table_digest(conn: Connection, table: str, definition: str) -> str:
     """A table's definition, row count and the sum and xor of its rows' hashes."""
     row = ", ".join(quote(c) for c in _columns(conn, table)) or "NULL"
-    (rows, total, xor) = conn.execute(
+    ((rows, total, xor),) = conn.execute(  # fetched to the end: DuckDB keeps a result open
         f"SELECT count(*), CAST(sum(CAST(h AS HUGEINT)) AS VARCHAR), CAST(bit_xor(h) AS VARCHAR) "
         f"FROM (SELECT hash({row}) AS h FROM {quote(table)})"
-    ).fetchone() or (0, None, None)
+    ).fetchall()
     text = json.dumps([definition, rows, total, xor], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

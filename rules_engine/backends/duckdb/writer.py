@@ -43,8 +43,10 @@ class DuckDBSession:
         self.conn, self.name = conn, name
         self.open = False  # a transaction is open (DuckDB refuses a ROLLBACK without one)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Connection:
-        return self.conn.execute(sql, list(params))
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Fetched:
+        """The statement's rows, fetched to the end (DuckDB refuses other work on a connection
+        while a result is left open)."""
+        return Fetched(self.conn.execute(sql, list(params)).fetchall())
 
     def begin(self) -> None:
         self.conn.execute("BEGIN TRANSACTION")
@@ -79,6 +81,16 @@ class DuckDBSession:
 
     def fingerprint(self) -> dict[str, Any]:
         return store_fingerprint(self.conn)
+
+
+class Fetched:
+    """Rows already fetched, read as a cursor is."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
 
 
 def _columns(batch: list[Row], columns: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
