@@ -10,41 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from . import store
+from .backends.runs import RunRecord, record_of, run_by_key, select_runs
 from .errors import InputError
 from .report.render import table
 from .times import shown
-
-RUN_FIELDS = (
-    "run_key",
-    "run_id",
-    "as_of",
-    "status",
-    "started_at",
-    "finished_at",
-    "rules_digest",
-    "git_commit",
-    "counts",
-    "timezone",
-)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of `runs`, its counts decoded."""
-
-    run_key: str
-    run_id: str
-    as_of: str
-    status: str
-    started_at: str | None
-    finished_at: str | None
-    rules_digest: str | None
-    git_commit: str | None
-    counts: dict[str, int]
-    timezone: str | None  # the rules' calendar time zone (None: recorded before it was)
 
 
 @dataclass(frozen=True)
@@ -60,36 +31,23 @@ class OfferCounts:
     reasons: dict[str, int]  # suppression reason → customers
 
 
-def _record(row: tuple[Any, ...]) -> RunRecord:
-    values = dict(zip(RUN_FIELDS, row, strict=True))
-    values["counts"] = json.loads(values["counts"] or "{}")
-    return RunRecord(**values)
-
-
-def _select(conn: store.AnyConnection, where: str = "") -> str:
-    """`runs` as RUN_FIELDS; a store from before runs recorded their time zone has none."""
-    present = store.columns_of(conn, "runs")
-    names = ", ".join(f'"{f}"' if f in present else f'NULL AS "{f}"' for f in RUN_FIELDS)
-    return f'SELECT {names} FROM "runs" {where} ORDER BY "started_at", rowid'
-
-
 def list_runs(path: str | Path) -> list[RunRecord]:
     """Every run of the store, oldest first."""
     with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
-        return [_record(row) for row in conn.execute(_select(conn)).fetchall()]
+        present = store.columns_of(conn, "runs")
+        return [record_of(row) for row in conn.execute(select_runs(present)).fetchall()]
 
 
 def show_run(path: str | Path, run_key: str) -> tuple[RunRecord, list[OfferCounts]]:
     """One run by its key, with its counts per offer (offers by id)."""
     with store.closing_any(path) as conn:
         store.ensure_is_store(conn, path)
-        row = conn.execute(_select(conn, 'WHERE "run_key" = ?'), (run_key,)).fetchone()
-        if row is None:
+        record = run_by_key(conn, run_key, present=store.columns_of(conn, "runs"))
+        if record is None:
             raise InputError(
                 f"{path}: no run with key {run_key!r}; `campaign runs --db {path}` lists them"
             )
-        record = _record(row)
         return record, _offer_counts(conn, record.run_id)
 
 

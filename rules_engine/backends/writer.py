@@ -27,6 +27,7 @@ from ..errors import CampaignError, InputError
 from ..rules.model import RuleSet
 from ..rules.provenance import digest_of, git_commit_of
 from ..times import both_zones, shown, utc_text
+from .runs import run_by_key
 
 if TYPE_CHECKING:
     from ..execute import Plan
@@ -213,14 +214,10 @@ def committed_run(
 ) -> RunResult | None:
     """The run a key committed, if any. With `rules` and `as_of`, the key must have committed
     with the same rules digest and as-of: a key names one set of decisions, never two."""
-    row = session.execute(
-        'SELECT "run_id", "counts", "rules_digest", "as_of" FROM "runs" '
-        'WHERE "run_key" = ? AND "status" = ?',
-        (run_key, "committed"),
-    ).fetchone()
-    if row is None:
+    found = run_by_key(session, run_key, committed=True)
+    if found is None:
         return None
-    run_id, tally, digest, earlier = row
+    run_id, digest, earlier = found.run_id, found.rules_digest, found.as_of
     if rules is not None and as_of is not None:
         differs = []
         if digest != rules.digest:
@@ -234,7 +231,7 @@ def committed_run(
                 f"run key {run_key!r} was committed as run {run_id} with other inputs "
                 f"({'; '.join(differs)}); nothing was written: use a new run key"
             )
-    return RunResult(run_id, run_key, True, json.loads(tally or "{}"))
+    return RunResult(run_id, run_key, True, found.counts)
 
 
 def commit_once(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import store
+from ..backends.runs import run_by_key
 from ..errors import CampaignError
 from ..expr.sqlgen import day_before, not_dated_before
 from ..times import both_zones, parse_instant
@@ -83,12 +84,9 @@ class Results:
 
 
 def find_run(conn: AnyConnection, run_key: str) -> RunRecord:
-    zone = '"timezone"' if "timezone" in store.columns_of(conn, "runs") else "NULL"  # newer runs
-    row = conn.execute(
-        f'SELECT "run_id", "as_of", {zone} FROM "runs" WHERE "run_key" = ? AND "status" = ?',
-        (run_key, "committed"),
-    ).fetchone()
-    if row is None:
+    present = store.columns_of(conn, "runs")
+    found = run_by_key(conn, run_key, present=present, committed=True)
+    if found is None:
         keys = [
             k
             for (k,) in conn.execute(
@@ -97,7 +95,7 @@ def find_run(conn: AnyConnection, run_key: str) -> RunRecord:
         ]
         known = ", ".join(keys[:10]) if keys else "none yet"
         raise RunNotFound(f"no committed run has the key {run_key!r} (runs in this store: {known})")
-    return RunRecord(row[0], run_key, parse_instant(row[1]), row[2] or "UTC")
+    return RunRecord(found.run_id, run_key, parse_instant(found.as_of), found.timezone or "UTC")
 
 
 def results(
