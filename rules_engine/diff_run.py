@@ -246,6 +246,7 @@ def diff_store(
     progress: Progress | None = None,
 ) -> Diff:
     """Plan both sides on the store opened read-only and compare the plans."""
+    store.refuse_duckdb(Path(path))
     with backend_for(path).planning(path, cache_mb) as conn:
         base_plan, head_plan, members = plan_both(
             conn, base.checked.rules, head.checked.rules, as_of, progress=progress

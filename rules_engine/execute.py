@@ -9,7 +9,6 @@ read-only connection, `run` (audit.py) inside its write transaction.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,17 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .backends import backend_for
-from .backends.sqlite.readers import (
+from .backends import backend_for, engine_of
+from .backends.readers import (
     channel_lifecycle,
     count_segments,
-    read_audiences,
     read_capacity,
     read_exits,
-    read_messages,
     read_runs_at,
     read_totals,
 )
@@ -101,11 +98,11 @@ class Stages:
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
-    def run(self, conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    def run(self, conn: Any, statements: Sequence[Statement]) -> None:
         for statement in statements:
             announce = statement.announced and statement.stage != "setup"
             with self.stage(statement.stage, statement.label, announce):
-                conn.execute(statement.sql, statement.params)
+                conn.execute(statement.sql, list(statement.params))
 
 
 def offers_in_play(rules: RuleSet, as_of: datetime) -> list[Offer]:
@@ -144,8 +141,11 @@ def values_store(
 
     format_of(out)
     private = refuse_unasked(rules, with_addresses)
+    from .store import refuse_duckdb
+
+    refuse_duckdb(Path(path))
     with backend_for(path).planning(path, cache_mb) as conn:
-        program = compile_values(rules, as_of)
+        program = compile_values(rules, as_of, dialect=engine_of(conn).dialect)
         Stages(progress).run(conn, program.statements)
         if progress is not None:
             progress(f"writing {out}")
@@ -153,7 +153,7 @@ def values_store(
 
 
 def plan(
-    conn: sqlite3.Connection,
+    conn: Any,
     rules: RuleSet,
     as_of: datetime,
     *,
@@ -168,26 +168,28 @@ def plan(
     connection already holds the results of the others (`diff` plans two rule sets)."""
     ns = Namespace(namespace)
     stages = Stages(progress)
+    engine = engine_of(conn)
+    dialect = engine.dialect
     if program is None:
-        program = compile_values(rules, as_of, ns=ns)
+        program = compile_values(rules, as_of, ns=ns, dialect=dialect)
     elif program.ns != ns:
         raise ValueError(
             f"the values program is in namespace {program.ns.prefix!r}, not {namespace!r}"
         )
     stages.run(conn, program.statements)
     with stages.stage("lifecycle"):
-        lifecycle = channel_lifecycle(conn, rules, as_of)
+        lifecycle = channel_lifecycle(conn, rules, as_of, dialect)
     in_exit = [name for name, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
-    stages.run(conn, audience.candidate_statements(rules, offers, as_of, ns=ns))
-    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit, ns))
+    stages.run(conn, audience.candidate_statements(rules, offers, as_of, ns=ns, dialect=dialect))
+    stages.run(conn, audience.channel_state_statements(rules, as_of, in_exit, ns, dialect))
     with stages.stage("allocation", "offers in priority order"):
-        audiences = read_audiences(conn, rules, offers, ns)
+        audiences = engine.read_audiences(conn, rules, offers, ns)
     with stages.stage("history", "earlier contacts and runs"):
-        history = read_messages(conn, rules, as_of, audiences, ns)
-        capacity = read_capacity(conn, rules, as_of, ns)
+        history = engine.read_messages(conn, rules, as_of, audiences, ns)
+        capacity = read_capacity(conn, rules, as_of, ns, dialect)
         earlier = read_totals(conn)
-        same_as_of = read_runs_at(conn, as_of)
+        same_as_of = read_runs_at(conn, as_of, dialect)
     with stages.stage("allocation", announce=False):
         from .decide.allocate_arrays import ArrayAllocator
 
@@ -203,7 +205,7 @@ def plan(
         )
         decided = [allocator.decide(offer) for offer in in_allocation_order(offers)]
     with stages.stage("exits"):
-        exits = read_exits(conn, rules, as_of, ns)
+        exits = read_exits(conn, rules, as_of, ns, dialect)
     with stages.stage("segments", "counts"):
         customers, segments = count_segments(conn, program)
     return Plan(

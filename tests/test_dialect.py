@@ -43,9 +43,13 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
         "KEY_COLUMN",
         "KEEP_SUBQUERY",
         "TRUE",
+        "FALSE",
+        "JOIN_IN_ORDER",
         "column",
         "epoch",
         "real_number",
+        "pair_table",
+        "insert_distinct",
     }
     assert overridden(DuckDBDialect) == {
         "KEY_COLUMN",
@@ -57,6 +61,7 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
         "int_div",
         "epoch",
         "date",
+        "values_column",
     }
 
 

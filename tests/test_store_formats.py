@@ -310,12 +310,12 @@ def test_any_rows_survive_a_copy_there_and_back(
         assert rows(back, table) == rows(source, table)
 
 
-@pytest.mark.parametrize("command", ["plan", "explain", "metrics"])
+@pytest.mark.parametrize("command", ["explain", "metrics"])
 def test_deciding_commands_refuse_a_duckdb_store_and_name_the_copy(
     shops: tuple[Path, Path], tmp_path: Path, command: str
 ) -> None:
     _, duck_path = shops
-    extra = {"plan": ["--quiet"], "explain": ["1"], "metrics": ["--out", str(tmp_path / "m.csv")]}
+    extra = {"explain": ["1"], "metrics": ["--out", str(tmp_path / "m.csv")]}
     args = [command, "rules", "--db", str(duck_path), "--as-of", "2026-11-20T10:00:00+08:00"]
     result = invoke(*args, *extra[command])
     assert result.exit_code == 2, result.output

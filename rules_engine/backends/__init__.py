@@ -1,16 +1,19 @@
 """Store engines: each backend keeps its connection, locking, introspection, readers and run
-writer in its folder (`sqlite/`), behind the `Backend` protocol (`base.py`)."""
+writer in its folder (`sqlite/`, `duckdb/`), behind the `Backend` protocol (`base.py`)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
 
-from .base import Backend
+from .base import Backend, Engine
+from .duckdb.backend import DUCKDB
 from .sqlite.backend import SQLITE
 
 # Every backend, asked in this order which one a store file is; the last is the default (it
 # also gives the messages for a missing file or one that is no store at all).
-BACKENDS: tuple[Backend, ...] = (SQLITE,)
+BACKENDS: tuple[Backend, ...] = (DUCKDB, SQLITE)
 
 
 def backend_for(path: str | Path) -> Backend:
@@ -21,4 +24,13 @@ def backend_for(path: str | Path) -> Backend:
     return BACKENDS[-1]
 
 
-__all__ = ["BACKENDS", "Backend", "backend_for"]
+def engine_of(conn: Any) -> Engine:
+    """How a plan reads an open connection: its dialect and many-row readers."""
+    if isinstance(conn, sqlite3.Connection):
+        from .sqlite.readers import ENGINE
+    else:
+        from .duckdb.readers import ENGINE
+    return ENGINE
+
+
+__all__ = ["BACKENDS", "Backend", "Engine", "backend_for", "engine_of"]

@@ -9,18 +9,45 @@ entry in `backends.BACKENDS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..rules.model import RuleSet
+    from ..decide.allocate_arrays import Audiences, History
+    from ..rules.model import Offer, RuleSet
+    from ..sql.dialect import Dialect
+    from ..sql.namespace import Namespace
     from ..store import StoreSchema
     from .writer import RunResult, Session
 
 Progress = Callable[[str], None]
+
+
+class ReadAudiences(Protocol):
+    def __call__(
+        self, conn: Any, rules: RuleSet, offers: Sequence[Offer], ns: Namespace
+    ) -> Audiences: ...
+
+
+class ReadMessages(Protocol):
+    def __call__(
+        self, conn: Any, rules: RuleSet, as_of: datetime, audiences: Audiences, ns: Namespace
+    ) -> History: ...
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How a plan works on a backend's open connection: the dialect its statements are
+    compiled in, and the readers of what comes back in many rows (the rest is read by
+    `backends.readers`, the same for every engine)."""
+
+    dialect: Dialect
+    read_audiences: ReadAudiences
+    read_messages: ReadMessages
 
 
 class Backend(Protocol):

@@ -48,6 +48,28 @@ class Audiences:
     members: dict[str, np.ndarray] = field(default_factory=dict)  # offer → positions
     cooldown: dict[str, np.ndarray] = field(default_factory=dict)  # offer → bool per member
 
+    def add_members(
+        self,
+        offers: Sequence[Offer],
+        rank_of: Sequence[int | None],
+        words: Sequence[np.ndarray],
+        ranks: Sequence[np.ndarray],
+        unknown: Sequence[np.ndarray],
+        cooling: np.ndarray,
+    ) -> None:
+        """Each offer's members in allocation order (rank high first, missing last, then
+        customer id) and who of them is in its cooldown, from what SQL found per customer:
+        offer i's membership is bit `i % 60` of `words[i // 60]`, its rank `ranks[rank_of[i]]`
+        (`unknown` where missing); `cooling` holds `(offer position, customer id)` rows."""
+        for i, o in enumerate(offers):
+            who = np.flatnonzero((words[i // 60] >> (i % 60)) & 1)
+            at = rank_of[i]
+            if at is not None:
+                who = who[np.lexsort((who, -ranks[at][who], unknown[at][who]))]
+            self.members[o.id] = order = who
+            cooling_now = cooling[cooling[:, 0] == i, 1]
+            self.cooldown[o.id] = np.isin(self.customer_ids[order], cooling_now)
+
 
 @dataclass
 class History:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .. import store
 from ..addresses import HIDDEN, address_columns, address_metrics, mentions
 from ..backends import backend_for
 from ..backends.sqlite.readers import channel_lifecycle, read_candidates, read_history, read_totals
@@ -146,6 +147,7 @@ def explain_store(
 ) -> Explanation:
     """`campaign explain`: the store opened read-only, one customer explained; values read
     from address columns masked unless `show_addresses`."""
+    store.refuse_duckdb(Path(path))
     with backend_for(path).planning(path, cache_mb) as conn:
         found = explain(conn, rules, as_of, customer_id, population=population)
     return found if show_addresses else masked(found, rules)

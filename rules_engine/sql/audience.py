@@ -11,6 +11,7 @@ else this run allocates, so it is computed set-based over `customer_values` (com
   rank; `cooldowns`: who is in an offer's cooldown; `candidates`: who is in any audience.
 
 The sequential rest (group slots, holdout, caps, send time, budget) is `allocate.py`.
+Every statement is written in the connection's dialect (`sql/dialect.py`; SQLite by default).
 """
 
 from __future__ import annotations
@@ -19,31 +20,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..backends.sqlite.dialect import SQLITE
 from ..decide.records import LIFECYCLE_GATES, PERIOD_NAMES
 from ..expr.nodes import Call
 from ..expr.sqlgen import (
     SqlContext,
     compile_expression,
     day_before,
-    epoch_of,
     not_dated_before,
     quote,
 )
 from ..rules.model import Channel, Offer, RuleSet
 from .compile import Statement, calendar_offset, customer_names
+from .dialect import Dialect
 from .namespace import DEFAULT, Namespace
 
-_PERIODS = (
-    "WITH p AS (SELECT channel, period_start, spend, revenue, conversions, target_roi, "
-    "CAST(revenue AS REAL) / NULLIF(spend, 0) AS roi FROM channel_stats), "
-    "f AS (SELECT period_start, CAST(sum(revenue) AS REAL) / NULLIF(sum(spend), 0) "
-    "AS portfolio_roi FROM p GROUP BY period_start), "
-    "r AS (SELECT p.*, f.portfolio_roi, row_number() OVER (PARTITION BY p.channel "
-    "ORDER BY p.period_start DESC) AS rn FROM p JOIN f USING (period_start)) "
-)
+
+def _periods(dialect: Dialect) -> str:
+    return (
+        "WITH p AS (SELECT channel, period_start, spend, revenue, conversions, target_roi, "
+        f"{dialect.cast('revenue', 'real')} / NULLIF(spend, 0) AS roi FROM channel_stats), "
+        f"f AS (SELECT period_start, {dialect.cast('sum(revenue)', 'real')} "
+        "/ NULLIF(sum(spend), 0) AS portfolio_roi FROM p GROUP BY period_start), "
+        "r AS (SELECT p.*, f.portfolio_roi, row_number() OVER (PARTITION BY p.channel "
+        "ORDER BY p.period_start DESC) AS rn FROM p JOIN f USING (period_start)) "
+    )
 
 
-def lifecycle_statement(channel: Channel, as_of: datetime) -> Statement:
+def lifecycle_statement(channel: Channel, as_of: datetime, dialect: Dialect = SQLITE) -> Statement:
     """One row: the three gates, the latest period's numbers, its start, how many periods.
 
     `roi` is the latest period's revenue / spend, `portfolio_roi` the spend-weighted ROI of
@@ -51,11 +55,11 @@ def lifecycle_statement(channel: Channel, as_of: datetime) -> Statement:
     under x, with x evaluated on each period.
     """
     assert channel.lifecycle is not None
-    ctx = SqlContext({name: f"l.{name}" for name in PERIOD_NAMES}, as_of)
+    ctx = SqlContext({name: f"l.{name}" for name in PERIOD_NAMES}, as_of, dialect=dialect)
 
     def periods_below(node: Call, ctx: SqlContext) -> str:
         names = {name: f"q.{name}" for name in PERIOD_NAMES}
-        per_period = SqlContext(names, as_of, params=ctx.params)
+        per_period = SqlContext(names, as_of, params=ctx.params, dialect=dialect)
         threshold = compile_expression(node.args[0], per_period)
         return (
             "coalesce((SELECT min(q.rn) FROM r AS q WHERE q.channel = l.channel "
@@ -71,20 +75,20 @@ def lifecycle_statement(channel: Channel, as_of: datetime) -> Statement:
     me = ctx.bind(channel.id)
     numbers = ", ".join(f"l.{name}" for name in PERIOD_NAMES)
     sql = (
-        f"{_PERIODS}SELECT {', '.join(gates)}, {numbers}, l.period_start, "
+        f"{_periods(dialect)}SELECT {', '.join(gates)}, {numbers}, l.period_start, "
         f"(SELECT count(*) FROM r WHERE r.channel = {me}) "
         f"FROM (SELECT 1) LEFT JOIN r AS l ON l.channel = {me} AND l.rn = 1"
     )
     return Statement("lifecycle", f"lifecycle of {channel.id}", sql, tuple(ctx.params))
 
 
-def value_context(rules: RuleSet, as_of: datetime) -> SqlContext:
+def value_context(rules: RuleSet, as_of: datetime, dialect: Dialect = SQLITE) -> SqlContext:
     """Names as the decision statements read them: customer columns and computed values."""
     names = customer_names(rules)
     computed = [*rules.metrics, *rules.segments]
     names.update({name: f"v.{quote(name)}" for name in computed})
     offset = calendar_offset(rules, as_of)
-    return SqlContext(names, as_of, offset, ready=frozenset(computed))
+    return SqlContext(names, as_of, offset, ready=frozenset(computed), dialect=dialect)
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,12 @@ def channel_columns(rules: RuleSet) -> list[ChannelColumns]:
 
 
 def _exit_in_force(channel: Channel, ctx: SqlContext, now: str) -> str:
+    epoch = ctx.dialect.epoch
     return (
         'EXISTS (SELECT 1 FROM "channel_exits" AS e WHERE e."customer_id" = c."id" '
         f'AND e."channel" = {ctx.bind(channel.id)} '
-        f"AND {epoch_of('e.exited_at')} <= {now} "
-        f'AND (e."until" IS NULL OR {epoch_of("e.until")} > {now}))'
+        f"AND {epoch('e.exited_at')} <= {now} "
+        f'AND (e."until" IS NULL OR {epoch("e.until")} > {now}))'
     )
 
 
@@ -118,53 +123,57 @@ def channel_state_statements(
     as_of: datetime,
     lifecycle_exit: Sequence[str],
     ns: Namespace = DEFAULT,
+    dialect: Dialect = SQLITE,
 ) -> list[Statement]:
     """`channel_state`: for each customer in an audience (`candidates`) and each channel with
     an address, the first reason the channel cannot be used, or NULL."""
-    ctx = value_context(rules, as_of)
+    ctx = value_context(rules, as_of, dialect)
     channels = address_channels(rules)
     now = ctx.bind(int(as_of.timestamp())) if channels else ""  # no channel, no parameter
     selects = []
     for channel, cols in zip(channels, channel_columns(rules), strict=True):
-        exit_now = _condition(channel.exit, ctx, "0")
+        exit_now = _condition(channel.exit, ctx, dialect.FALSE)
         steps = [
             (f"c.{quote(channel.address or '')} IS NULL", "no_address"),
-            (f"({_condition(channel.consent, ctx, '1')}) IS NOT TRUE", "consent"),
-            (f"({_condition(channel.entry, ctx, '1')}) IS NOT TRUE", "entry"),
+            (f"({_condition(channel.consent, ctx, dialect.TRUE)}) IS NOT TRUE", "consent"),
+            (f"({_condition(channel.entry, ctx, dialect.TRUE)}) IS NOT TRUE", "entry"),
             (f"({exit_now}) IS TRUE OR {_exit_in_force(channel, ctx, now)}", "channel_exit"),
-            (ctx.bind(int(channel.id in lifecycle_exit)), "channel_lifecycle"),
+            (ctx.bind(dialect.parameter(channel.id in lifecycle_exit)), "channel_lifecycle"),
         ]
         cases = " ".join(f"WHEN {test} THEN {ctx.bind(reason)}" for test, reason in steps)
         selects.append(f"CASE {cases} END AS {cols.reason}")
-    columns = "".join(f", {c.reason}" for c in channel_columns(rules))
+    columns = "".join(f", {dialect.column(c.reason, 'text')}" for c in channel_columns(rules))
     return [
         Statement("setup", "channel_state: drop", f"DROP TABLE IF EXISTS temp.{ns.channel_state}"),
         Statement(
             "setup",
             "channel_state: create",
-            f"CREATE TEMP TABLE {ns.channel_state} (customer_id INTEGER PRIMARY KEY{columns})",
+            f"CREATE TEMP TABLE {ns.channel_state} ({dialect.KEY_COLUMN}{columns})",
         ),
         Statement(
             "channels",
             f"channel state of {len(selects)} channel(s)",
             f"INSERT INTO temp.{ns.channel_state} "
             f'SELECT c."id"{"".join(", " + s for s in selects)} '
-            f'FROM temp.{ns.candidates} AS k CROSS JOIN "customers" AS c ON c."id" = k.customer_id '
+            f"FROM temp.{ns.candidates} AS k {dialect.JOIN_IN_ORDER} "
+            f'"customers" AS c ON c."id" = k.customer_id '
             f'JOIN temp.{ns.customer_values} AS v ON v.customer_id = c."id"',
             tuple(ctx.params),
         ),
     ]
 
 
-def exit_query(rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT) -> Statement | None:
+def exit_query(
+    rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT, dialect: Dialect = SQLITE
+) -> Statement | None:
     """Customers for whom some channel's `exit` holds now and no exit of it is in force: the
     exits a run records. Only those rows come back."""
-    ctx = value_context(rules, as_of)
+    ctx = value_context(rules, as_of, dialect)
     now = ctx.bind(int(as_of.timestamp()))
     flags, tests = [], []
     for channel, cols in zip(address_channels(rules), channel_columns(rules), strict=True):
         if channel.exit is None:
-            flags.append(f"0 AS {cols.exit}")
+            flags.append(f"{dialect.FALSE} AS {cols.exit}")
             continue
         exit_now = compile_expression(channel.exit.node, ctx)
         flags.append(
@@ -206,6 +215,7 @@ def candidate_statements(
     as_of: datetime,
     customer: int | None = None,
     ns: Namespace = DEFAULT,
+    dialect: Dialect = SQLITE,
 ) -> list[Statement]:
     """Who is in each offer's audience (audience true, exclude not true), with rank:
     `candidates(customer_id, timezone, m0.., r0..)`, one row per customer in at least one
@@ -217,12 +227,12 @@ def candidate_statements(
     One pass over the customers computes it all (a table of one row per customer and
     offer, then the customers among them, cost a million-customer plan 3 s more); the
     planner unpivots the bits with numpy, explain and the tests read the view."""
-    ctx = value_context(rules, as_of)
+    ctx = value_context(rules, as_of, dialect)
     cols = audience_columns(offers)
     flags = []
     for i, offer in enumerate(offers):
         audience = compile_expression(offer.audience.node, ctx)
-        exclude = _condition(offer.exclude, ctx, "0")
+        exclude = _condition(offer.exclude, ctx, dialect.FALSE)
         bit = 1 << i % 60
         flags.append(
             f"(CASE WHEN ({audience}) IS TRUE AND ({exclude}) IS NOT TRUE THEN {bit} ELSE 0 END)"
@@ -243,21 +253,24 @@ def candidate_statements(
         f"{timezone} AS timezone, "
         + ", ".join(f"{v} AS {c}" for v, c in zip(values, columns, strict=True))
         + f' FROM "customers" AS c JOIN temp.{ns.customer_values} AS v ON v.customer_id = c."id"'
-        f" WHERE 1{only} LIMIT -1) WHERE " + " OR ".join(f"m{w} != 0" for w in range(len(words)))
+        f" WHERE {dialect.TRUE}{only}{dialect.KEEP_SUBQUERY}) WHERE "
+        + " OR ".join(f"m{w} != 0" for w in range(len(words)))
     )
+    typed = [dialect.column(c, "integer" if c.startswith("m") else "real") for c in columns]
     rank = " ".join(f"WHEN {i} THEN k.r{at}" for i, at in enumerate(cols.rank_of) if at is not None)
     positions = ", ".join(f"({i}, {i // 60}, {1 << i % 60})" for i in range(len(offers)))
     word = " ".join(f"WHEN {w} THEN k.m{w}" for w in range(len(words)))
+    offer_at, word_at, bit_at = (f"positions.{dialect.values_column(i)}" for i in range(3))
     return [
-        *sent_statements(rules, offers, as_of, customer, ns),
-        *cooldown_statements(offers, as_of, customer, ns),
+        *sent_statements(rules, offers, as_of, customer, ns, dialect),
+        *cooldown_statements(offers, as_of, customer, ns, dialect),
         Statement("setup", "members: drop", f"DROP VIEW IF EXISTS temp.{ns.members}"),
         Statement("setup", "candidates: drop", f"DROP TABLE IF EXISTS temp.{ns.candidates}"),
         Statement(
             "setup",
             "candidates: create",
-            f"CREATE TEMP TABLE {ns.candidates} (customer_id INTEGER PRIMARY KEY, timezone, "
-            f"{', '.join(columns)})",
+            f"CREATE TEMP TABLE {ns.candidates} ({dialect.KEY_COLUMN}, "
+            f"{dialect.column('timezone', 'text')}, {', '.join(typed)})",
         ),
         Statement(
             "audiences",
@@ -268,11 +281,11 @@ def candidate_statements(
         Statement(
             "setup",
             "members: create",
-            f"CREATE TEMP VIEW {ns.members} AS SELECT positions.column1 AS offer, "
-            f"k.customer_id AS customer_id, CASE positions.column1 {rank or 'WHEN 0 THEN NULL'} "
+            f"CREATE TEMP VIEW {ns.members} AS SELECT {offer_at} AS offer, "
+            f"k.customer_id AS customer_id, CASE {offer_at} {rank or 'WHEN 0 THEN NULL'} "
             f"END AS rank FROM temp.{ns.candidates} AS k "
             f"CROSS JOIN (VALUES {positions or '(0, 0, 0)'})"
-            f" AS positions WHERE (CASE positions.column2 {word} END) & positions.column3",
+            f" AS positions WHERE (CASE {word_at} {word} END) & {bit_at}",
         ),
     ]
 
@@ -310,12 +323,13 @@ def sent_statements(
     as_of: datetime,
     customer: int | None = None,
     ns: Namespace = DEFAULT,
+    dialect: Dialect = SQLITE,
 ) -> list[Statement]:
     """`sent(customer_id, channel, offer_id, t)`: the contacts sent within `lookback` before
     as-of (of every customer, or of `customer`), `t` their time in epoch seconds. The one
     pass over `contacts`, which is the largest table a decision reads: cooldowns, caps,
     min_gap and capacity all read `sent`, each time parsed once here."""
-    ctx = SqlContext({}, as_of)
+    ctx = SqlContext({}, as_of, dialect=dialect)
     start = as_of - lookback(rules, offers)
     only = f" AND k.customer_id = {ctx.bind(customer)}" if customer is not None else ""
     since, now = ctx.bind(int(start.timestamp())), ctx.bind(int(as_of.timestamp()))
@@ -325,15 +339,17 @@ def sent_statements(
         Statement(
             "setup",
             "sent: create",
-            f"CREATE TEMP TABLE {ns.sent} (customer_id INTEGER, channel, offer_id, t INTEGER)",
+            f"CREATE TEMP TABLE {ns.sent} ({dialect.declared('customer_id', 'integer')}, "
+            f"{dialect.column('channel', 'text')}, {dialect.column('offer_id', 'text')}, "
+            f"{dialect.declared('t', 'integer')})",
         ),
         Statement(
             "audiences",
             "contacts sent lately",
             f"INSERT INTO temp.{ns.sent} SELECT customer_id, channel, offer_id, t FROM "
             f"(SELECT k.customer_id AS customer_id, k.channel AS channel, k.offer_id AS offer_id, "
-            f'{epoch_of("k.sent_at")} AS t FROM "contacts" AS k '
-            f"WHERE {not_dated_before('k.sent_at', earliest)}{only} LIMIT -1) "
+            f'{dialect.epoch("k.sent_at")} AS t FROM "contacts" AS k '
+            f"WHERE {not_dated_before('k.sent_at', earliest)}{only}{dialect.KEEP_SUBQUERY}) "
             f"WHERE t > {since} AND t <= {now}",
             tuple(ctx.params),
         ),
@@ -345,6 +361,7 @@ def cooldown_statements(
     as_of: datetime,
     customer: int | None = None,
     ns: Namespace = DEFAULT,
+    dialect: Dialect = SQLITE,
 ) -> list[Statement]:
     """`cooldowns(customer_id, offer)`: the customers in each offer's cooldown (its position in
     `offers`): a contact of the offer sent within the cooldown (read from `sent`), or an
@@ -355,13 +372,12 @@ def cooldown_statements(
         Statement(
             "setup",
             "cooldowns: create",
-            f"CREATE TEMP TABLE {ns.cooldowns} (customer_id INTEGER, offer INTEGER, "
-            "PRIMARY KEY (customer_id, offer)) WITHOUT ROWID",
+            dialect.pair_table(ns.cooldowns, ("customer_id", "offer")),
         ),
     ]
     if not cooling:
         return statements
-    ctx = SqlContext({}, as_of)
+    ctx = SqlContext({}, as_of, dialect=dialect)
     position = " ".join(f"WHEN {ctx.bind(o.id)} THEN {i}" for i, o in cooling)
     starts = " ".join(
         f"WHEN {ctx.bind(o.id)} THEN {ctx.bind(int((as_of - o.cooldown).timestamp()))}"
@@ -377,16 +393,17 @@ def cooldown_statements(
         f"WHERE k.offer_id IN ({ids}) AND k.t > CASE k.offer_id {starts} END",
         # each time parsed once, in a co-routine
         f"SELECT customer_id, offer FROM (SELECT a.customer_id AS customer_id, "
-        f"CASE a.offer_id {position} END AS offer, {epoch_of('a.send_at')} AS t, "
+        f"CASE a.offer_id {position} END AS offer, {dialect.epoch('a.send_at')} AS t, "
         f"CASE a.offer_id {starts} END AS since "
         f'FROM "actions" AS a WHERE a.offer_id IN ({ids}){only} '
-        f"AND {not_dated_before('a.send_at', earliest)} LIMIT -1) WHERE t > since",
+        f"AND {not_dated_before('a.send_at', earliest)}{dialect.KEEP_SUBQUERY}) "
+        "WHERE t > since",
     ]
     statements.append(
         Statement(
             "audiences",
             "cooldowns",
-            f"INSERT OR IGNORE INTO temp.{ns.cooldowns} {' UNION ALL '.join(sources)}",
+            dialect.insert_distinct(f"temp.{ns.cooldowns}", sources),
             tuple(ctx.params),
         )
     )

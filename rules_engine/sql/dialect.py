@@ -19,7 +19,14 @@ What differs, and why it matters for agreeing with the Python reference:
   least/greatest skip NULLs;
 - lower/upper: SQLite changes A-Z only, DuckDB every letter;
 - intermediate tables: SQLite's columns need no type (and its subqueries a `LIMIT -1` to stay
-  co-routines), DuckDB's need types.
+  co-routines), DuckDB's need types; a table of distinct pairs is a `WITHOUT ROWID` table with
+  a primary key in SQLite (duplicates ignored as they are inserted), a plain table filled by a
+  `UNION` in DuckDB;
+- join order: SQLite keeps the tables of a `CROSS JOIN` in the order written (its temp tables
+  have no statistics, so the engine chooses the order there), DuckDB has no `CROSS JOIN ... ON`
+  and orders joins itself;
+- the columns of a `VALUES` list are `column1, column2, ...` in SQLite, `col0, col1, ...` in
+  DuckDB.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ class Dialect:
     # Appended to a subquery that must stay a co-routine (not be flattened into its reader).
     KEEP_SUBQUERY: ClassVar[str] = ""
     TRUE: ClassVar[str] = "TRUE"
+    FALSE: ClassVar[str] = "FALSE"
+    # A join whose tables are read in the order written, where the engine lets us choose.
+    JOIN_IN_ORDER: ClassVar[str] = "JOIN"
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
@@ -67,6 +77,24 @@ class Dialect:
         engine's form (datetimes as epoch seconds, dates as `YYYY-MM-DD` text)."""
         stored = {"datetime": "integer", "date": "text"}.get(kind, kind)
         return f"{name} {self.TYPES[stored]}" if stored in self.TYPES else name
+
+    def declared(self, name: str, kind: str) -> str:
+        """A column of an intermediate table declared with the engine's type of `kind` (where
+        `column` may leave it untyped)."""
+        return f"{name} {self.TYPES[kind]}"
+
+    def values_column(self, index: int) -> str:
+        """The name of column `index` (from 0) of a `VALUES` list."""
+        return f"column{index + 1}"
+
+    def pair_table(self, name: str, columns: tuple[str, str]) -> str:
+        """`CREATE` a temp table of distinct integer pairs (filled by `insert_distinct`)."""
+        typed = ", ".join(self.declared(c, "integer") for c in columns)
+        return f"CREATE TEMP TABLE {name} ({typed})"
+
+    def insert_distinct(self, table: str, selects: list[str]) -> str:
+        """Insert the rows of `selects` into a `pair_table`, each distinct row once."""
+        return f"INSERT INTO {table} {' UNION '.join(selects)}"
 
     def cast(self, sql: str, kind: str) -> str:
         return f"CAST({sql} AS {self.TYPES[kind]})"

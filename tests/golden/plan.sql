@@ -132,7 +132,7 @@ SELECT customer_id, t, CASE channel WHEN 'email' THEN 0 WHEN 'sms' THEN 1 WHEN '
 
 SELECT k.channel, c."timezone", k.t, count(*) FROM temp.sent AS k JOIN "customers" AS c ON c."id" = k.customer_id WHERE k.channel IN ('email', 'sms', 'app_push', 'wechat') AND k.t > 1794967200 AND k.t <= 1795140000 GROUP BY 1, 2, 3 UNION ALL SELECT channel, tz, t, count(*) FROM (SELECT a."channel" AS channel, c."timezone" AS tz, unixepoch(a.send_at) AS t FROM "actions" AS a JOIN "runs" AS r ON r."run_id" = a."run_id" JOIN "customers" AS c ON c."id" = a."customer_id" WHERE a."channel" IN ('email', 'sms', 'app_push', 'wechat') AND NOT (a.send_at < '2026-11-16' AND a.send_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*') AND NOT EXISTS (SELECT 1 FROM "contacts" AS m WHERE m."customer_id" = a."customer_id" AND m."offer_id" = a."offer_id" AND m."channel" = a."channel" AND unixepoch(m.sent_at) >= unixepoch(r.as_of) AND unixepoch(m.sent_at) <= 1795140000) LIMIT -1) WHERE t > 1794967200 GROUP BY 1, 2, 3;
 
-SELECT "offer_id", count(*), coalesce(sum("cost"), 0) FROM "actions" GROUP BY 1;
+SELECT "offer_id", "cost", count(*) FROM "actions" GROUP BY 1, 2;
 
 SELECT r."run_key", (SELECT count(*) FROM "actions" AS a WHERE a."run_id" = r."run_id") FROM "runs" AS r WHERE r."as_of" = '2026-11-20T02:00:00Z' AND r."status" = 'committed' ORDER BY r."started_at", r.rowid;
 

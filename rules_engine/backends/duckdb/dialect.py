@@ -56,6 +56,9 @@ class DuckDBDialect(Dialect):
     def parameter(self, value: Any) -> Any:
         return value
 
+    def values_column(self, index: int) -> str:
+        return f"col{index}"
+
     def truncate(self, sql: str) -> str:
         return f"CAST(trunc({sql}) AS BIGINT)"
 

@@ -132,7 +132,7 @@ def run(
 
         def decide_and_write() -> RunResult:
             started = datetime.now(UTC)
-            plan = make_plan(held.conn, rules, as_of, progress=progress)  # type: ignore[arg-type]
+            plan = make_plan(held.conn, rules, as_of, progress=progress)
             return write_plan(held, rules, plan, run_key, started, progress=progress)
 
         return commit_once(held, rules, as_of, run_key, decide_and_write, progress)

@@ -20,6 +20,17 @@ class SQLiteDialect(Dialect):
     KEY_COLUMN = "customer_id INTEGER PRIMARY KEY"
     KEEP_SUBQUERY = " LIMIT -1"
     TRUE = "1"
+    FALSE = "0"
+    JOIN_IN_ORDER = "CROSS JOIN"
+
+    def pair_table(self, name: str, columns: tuple[str, str]) -> str:
+        typed = ", ".join(self.declared(c, "integer") for c in columns)
+        return (
+            f"CREATE TEMP TABLE {name} ({typed}, PRIMARY KEY ({', '.join(columns)})) WITHOUT ROWID"
+        )
+
+    def insert_distinct(self, table: str, selects: list[str]) -> str:
+        return f"INSERT OR IGNORE INTO {table} {' UNION ALL '.join(selects)}"
 
     def column(self, name: str, kind: str) -> str:
         return name  # SQLite keeps each value's own type

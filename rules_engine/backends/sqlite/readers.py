@@ -9,52 +9,29 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ...decide.records import (
-    CHANNEL_REASONS,
-    LIFECYCLE_GATES,
-    PERIOD_NAMES,
-    Candidate,
-    ChannelExit,
-    LifecycleState,
-    Message,
-    OfferTotals,
-    state_of,
-)
-from ...decide.sendtime import zone
-from ...expr.sqlgen import day_before, epoch_of, not_dated_before, quote
+from ...decide.records import CHANNEL_REASONS, Candidate, Message
 from ...rules.model import Offer, RuleSet
-from ...sql import audience
-from ...sql.compile import ValuesProgram
+from ...sql import audience, history
+from ...sql.compile import Statement
 from ...sql.namespace import DEFAULT, Namespace
-from ...times import utc_text
+from ..base import Engine
+from ..readers import (
+    channel_lifecycle,
+    count_segments,
+    read_capacity,
+    read_exits,
+    read_runs_at,
+    read_totals,
+)
+from .dialect import SQLITE
 
 if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
     from ...decide.allocate_arrays import Audiences, History
-
-
-def channel_lifecycle(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime
-) -> dict[str, LifecycleState]:
-    states = {}
-    for channel in rules.channels.values():
-        if channel.lifecycle is None:
-            continue
-        statement = audience.lifecycle_statement(channel, as_of)
-        row = conn.execute(statement.sql, statement.params).fetchone()
-        gates = {
-            gate: None if value is None else bool(value)
-            for gate, value in zip(LIFECYCLE_GATES, row[:3], strict=True)
-        }
-        numbers = dict(zip(PERIOD_NAMES, row[3:9], strict=True))
-        states[channel.id] = LifecycleState(
-            channel.id, state_of(gates), gates, numbers, row[9], row[10]
-        )
-    return states
 
 
 def read_candidates(
@@ -96,56 +73,22 @@ def candidates_of(
         yield Candidate(row[0], rank, row[3], bool(row[2]), blocked)
 
 
-# An earlier run's action that the sending system has since reported as a contact (same
-# customer, offer and channel, sent at or after that run's as-of) counts once, as the contact.
-_UNMATCHED = (
-    'NOT EXISTS (SELECT 1 FROM "contacts" AS m WHERE m."customer_id" = a."customer_id" '
-    'AND m."offer_id" = a."offer_id" AND m."channel" = a."channel" '
-    f"AND {epoch_of('m.sent_at')} >= {epoch_of('r.as_of')} "
-    f"AND {epoch_of('m.sent_at')} <= :now)"
-)
-
-
-def _history_queries(
+def _history_statements(
     conn: sqlite3.Connection,
     rules: RuleSet,
     as_of: datetime,
-    kind: str = "channel, offer_id",
+    kind: history.KindSql = lambda ctx: "channel, offer_id",
     ns: Namespace = DEFAULT,
-) -> tuple[list[str], dict[str, Any]]:
-    """Messages of the candidates that count against caps and min_gap, as
-    `(customer_id, epoch, kind)` rows, `kind` SQL over `channel` and `offer_id`: contacts
-    sent in the window (from `sent`, audience.py), and earlier runs' actions sent in it or
-    planned after it. No queries when no cap or min_gap looks back.
-
-    SQLite has no statistics for temp tables, so the join order is ours: `sent` is read
-    once, each row looking its customer up among the candidates; for actions, a few
-    candidates (explain) look theirs up by index, many (a whole store's plan) read the
-    actions once (one scan beats half a million lookups)."""
-    window = audience.message_window(rules)
-    start, now = int((as_of - window).timestamp()), int(as_of.timestamp())
-    if not window:
-        return [], {}
-    (candidates,) = conn.execute(f"SELECT count(*) FROM temp.{ns.candidates}").fetchone()
-    (customers,) = conn.execute('SELECT coalesce(max(rowid), 0) FROM "customers"').fetchone()
-    pair = 'a."customer_id" = x.customer_id'
-    if candidates * 20 < customers:
-        actions = f'temp.{ns.candidates} AS x CROSS JOIN "actions" AS a ON {pair}'
-    else:
-        actions = f'"actions" AS a CROSS JOIN temp.{ns.candidates} AS x ON {pair}'
-    contacts = (
-        f"SELECT k.customer_id, k.t, {kind} FROM temp.{ns.sent} AS k "
-        f"CROSS JOIN temp.{ns.candidates} AS x ON x.customer_id = k.customer_id "
-        "WHERE k.t > :start AND k.t <= :now"
+) -> list[Statement]:
+    """`history.message_statements`, joined in the order that suits how many candidates
+    there are (SQLite has no statistics for temp tables, so the join order is ours)."""
+    if not audience.message_window(rules):
+        return []
+    candidates, customers = (
+        conn.execute(s.sql).fetchone()[0] for s in history.count_candidates_statements(ns)
     )
-    planned = (  # each time parsed once, in a co-routine
-        f"SELECT customer_id, t, {kind} FROM ("
-        f'SELECT a."customer_id" AS customer_id, {epoch_of("a.send_at")} AS t, '
-        'a."channel" AS channel, a."offer_id" AS offer_id '
-        f'FROM {actions} JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        f"WHERE {not_dated_before('a.send_at', ':day')} AND {_UNMATCHED} LIMIT -1) WHERE t > :start"
-    )
-    return [contacts, planned], {"start": start, "now": now, "day": day_before(as_of - window)}
+    few = candidates * 20 < customers
+    return history.message_statements(rules, as_of, kind, few_candidates=few, ns=ns)
 
 
 def read_history(
@@ -153,16 +96,15 @@ def read_history(
 ) -> dict[int, list[Message]]:
     """The candidates' messages that count against caps and min_gap, per customer (for
     explain and the one-at-a-time allocator)."""
-    queries, params = _history_queries(conn, rules, as_of, ns=ns)
-    history: dict[int, list[Message]] = defaultdict(list)
+    found: dict[int, list[Message]] = defaultdict(list)
     names: dict[Any, Any] = {}  # one string per channel and offer, not one per row
-    for sql in queries:
-        for customer_id, at, channel, offer_id in conn.execute(sql, params):
+    for statement in _history_statements(conn, rules, as_of, ns=ns):
+        for customer_id, at, channel, offer_id in conn.execute(statement.sql, statement.params):
             message = Message(
                 at, names.setdefault(channel, channel), names.setdefault(offer_id, offer_id)
             )
-            history[customer_id].append(message)
-    return history
+            found[customer_id].append(message)
+    return found
 
 
 def read_messages(
@@ -179,38 +121,20 @@ def read_messages(
 
     from ...decide.allocate_arrays import History
 
-    channels = list(dict.fromkeys([*rules.channels, *_cap_channels(rules)]))
-    offers = list(rules.offers)
-    size = len(offers) + 1
-    params: dict[str, Any] = {}
-
-    def code(column: str, names: list[str]) -> str:
-        cases = []
-        for i, name in enumerate(names):
-            key = f"kind{len(params)}"
-            params[key] = name
-            cases.append(f"WHEN :{key} THEN {i}")
-        return f"CASE {column} {' '.join(cases)} ELSE {len(names)} END" if cases else "0"
-
-    kind = f"{code('channel', channels)} * {size} + {code('offer_id', offers)}"
-    queries, window = _history_queries(conn, rules, as_of, kind, ns)
+    kind, kinds = history.message_kinds(rules)
+    statements = _history_statements(conn, rules, as_of, kind, ns)
     found = np.fromiter(
         itertools.chain.from_iterable(
-            row for sql in queries for row in conn.execute(sql, window | params)
+            row for s in statements for row in conn.execute(s.sql, s.params)
         ),
         dtype=np.int64,
     ).reshape(-1, 3)
-    kinds = [(c, o) for c in [*channels, ""] for o in [*offers, None]]
     return History(
         np.searchsorted(audiences.customer_ids, found[:, 0]),
         np.ascontiguousarray(found[:, 1]),
         found[:, 2].astype(np.int32),
         kinds,
     )
-
-
-def _cap_channels(rules: RuleSet) -> list[str]:
-    return [c.channel for c in rules.calendar.frequency_caps if c.channel not in (None, "*")]
 
 
 def read_audiences(
@@ -277,106 +201,24 @@ def read_audiences(
         ),
         dtype=np.int64,
     ).reshape(-1, 2)
-    for i, o in enumerate(offers):
-        who = np.flatnonzero((words[i // 60] >> (i % 60)) & 1)
-        at = cols.rank_of[i]
-        if at is None:
-            order = who
-        else:
-            rank = ranks[at][who]
-            unknown = (gaps[at // 62][who] >> (at % 62)) & 1
-            order = who[np.lexsort((who, -rank, unknown))]
-        result.members[o.id] = order
-        cooling_now = cooling[cooling[:, 0] == i, 1]
-        result.cooldown[o.id] = np.isin(result.customer_ids[order], cooling_now)
+    unknown = [(gaps[at // 62] >> (at % 62)) & 1 for at in range(cols.ranks)]
+    result.add_members(offers, cols.rank_of, words, ranks, unknown, cooling)
     return result
 
 
-def read_capacity(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT
-) -> dict[tuple[str, date], int]:
-    """Messages of channels with a capacity, already sent (`sent`, of every customer: a
-    whole store's plan) or planned, per channel and customer-local day, from two days before
-    as-of on (capacity is per local day; earlier days cannot matter)."""
-    limited = [c.id for c in rules.channels.values() if c.capacity_per_day is not None]
-    if not limited:
-        return {}
-    start, now = int((as_of - timedelta(days=2)).timestamp()), int(as_of.timestamp())
-    has_timezone = "timezone" in rules.schema.columns("customers")
-    tz = 'c."timezone"' if has_timezone else "NULL"
-    channels = ", ".join(f":channel{i}" for i in range(len(limited)))
+ENGINE = Engine(SQLITE, read_audiences, read_messages)
 
-    contacts = (
-        f"SELECT k.channel, {tz}, k.t, count(*) FROM temp.{ns.sent} AS k "
-        'JOIN "customers" AS c ON c."id" = k.customer_id '
-        f"WHERE k.channel IN ({channels}) AND k.t > :start AND k.t <= :now GROUP BY 1, 2, 3"
-    )
-    planned = (  # each time parsed once, in a co-routine
-        f'SELECT channel, tz, t, count(*) FROM (SELECT a."channel" AS channel, {tz} AS tz, '
-        f'{epoch_of("a.send_at")} AS t FROM "actions" AS a '
-        'JOIN "runs" AS r ON r."run_id" = a."run_id" '
-        'JOIN "customers" AS c ON c."id" = a."customer_id" '
-        f'WHERE a."channel" IN ({channels}) '
-        f"AND {not_dated_before('a.send_at', ':day')} "
-        f"AND {_UNMATCHED} LIMIT -1) WHERE t > :start GROUP BY 1, 2, 3"
-    )
-    sql = f"{contacts} UNION ALL {planned}"
-    used: dict[tuple[str, date], int] = Counter()
-    params = {"start": start, "now": now, "day": day_before(as_of - timedelta(days=2))}
-    params.update((f"channel{i}", name) for i, name in enumerate(limited))
-    for channel, timezone, at, count in conn.execute(sql, params):
-        local = _instant(at).astimezone(zone(timezone, rules.calendar.timezone)).date()
-        used[(channel, local)] += count
-    return dict(used)
-
-
-def read_runs_at(conn: sqlite3.Connection, as_of: datetime) -> tuple[tuple[str, int], ...]:
-    """Runs committed at this as-of, with their actions, oldest first."""
-    sql = (
-        'SELECT r."run_key", (SELECT count(*) FROM "actions" AS a WHERE a."run_id" = r."run_id") '
-        'FROM "runs" AS r WHERE r."as_of" = ? AND r."status" = ? ORDER BY r."started_at", r.rowid'
-    )
-    return tuple((key, n) for key, n in conn.execute(sql, (utc_text(as_of), "committed")))
-
-
-def read_totals(conn: sqlite3.Connection) -> dict[str, OfferTotals]:
-    """Each offer's actions and spend committed by earlier runs (max_actions and budget are
-    for the offer's whole life)."""
-    sql = 'SELECT "offer_id", count(*), coalesce(sum("cost"), 0) FROM "actions" GROUP BY 1'
-    return {offer: OfferTotals(n, float(spend)) for offer, n, spend in conn.execute(sql)}
-
-
-def read_exits(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT
-) -> list[ChannelExit]:
-    query = audience.exit_query(rules, as_of, ns)
-    if query is None:
-        return []
-    columns = audience.channel_columns(rules)
-    exits = []
-    for row in conn.execute(query.sql, query.params):
-        for cols, flag in zip(columns, row[1:], strict=True):
-            if flag:
-                channel = rules.channels[cols.channel]
-                until = as_of + timedelta(days=channel.exit_days) if channel.exit_days else None
-                reason = channel.exit.text if channel.exit is not None else ""
-                exits.append(ChannelExit(row[0], channel.id, as_of, until, reason))
-    return exits
-
-
-def count_segments(conn: sqlite3.Connection, program: ValuesProgram) -> tuple[int, dict[str, int]]:
-    """Customers, and members of each segment, read from each layer's own table."""
-    counts: dict[str, int] = {}
-    for table, names in program.tables().items():
-        segments = [n for n in names if n in program.segments]
-        if segments:
-            sums = ", ".join(f"coalesce(sum({quote(n)}), 0)" for n in segments)
-            row = conn.execute(f"SELECT {sums} FROM {table}").fetchone()
-            counts.update(zip(segments, row, strict=True))
-    first = quote(program.ns.name("cv_layer_0"))
-    (customers,) = conn.execute(f"SELECT count(*) FROM temp.{first}").fetchone()
-    return customers, {name: counts[name] for name in program.segments}
-
-
-def _instant(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+__all__ = [
+    "ENGINE",
+    "candidates_of",
+    "channel_lifecycle",
+    "count_segments",
+    "read_audiences",
+    "read_candidates",
+    "read_capacity",
+    "read_exits",
+    "read_history",
+    "read_messages",
+    "read_runs_at",
+    "read_totals",
+]
