@@ -196,7 +196,7 @@ DB = click.option(
     "db_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The customer store (SQLite).",
+    help="The customer store (a SQLite or DuckDB file).",
 )
 QUIET = click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 CACHE = click.option(
@@ -204,7 +204,7 @@ CACHE = click.option(
     default=256,
     show_default=True,
     type=click.IntRange(16, 65536),
-    help="SQLite page cache while planning; more is faster on large stores.",
+    help="Cache while planning: SQLite page cache, DuckDB memory limit x4 (min 1 GB).",
 )
 
 

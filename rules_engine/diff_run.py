@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import itertools
 import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from . import store
-from .backends import backend_for
+from .backends import backend_for, engine_of
+from .backends.readers import streamed
 from .diff import Diff, Membership, SideInfo, diff_plans
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
@@ -172,17 +172,21 @@ def still_to_run(base: Sequence[Statement], head: Sequence[Statement]) -> list[S
     return found
 
 
-def membership(conn: sqlite3.Connection, program: ValuesProgram) -> Membership:
+def membership(conn: Any, program: ValuesProgram) -> Membership:
     """Each segment's members as a mask over every customer, read 62 segments to an integer."""
     names = program.segments
     words = [
-        " | ".join(f"(coalesce({quote(n)}, 0) << {i})" for i, n in enumerate(names[at : at + 62]))
+        " | ".join(
+            f"(CASE WHEN {quote(n)} THEN {1 << i} ELSE 0 END)"
+            for i, n in enumerate(names[at : at + 62])
+        )
         for at in range(0, len(names), 62)
     ]
-    rows = conn.execute(
+    sql = (
         f"SELECT customer_id{''.join(', ' + w for w in words)} "
         f"FROM temp.{program.ns.customer_values} ORDER BY customer_id"
     )
+    rows = streamed(conn, Statement("diff", "segment members", sql))
     found = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
     found = found.reshape(-1, 1 + len(words))
     masks = {n: ((found[:, 1 + i // 62] >> (i % 62)) & 1).astype(bool) for i, n in enumerate(names)}
@@ -196,7 +200,7 @@ def _labelled(progress: Progress | None, name: str) -> Progress | None:
 
 
 def plan_both(
-    conn: sqlite3.Connection,
+    conn: Any,
     base: RuleSet,
     head: RuleSet,
     as_of: datetime,
@@ -205,7 +209,11 @@ def plan_both(
 ) -> tuple[Plan, Plan, tuple[Membership, Membership] | None]:
     """Both plans on one connection, the head's values built only where they differ from the
     base's; each side's segment membership, or None when the two computed the same values."""
-    programs = compile_values(base, as_of), compile_values(head, as_of)
+    dialect = engine_of(conn).dialect
+    programs = (
+        compile_values(base, as_of, dialect=dialect),
+        compile_values(head, as_of, dialect=dialect),
+    )
     base_program, head_program = programs
     base_work = base_program.statements[: _cleanup_start(base_program.statements)]
     head_work = head_program.statements[: _cleanup_start(head_program.statements)]
@@ -246,7 +254,6 @@ def diff_store(
     progress: Progress | None = None,
 ) -> Diff:
     """Plan both sides on the store opened read-only and compare the plans."""
-    store.refuse_duckdb(Path(path))
     with backend_for(path).planning(path, cache_mb) as conn:
         base_plan, head_plan, members = plan_both(
             conn, base.checked.rules, head.checked.rules, as_of, progress=progress

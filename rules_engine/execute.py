@@ -141,9 +141,6 @@ def values_store(
 
     format_of(out)
     private = refuse_unasked(rules, with_addresses)
-    from .store import refuse_duckdb
-
-    refuse_duckdb(Path(path))
     with backend_for(path).planning(path, cache_mb) as conn:
         program = compile_values(rules, as_of, dialect=engine_of(conn).dialect)
         Stages(progress).run(conn, program.statements)

@@ -16,3 +16,11 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("small_demo") / "demo.db"
     build_demo_store(path, customers=2_000, seed=1, progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_duck_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same demo store (2,000 customers, seed 1) built as a DuckDB store."""
+    path = tmp_path_factory.mktemp("small_duck_demo") / "demo.duckdb"
+    build_demo_store(path, customers=2_000, seed=1, progress=False)
+    return path

@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine.backends.sqlite.readers import read_audiences, read_candidates
+from rules_engine.backends import engine_of
+from rules_engine.backends.readers import read_candidates
 from rules_engine.decide.allocate_arrays import REASONS
 from rules_engine.execute import offers_in_play
 from rules_engine.expr.evaluate import Environment, evaluate
@@ -35,6 +36,7 @@ from rules_engine.rules.check import load_rules
 from rules_engine.rules.model import RuleSet
 from rules_engine.sql import audience
 from rules_engine.sql.compile import compile_values
+from rules_engine.sql.namespace import DEFAULT
 from rules_engine.store import init_store
 
 ROOT = Path(__file__).parents[1]
@@ -250,26 +252,29 @@ def test_sql_and_python_agree_on_whole_stores(
 
 
 def check_channels_and_audiences(
-    conn: sqlite3.Connection, rules: RuleSet, python: dict[int, dict[str, Any]]
+    conn: Any, rules: RuleSet, python: dict[int, dict[str, Any]]
 ) -> None:
+    """Channel states and audiences in SQL (SQLite's or DuckDB's, by the connection) against
+    the Python reference, and the planner's arrays against the candidates explain reads."""
     offers = offers_in_play(rules, AS_OF)
+    engine = engine_of(conn)
     for statements in (
-        audience.candidate_statements(rules, offers, AS_OF),
-        audience.channel_state_statements(rules, AS_OF, []),
+        audience.candidate_statements(rules, offers, AS_OF, dialect=engine.dialect),
+        audience.channel_state_statements(rules, AS_OF, [], dialect=engine.dialect),
     ):
         for statement in statements:
-            conn.execute(statement.sql, statement.params)
+            conn.execute(statement.sql, list(statement.params))
     columns = audience.channel_columns(rules)
     sql_state = {
         row[0]: dict(zip((c.channel for c in columns), row[1:], strict=True))
         for row in conn.execute(
             f"SELECT customer_id, {', '.join(c.reason for c in columns)} FROM temp.channel_state"
-        )
+        ).fetchall()
     }
     candidates = read_candidates(conn, rules, offers)
     members = {offer_id: {c.customer_id for c in found} for offer_id, found in candidates.items()}
     # the planner's reading (numpy, from the audience bits) is the view's, in allocation order
-    arrays = read_audiences(conn, rules, offers)
+    arrays = engine.read_audiences(conn, rules, offers, DEFAULT)
     for offer in offers:
         ours = candidates[offer.id]
         at = arrays.members[offer.id]

@@ -25,7 +25,6 @@ from rules_engine.backends.duckdb.backend import DUCKDB
 from rules_engine.backends.duckdb.store import connect
 from rules_engine.backends.readers import read_totals
 from rules_engine.cli import main
-from rules_engine.demo import build_demo_store
 from rules_engine.execute import plan_store
 from rules_engine.rules.check import load_rules
 from rules_engine.storecopy import copy_store
@@ -48,31 +47,23 @@ def plan_json(db: Path, out: Path, as_of: str = AS_OF) -> bytes:
     return out.read_bytes()
 
 
-@pytest.fixture(scope="module")
-def duck_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small demo store (2,000 customers, seed 1) built as a DuckDB store."""
-    path = tmp_path_factory.mktemp("duck_demo") / "demo.duckdb"
-    build_demo_store(path, customers=2_000, seed=1, progress=False)
-    return path
-
-
-def test_the_duckdb_backend_plans_a_duckdb_store_read_only(duck_demo: Path) -> None:
-    backend = backends.backend_for(duck_demo)
-    assert backend is DUCKDB and backend.recognises(duck_demo)
-    with backend.planning(duck_demo, cache_mb=16) as conn, pytest.raises(duckdb.Error):
+def test_the_duckdb_backend_plans_a_duckdb_store_read_only(small_duck_demo: Path) -> None:
+    backend = backends.backend_for(small_duck_demo)
+    assert backend is DUCKDB and backend.recognises(small_duck_demo)
+    with backend.planning(small_duck_demo, cache_mb=16) as conn, pytest.raises(duckdb.Error):
         conn.execute('DELETE FROM "customers"')
-    assert "customers" in backend.schema(duck_demo).tables
+    assert "customers" in backend.schema(small_duck_demo).tables
 
 
 @pytest.fixture(scope="module")
 def outputs(
-    small_demo: Path, duck_demo: Path, tmp_path_factory: pytest.TempPathFactory
+    small_demo: Path, small_duck_demo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> list[tuple[bytes, dict[str, Any], bytes]]:
     """`plan --json --out --report` of the example rules on each engine: the JSON, the plan
     file and the page."""
     folder = tmp_path_factory.mktemp("outputs")
     found = []
-    for db in (small_demo, duck_demo):
+    for db in (small_demo, small_duck_demo):
         out = folder / f"{db.suffix}.json"
         plan_file, page = folder / f"{db.suffix}.plan.json", folder / f"{db.suffix}.html"
         campaign("plan", str(ROOT / "rules"), "--db", str(db), "--as-of", AS_OF, "--quiet",
@@ -116,11 +107,11 @@ def decisions(db: Path, as_of: str) -> list[tuple[str, list[int], list[int], lis
 
 
 def test_candidates_are_taken_in_the_same_order_on_both_engines(
-    small_demo: Path, duck_demo: Path
+    small_demo: Path, small_duck_demo: Path
 ) -> None:
     on_sqlite = decisions(small_demo, AS_OF)
     assert sum(len(ids) for _, ids, _, _ in on_sqlite) > 1_000
-    assert decisions(duck_demo, AS_OF) == on_sqlite
+    assert decisions(small_duck_demo, AS_OF) == on_sqlite
 
 
 def test_a_later_plan_reads_earlier_runs_the_same_on_both_engines(

@@ -31,7 +31,7 @@ from rules_engine.store import CANONICAL_TABLES, init_store
 from rules_engine.storecopy import copy_store
 from rules_engine.times import parse_instant
 from tests.test_compile import AS_OF as COMPILE_AS_OF
-from tests.test_compile import EDGES, EXAMPLES, fill, stores
+from tests.test_compile import EDGES, EXAMPLES, check_channels_and_audiences, fill, stores
 
 AS_OF = parse_instant("2026-11-20T10:00:00+08:00")
 ROOT = Path(__file__).parents[1]
@@ -132,7 +132,8 @@ def duckdb_fill(content: dict[str, list[dict[str, Any]]]) -> duckdb.DuckDBPyConn
 def test_duckdb_and_python_agree_on_whole_stores(
     empty_store: Path, edge_rules: RuleSet, content: dict[str, list[dict[str, Any]]]
 ) -> None:
-    """The values program in DuckDB, every metric and segment of every customer, against the
+    """The values program in DuckDB, every metric and segment of every customer, then each
+    customer's channel states and audiences (and the planner's arrays of them), against the
     Python reference (the oracle), on the random stores of test_compile."""
     conn = fill(empty_store, content)
     try:
@@ -153,5 +154,6 @@ def test_duckdb_and_python_agree_on_whole_stores(
                     f"{column.kind} {column.name} of customer {row[0]}: "
                     f"DuckDB {got!r}, Python {expected!r}"
                 )
+        check_channels_and_audiences(duck, edge_rules, python)
     finally:
         duck.close()

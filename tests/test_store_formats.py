@@ -308,17 +308,3 @@ def test_any_rows_survive_a_copy_there_and_back(
     for table in ("orders", "customers"):
         assert rows(there, table) == rows(source, table)
         assert rows(back, table) == rows(source, table)
-
-
-@pytest.mark.parametrize("command", ["explain", "metrics"])
-def test_deciding_commands_refuse_a_duckdb_store_and_name_the_copy(
-    shops: tuple[Path, Path], tmp_path: Path, command: str
-) -> None:
-    _, duck_path = shops
-    extra = {"explain": ["1"], "metrics": ["--out", str(tmp_path / "m.csv")]}
-    args = [command, "rules", "--db", str(duck_path), "--as-of", "2026-11-20T10:00:00+08:00"]
-    result = invoke(*args, *extra[command])
-    assert result.exit_code == 2, result.output
-    assert "is a DuckDB store" in result.output
-    assert f"campaign store copy {duck_path} {duck_path.with_suffix('.db')}" in result.output
-    assert "Traceback" not in result.output

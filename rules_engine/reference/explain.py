@@ -16,7 +16,6 @@ Population ranks (`ntile`) need every customer; they are computed only with `pop
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -24,10 +23,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .. import store
 from ..addresses import HIDDEN, address_columns, address_metrics, mentions
-from ..backends import backend_for
-from ..backends.sqlite.readers import channel_lifecycle, read_candidates, read_history, read_totals
+from ..backends import backend_for, engine_of
+from ..backends.readers import channel_lifecycle, read_candidates, read_history, read_totals
 from ..decide.allocate import allocate
 from ..decide.records import Candidate, Decision
 from ..errors import InputError
@@ -37,6 +35,7 @@ from ..expr.nodes import ListLit, Literal, Node, children, to_text
 from ..rules.model import Offer, RuleSet
 from ..sql import audience
 from ..sql.compile import Statement, compile_values
+from ..sql.dialect import reported_real
 from ..times import parse_instant, utc_text
 from .oracle import (
     CustomerData,
@@ -147,7 +146,6 @@ def explain_store(
 ) -> Explanation:
     """`campaign explain`: the store opened read-only, one customer explained; values read
     from address columns masked unless `show_addresses`."""
-    store.refuse_duckdb(Path(path))
     with backend_for(path).planning(path, cache_mb) as conn:
         found = explain(conn, rules, as_of, customer_id, population=population)
     return found if show_addresses else masked(found, rules)
@@ -176,7 +174,7 @@ def masked(found: Explanation, rules: RuleSet) -> Explanation:
 
 
 def explain(
-    conn: sqlite3.Connection,
+    conn: Any,
     rules: RuleSet,
     as_of: datetime,
     customer_id: int,
@@ -194,13 +192,18 @@ def explain(
     values = evaluate_values(rules, [customer], as_of, ranks=ranks)[customer_id]
     env = Environment(values, as_of, rules.calendar.timezone)
     result.values = _value_lines(rules, values, sql_values, env)
-    lifecycle = channel_lifecycle(conn, rules, as_of)
+    dialect = engine_of(conn).dialect
+    lifecycle = channel_lifecycle(conn, rules, as_of, dialect)
     in_exit = [c for c, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
-    _run(conn, audience.candidate_statements(rules, offers, as_of, customer_id))
+    _run(conn, audience.candidate_statements(rules, offers, as_of, customer_id, dialect=dialect))
     # channel states are computed for audience members; explain shows them for anyone
-    conn.execute("INSERT OR IGNORE INTO temp.candidates (customer_id) VALUES (?)", (customer_id,))
-    _run(conn, audience.channel_state_statements(rules, as_of, in_exit))
+    conn.execute(
+        "INSERT INTO temp.candidates (customer_id) SELECT CAST(? AS BIGINT) WHERE NOT EXISTS "
+        "(SELECT 1 FROM temp.candidates WHERE customer_id = ?)",
+        (customer_id, customer_id),
+    )
+    _run(conn, audience.channel_state_statements(rules, as_of, in_exit, dialect=dialect))
     sql_blocked = _sql_channels(conn, rules)
     exits_in_force = _exits_in_force(conn, customer_id, as_of)
     blocked = {}
@@ -244,24 +247,27 @@ def wrong_types(rules: RuleSet, customer: CustomerData) -> list[str]:
     return found
 
 
-def _run(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+def _run(conn: Any, statements: Sequence[Statement]) -> None:
     for statement in statements:
-        conn.execute(statement.sql, statement.params)
+        conn.execute(statement.sql, list(statement.params))
 
 
 def _sql_values(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, customer_id: int, population: bool
+    conn: Any, rules: RuleSet, as_of: datetime, customer_id: int, population: bool
 ) -> dict[str, Any]:
-    """The customer's row of `customer_values`; with `population`, ranks over every customer."""
+    """The customer's row of `customer_values`; with `population`, ranks over every customer.
+    Booleans as 1/0, as SQLite keeps them (DuckDB's are real booleans)."""
     only = None if population else customer_id
-    program = compile_values(rules, as_of, customer=only, population=population)
+    dialect = engine_of(conn).dialect
+    program = compile_values(rules, as_of, customer=only, population=population, dialect=dialect)
     _run(conn, program.statements)
     cursor = conn.execute(
         "SELECT * FROM temp.customer_values WHERE customer_id = ?", (customer_id,)
     )
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
-    return dict(zip(names, row, strict=True)) if row else {}
+    values = [int(v) if isinstance(v, bool) else v for v in row or ()]
+    return dict(zip(names, values, strict=True)) if row else {}
 
 
 def _population_metrics(rules: RuleSet) -> list[str]:
@@ -289,7 +295,7 @@ def _value_lines(
                 metric.id,
                 "metric",
                 values[metric.id],
-                sql.get(metric.id),
+                reported_real(sql.get(metric.id)) if metric.type == "real" else sql.get(metric.id),
                 same(python, sql.get(metric.id)),
                 str(metric.span),
                 None if metric.table else trace(metric.value.node, env),
@@ -322,7 +328,7 @@ def same(python: Any, sql: Any) -> bool:
     return bool(python == sql)
 
 
-def _sql_channels(conn: sqlite3.Connection, rules: RuleSet) -> dict[str, str | None]:
+def _sql_channels(conn: Any, rules: RuleSet) -> dict[str, str | None]:
     columns = audience.channel_columns(rules)
     if not columns:
         return {}
@@ -334,11 +340,11 @@ def _sql_channels(conn: sqlite3.Connection, rules: RuleSet) -> dict[str, str | N
     }
 
 
-def _exits_in_force(conn: sqlite3.Connection, customer_id: int, as_of: datetime) -> set[str]:
+def _exits_in_force(conn: Any, customer_id: int, as_of: datetime) -> set[str]:
     rows = conn.execute(
         'SELECT "channel", "exited_at", "until" FROM "channel_exits" WHERE "customer_id" = ?',
         (customer_id,),
-    )
+    ).fetchall()
     found = set()
     for channel, exited_at, until in rows:
         start = _instant(exited_at)
@@ -356,7 +362,7 @@ def _instant(text: Any) -> datetime | None:
 
 
 def _offers(
-    conn: sqlite3.Connection,
+    conn: Any,
     rules: RuleSet,
     as_of: datetime,
     customer: CustomerData,
@@ -387,7 +393,7 @@ def _offers(
         channels=rules.channels,
         calendar=rules.calendar,
         as_of=as_of,
-        history=read_history(conn, rules, as_of),
+        history=read_history(conn, rules, as_of, dialect=engine_of(conn).dialect),
         totals=read_totals(conn),
     )
     decided = {d.offer_id: d for d in decisions}
@@ -474,7 +480,7 @@ def _shared(rules: RuleSet, offers: Sequence[Offer], population: bool) -> str | 
 
 
 def _in_cooldown(
-    conn: sqlite3.Connection, offer_id: str, cooldown: Any, customer_id: int, as_of: datetime
+    conn: Any, offer_id: str, cooldown: Any, customer_id: int, as_of: datetime
 ) -> bool:
     if cooldown is None:
         return False
@@ -482,17 +488,17 @@ def _in_cooldown(
     sent = conn.execute(
         'SELECT "sent_at" FROM "contacts" WHERE "customer_id" = ? AND "offer_id" = ?',
         (customer_id, offer_id),
-    )
+    ).fetchall()
     if any((t := _instant(at)) is not None and start < t <= as_of for (at,) in sent):
         return True
     planned = conn.execute(
         'SELECT "send_at" FROM "actions" WHERE "customer_id" = ? AND "offer_id" = ?',
         (customer_id, offer_id),
-    )
+    ).fetchall()
     return any((t := _instant(at)) is not None and t > start for (at,) in planned)
 
 
-def _committed(conn: sqlite3.Connection, customer_id: int, as_of: datetime) -> list[dict[str, Any]]:
+def _committed(conn: Any, customer_id: int, as_of: datetime) -> list[dict[str, Any]]:
     """Audit rows that runs at this very as-of committed for the customer."""
     cursor = conn.execute(
         'SELECT r."run_key", a.* FROM "audit" AS a JOIN "runs" AS r ON r."run_id" = a."run_id" '
@@ -500,7 +506,7 @@ def _committed(conn: sqlite3.Connection, customer_id: int, as_of: datetime) -> l
         (customer_id, utc_text(as_of)),
     )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def describe(value: Value) -> str:

@@ -10,7 +10,6 @@ slowly and one customer at a time.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,7 +38,7 @@ def related_tables(rules: RuleSet) -> list[str]:
 
 
 def read_customers(
-    conn: sqlite3.Connection, rules: RuleSet, ids: Iterable[int] | None = None
+    conn: Any, rules: RuleSet, ids: Iterable[int] | None = None
 ) -> list[CustomerData]:
     """Customers with their related rows (in row-id order, which `first`/`last` ties use)."""
     query = 'SELECT * FROM "customers"'
@@ -60,10 +59,14 @@ def read_customers(
     return [customers[cid] for cid in sorted(customers)]
 
 
-def _dicts(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
+def _dicts(conn: Any, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, from SQLite or DuckDB (whose booleans become 1/0, as SQLite keeps them)."""
+    cursor = conn.execute(sql, list(params))
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    return [
+        {n: int(v) if isinstance(v, bool) else v for n, v in zip(names, row, strict=True)}
+        for row in cursor.fetchall()
+    ]
 
 
 def typed(row: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Value]:

@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from ..backends.readers import streamed
 from ..decide.records import ACTION_COLUMNS
 from ..errors import InputError, OutputError
 from ..expr.sqlgen import quote
 from ..rules.model import RuleSet
-from ..sql.compile import ValueColumn
+from ..sql.compile import Statement, ValueColumn
+from ..sql.dialect import reported_real
 
 FORMATS = (".csv", ".jsonl")
 
@@ -167,7 +169,7 @@ def export_run(
 
 
 def export_values(
-    conn: sqlite3.Connection,
+    conn: Any,
     columns: Sequence[ValueColumn],
     path: str | Path,
     *,
@@ -179,15 +181,22 @@ def export_values(
     for column in columns:
         selects.append(quote(column.name))
     sql = f"SELECT {', '.join(selects)} FROM temp.customer_values ORDER BY customer_id"
-    datetimes = [i + 1 for i, c in enumerate(columns) if c.type == "datetime"]
     names = ["customer_id", *(c.name for c in columns)]
-    return write_rows(path, names, _with_times(conn.execute(sql), datetimes), private=private)
+    found = streamed(conn, Statement("export", "customer values", sql))
+    types = ["integer", *(c.type for c in columns)]
+    return write_rows(path, names, _as_written(found, types), private=private)
 
 
-def _with_times(rows: Iterable[Sequence[Any]], positions: Sequence[int]) -> Iterator[list[Any]]:
+def _as_written(rows: Iterable[Sequence[Any]], types: Sequence[str]) -> Iterator[list[Any]]:
+    """Rows with epoch seconds as UTC text, reals as `reported_real` (the same digits from
+    every engine) and booleans as 1/0 (as SQLite keeps them: DuckDB's are real booleans)."""
+    times = [i for i, kind in enumerate(types) if kind == "datetime"]
+    reals = [i for i, kind in enumerate(types) if kind == "real"]
     for row in rows:
-        values = list(row)
-        for i in positions:
+        values = [int(v) if isinstance(v, bool) else v for v in row]
+        for i in times:
             if values[i] is not None:
                 values[i] = datetime.fromtimestamp(values[i], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for i in reals:
+            values[i] = reported_real(values[i])
         yield values

@@ -123,6 +123,21 @@ class Dialect:
         return self.FUNCTIONS.get(name)
 
 
+# Significant digits a real computed by SQL is reported with (explain, `campaign metrics`):
+# engines add reals in their own order (SQLite one by one, DuckDB in parallel), which changes
+# the last digits of a sum and nothing the rules decide.
+REAL_DIGITS = 12
+
+
+def reported_real(value: Any) -> Any:
+    """A real as SQL computed it, to `REAL_DIGITS` significant digits, as a float (SQLite
+    hands a real metric that came out whole, such as an empty sum, as an integer); anything
+    else as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(f"{value:.{REAL_DIGITS}g}")
+    return value
+
+
 def dialect_named(name: str) -> Dialect:
     """The dialect of a backend by name (`sqlite`, `duckdb`)."""
     if name == "duckdb":

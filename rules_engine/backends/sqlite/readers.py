@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ...decide.records import CHANNEL_REASONS, Candidate, Message
+from ...decide.records import CHANNEL_REASONS
 from ...rules.model import Offer, RuleSet
 from ...sql import audience, history
-from ...sql.compile import Statement
 from ...sql.namespace import DEFAULT, Namespace
 from ..base import Engine
 from ..readers import (
+    candidates_of,
     channel_lifecycle,
     count_segments,
+    history_statements,
+    read_candidates,
     read_capacity,
     read_exits,
+    read_history,
     read_runs_at,
     read_totals,
 )
@@ -32,79 +34,6 @@ from .dialect import SQLITE
 
 if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
     from ...decide.allocate_arrays import Audiences, History
-
-
-def read_candidates(
-    conn: sqlite3.Connection, rules: RuleSet, offers: Sequence[Offer], ns: Namespace = DEFAULT
-) -> dict[str, list[Candidate]]:
-    """Each offer's candidates in allocation order (for explain and tests)."""
-    return {o.id: list(candidates_of(conn, rules, offers, o, ns)) for o in offers}
-
-
-def candidates_of(
-    conn: sqlite3.Connection,
-    rules: RuleSet,
-    offers: Sequence[Offer],
-    offer: Offer,
-    ns: Namespace = DEFAULT,
-) -> Iterator[Candidate]:
-    """One offer's candidates in allocation order (rank high first, missing last, then
-    customer id), with the blocking reason of each of the offer's channels; streamed, so a
-    million candidates never sit in memory at once."""
-    channel_cols = audience.channel_columns(rules)
-    position = {c.channel: 4 + i for i, c in enumerate(channel_cols)}
-    usable = [(ch, position[ch]) for ch in offer.channels if ch in position]
-    reasons = "".join(f", s.{c.reason}" for c in channel_cols)
-    shared: dict[tuple[Any, ...], dict[str, str | None]] = {}  # one dict per reason pattern
-    sql = (
-        f"SELECT m.customer_id, m.rank, EXISTS (SELECT 1 FROM temp.{ns.cooldowns} AS d "
-        "WHERE d.customer_id = m.customer_id AND d.offer = m.offer), "
-        f"k.timezone{reasons} FROM temp.{ns.members} AS m "
-        f"JOIN temp.{ns.candidates} AS k ON k.customer_id = m.customer_id "
-        f"JOIN temp.{ns.channel_state} AS s ON s.customer_id = m.customer_id "
-        "WHERE m.offer = ? ORDER BY m.rank IS NULL, m.rank DESC, m.customer_id"
-    )
-    for row in conn.execute(sql, (offers.index(offer),)):
-        pattern = row[4:]
-        blocked = shared.get(pattern)
-        if blocked is None:
-            blocked = shared[pattern] = {ch: row[i] for ch, i in usable}
-        rank = None if row[1] is None else float(row[1])
-        yield Candidate(row[0], rank, row[3], bool(row[2]), blocked)
-
-
-def _history_statements(
-    conn: sqlite3.Connection,
-    rules: RuleSet,
-    as_of: datetime,
-    kind: history.KindSql = lambda ctx: "channel, offer_id",
-    ns: Namespace = DEFAULT,
-) -> list[Statement]:
-    """`history.message_statements`, joined in the order that suits how many candidates
-    there are (SQLite has no statistics for temp tables, so the join order is ours)."""
-    if not audience.message_window(rules):
-        return []
-    candidates, customers = (
-        conn.execute(s.sql).fetchone()[0] for s in history.count_candidates_statements(ns)
-    )
-    few = candidates * 20 < customers
-    return history.message_statements(rules, as_of, kind, few_candidates=few, ns=ns)
-
-
-def read_history(
-    conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, ns: Namespace = DEFAULT
-) -> dict[int, list[Message]]:
-    """The candidates' messages that count against caps and min_gap, per customer (for
-    explain and the one-at-a-time allocator)."""
-    found: dict[int, list[Message]] = defaultdict(list)
-    names: dict[Any, Any] = {}  # one string per channel and offer, not one per row
-    for statement in _history_statements(conn, rules, as_of, ns=ns):
-        for customer_id, at, channel, offer_id in conn.execute(statement.sql, statement.params):
-            message = Message(
-                at, names.setdefault(channel, channel), names.setdefault(offer_id, offer_id)
-            )
-            found[customer_id].append(message)
-    return found
 
 
 def read_messages(
@@ -122,7 +51,7 @@ def read_messages(
     from ...decide.allocate_arrays import History
 
     kind, kinds = history.message_kinds(rules)
-    statements = _history_statements(conn, rules, as_of, kind, ns)
+    statements = history_statements(conn, rules, as_of, kind, ns)
     found = np.fromiter(
         itertools.chain.from_iterable(
             row for s in statements for row in conn.execute(s.sql, s.params)
