@@ -19,6 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine import store
+from rules_engine.apply import (
+    PlanFile,
+    PlanStale,
+    apply_plan,
+    plan_file_json,
+    plan_with_fingerprint,
+    read_plan_file,
+)
 from rules_engine.backends import writer
 from rules_engine.backends.duckdb import writer as duck_writer
 from rules_engine.backends.duckdb.fingerprint import store_fingerprint
@@ -234,3 +242,47 @@ def test_runs_and_results_read_a_duckdb_store_as_a_sqlite_one(
     assert '"actions": 0,' not in history(committed[0])[1]
     assert measured(committed[1]) == measured(committed[0])
     assert '"arms": []' not in measured(committed[0])
+
+
+# -- plan files ------------------------------------------------------------------------------------
+
+
+def plan_file(path: Path, rules: RuleSet, out: Path) -> PlanFile:
+    planned, fingerprint = plan_with_fingerprint(path, rules, AS_OF)
+    out.write_text(plan_file_json(planned, fingerprint), encoding="utf-8")
+    return read_plan_file(out)
+
+
+def test_a_plan_file_made_on_duckdb_commits_the_rows_a_plain_run_commits(
+    twins: tuple[Path, Path], rules: RuleSet, tmp_path: Path
+) -> None:
+    reviewed = Path(shutil.copyfile(twins[1], tmp_path / "reviewed.duckdb"))
+    plain = Path(shutil.copyfile(twins[1], tmp_path / "plain.duckdb"))
+    planned = plan_file(reviewed, rules, tmp_path / "plan.json")
+    assert planned.fingerprint.store["format"] == "duckdb"
+    assert not apply_plan(reviewed, rules, planned, KEY).reused
+    assert apply_plan(reviewed, rules, planned, KEY).reused  # the same key: a no-op
+    assert not writer.run_store(plain, rules, AS_OF, KEY).reused
+    assert engine_rows(reviewed) == engine_rows(plain)
+    assert len(table_rows(plain, "actions")) > 100
+
+
+def test_a_plan_file_is_refused_once_a_table_it_read_changed_or_on_the_other_format(
+    twins: tuple[Path, Path], rules: RuleSet, tmp_path: Path
+) -> None:
+    path = Path(shutil.copyfile(twins[1], tmp_path / "shop.duckdb"))
+    planned = plan_file(path, rules, tmp_path / "plan.json")
+    with closing(duckdb.connect(str(path))) as conn:  # a customer withdraws consent
+        conn.execute(
+            'UPDATE "customers" SET "email_opt_in" = NOT coalesce("email_opt_in", false) '
+            'WHERE "id" = 17'
+        )
+    before = engine_rows(path)
+    with pytest.raises(PlanStale, match=r"table customers of the store changed") as refused:
+        apply_plan(path, rules, planned, KEY)
+    assert "orders" not in str(refused.value)
+    assert engine_rows(path) == before
+    sqlite_made = plan_file(twins[0], rules, tmp_path / "sqlite-plan.json")
+    with pytest.raises(PlanStale, match="made on a sqlite store, this one is duckdb"):
+        apply_plan(path, rules, sqlite_made, KEY)
+    assert engine_rows(path) == before

@@ -14,6 +14,7 @@ open.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -127,8 +128,14 @@ def run(
     progress: Progress | None = None,
 ) -> RunResult:
     """Decide and commit one run on a DuckDB store, or nothing (as SQLite's `run`)."""
+    from .backend import prepare
+
     check_run_key(run_key)
-    with session(path, wait) as held:
+    with (
+        session(path, wait) as held,
+        tempfile.TemporaryDirectory(prefix="campaign-duckdb-") as spill,
+    ):
+        prepare(held.conn, cache_mb, spill)  # as a plan is: the same memory limit and spill
 
         def decide_and_write() -> RunResult:
             started = datetime.now(UTC)
