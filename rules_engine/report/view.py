@@ -13,14 +13,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from ..decide.records import REASON_ORDER
 from ..execute import Plan
 from ..expr.evaluate import Environment, Value, evaluate
 from ..expr.nodes import Call, Compare, Name, Node
 from ..rules.provenance import rule_names
-from ..times import utc_text
+from ..times import both_zones, utc_text
 from .summary import ChannelSummary, OfferSummary, channel_summaries, offer_summaries
 
 # Reasons that mean a limit was reached (caps, min_gap, capacity, max_actions, budget).
@@ -70,7 +69,7 @@ class PlanView:
     """One plan, ready to render."""
 
     as_of: str  # UTC
-    as_of_local: str  # in the calendar timezone
+    as_of_local: str  # in UTC and the calendar timezone, as every header shows it
     timezone: str
     customers: int
     rules_digest: str
@@ -115,7 +114,7 @@ def plan_view(plan: Plan, *, digest: str) -> PlanView:
     tz = rules.calendar.timezone
     return PlanView(
         utc_text(plan.as_of),
-        _local_text(plan.as_of, tz),
+        both_zones(plan.as_of, tz),
         tz,
         plan.customers,
         digest,
@@ -132,10 +131,6 @@ def plan_view(plan: Plan, *, digest: str) -> PlanView:
         len(plan.exits),
         plan.runs_at_as_of,
     )
-
-
-def _local_text(moment: datetime, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _offer_view(plan: Plan, summary: OfferSummary) -> OfferView:
