@@ -5,9 +5,12 @@ would cause."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules_engine.cli import main
 from rules_engine.rules.check import check
@@ -165,3 +168,79 @@ def test_nothing_is_reported_that_only_the_broken_key_would_cause(tmp_path: Path
         ("schema-type", 17, 12),
         ("schema-required", 22, 7),
     ]
+
+
+# Keys that break the schema, added after a problem that does not depend on them: the problem
+# stays reported whatever they are.
+BROKEN = {
+    "offer": [
+        "    priority: high\n",
+        "    cost: free\n",
+        "    holdout: lots\n",
+        "    group: [g]\n",
+        "    max_actions: -1\n",
+        "    incentive: {value: 1}\n",
+        "    cooldown: 3 days\n",
+        "    send_at: '25:00'\n",
+        "    budget: {total: x}\n",
+        "    colour: red\n",
+        "    variants: {a: {content: x}}\n",
+        "    window: {from: 2026-11-31}\n",
+    ],
+    "channel": [
+        "    cost: cheap\n",
+        "    exit_days: forever\n",
+        "    quiet_hours: {start: '21:00'}\n",
+        "    capacity: {per_day: lots}\n",
+        "    lifecycle: {admit: 5, grow: x}\n",
+        "    colour: red\n",
+    ],
+    "calendar": [
+        "  timezone: 5\n",
+        "  min_gap: soon\n",
+        "  frequency_caps: [{channel: email, max: x, per: 7d}]\n",
+        "  schedule: [{id: a, channel: email}]\n",
+        "  constraints: [{channel: email}]\n",
+        "  colour: red\n",
+    ],
+    "test": [
+        "    description: [x]\n",
+        "    contacts: 5\n",
+        "    then: [{expect: []}]\n",
+        "    colour: red\n",
+    ],
+}
+TARGETS = {  # a rule with a problem on line 3 of its file, at this column
+    "offer": ("offers:\n  o2:\n    channels: [emial]\n    audience: s\n    content: t\n", 16),
+    "channel": ("channels:\n  sms:\n    entry: vip and s\n    address: phone\n", 12),
+    "calendar": (
+        "calendar:\n  blackouts:\n    - {from: 2026-11-10, until: 2026-11-12, channels: [smss]}\n",
+        56,
+    ),
+    "test": (
+        "tests:\n  t1:\n    expect: [{customer: 1, offer: nope}]\n"
+        "    as_of: '2026-11-20T10:00:00+08:00'\n    customers: [{id: 1}]\n",
+        35,
+    ),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(sorted(TARGETS)).flatmap(
+        lambda kind: st.tuples(
+            st.just(kind),
+            st.lists(st.sampled_from(BROKEN[kind]), min_size=1, max_size=3, unique=True),
+        )
+    )
+)
+def test_a_problem_stays_reported_whatever_else_in_its_rule_breaks_the_schema(
+    case: tuple[str, list[str]],
+) -> None:
+    kind, broken = case
+    text, col = TARGETS[kind]
+    with tempfile.TemporaryDirectory() as folder:
+        problems = found(Path(folder), text + "".join(broken))
+    assert any(line > 3 for _, line, _ in problems), problems  # the schema errors
+    assert any(line == 3 and c == col for _, line, c in problems), problems
+    assert all(line >= 3 for _, line, _ in problems), problems  # nothing in the base rules
