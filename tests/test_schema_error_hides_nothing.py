@@ -244,3 +244,13 @@ def test_a_problem_stays_reported_whatever_else_in_its_rule_breaks_the_schema(
     assert any(line > 3 for _, line, _ in problems), problems  # the schema errors
     assert any(line == 3 and c == col for _, line, c in problems), problems
     assert all(line >= 3 for _, line, _ in problems), problems  # nothing in the base rules
+
+
+def test_an_acceptance_in_a_rule_with_a_schema_error_is_not_called_unused(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "offers:\n  o3:\n    audience: s\n    channels: [email]\n    content: t\n    group: g\n"
+        "    priority: high\n    accept: [ambiguous-priority]\n"
+    )
+    assert found(tmp_path, text) == [("schema-type", 7, 15)]

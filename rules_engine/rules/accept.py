@@ -32,7 +32,11 @@ def apply_acceptances(
                 and inside(doc, (section, rule_id), p.span)
             ]
             accepted.update(found)
-            if not found:
+            broken = any(  # not checked whole: whether it would warn is not known
+                p.is_error and p.span.file == doc.path and inside(doc, (section, rule_id), p.span)
+                for p in problems
+            )
+            if not found and not broken:
                 unused.append(
                     Problem(
                         doc.span((section, rule_id, "accept", index)),
