@@ -176,8 +176,8 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "with --db",
         "integer-overflow": "arithmetic on whole numbers written in the rules whose result is "
         "beyond 64 bits",
-        "store-overflow": "with --db: arithmetic on the customers' whole numbers that the "
-        "store's values can take beyond 64 bits (a warning)",
+        "store-overflow": "with --db: arithmetic on the store's whole numbers, or a sum of them, "
+        "that the store's values can take beyond 64 bits (a warning)",
     },
     "sqlite": {
         "sql-too-deep": "an expression compiles to SQL nested deeper than SQLite takes",

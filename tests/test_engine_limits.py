@@ -381,3 +381,18 @@ def test_metrics_over_63_tables_plan_and_over_64_are_refused_at_the_64th(
     assert [(p.code, p.span.line) for p in found] == [("sql-too-many-joins", 2 + 64 + 1 + 3 * 63)]
     assert "`m63` reads `t63`, the 64th table" in found[0].message
     assert "SQLite joins at most 64 tables in one query" in found[0].message
+
+
+def test_validate_db_warns_where_a_sum_of_the_stores_values_can_go_beyond_64_bits(
+    tmp_path: Path, shop: Path
+) -> None:
+    path = write(tmp_path, STORED)
+    small = with_amounts(shop, tmp_path, 1_000, 2_000)
+    assert check([path], db=small).problems == []
+    (tmp_path / "shop.db").unlink()
+    large = with_amounts(shop, tmp_path, MAX // 2, 5)
+    found = check([path], db=large).problems
+    assert [(p.code, p.span.line, p.span.col) for p in found] == [("store-overflow", 6, 12)]
+    assert "`sum(amount_cents)` can be" in found[0].message
+    assert f"`amount_cents` (0 to {MAX // 2:,})" in (found[0].hint or "")
+    assert "orders rows a customer" in (found[0].hint or "")

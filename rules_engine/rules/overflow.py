@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,99 +148,143 @@ def beyond_64_bits(value: object) -> bool:
 Interval = tuple[int, int]
 
 
+@dataclass
+class _Ranges:
+    """The store's values an expression is worked out over: each whole-number column's least
+    and greatest value (by table), and the most rows a customer has in each related table."""
+
+    columns: dict[str, dict[str, Interval]]
+    rows: dict[str, int]
+    metrics: dict[str, Interval] = field(default_factory=dict)
+    table: str = "customers"  # where the related names of the expression at hand are
+
+
 def store_overflows(rules: RuleSet, db: str | Path) -> list[Problem]:
-    """With `validate --db`: arithmetic on the customers' whole-number columns (and on the
-    metrics computed from them row by row) that the store's values can take beyond 64 bits,
-    a warning at the piece that can, with the values that can: SQLite would go on with an
-    approximate real number there. Worked out from each column's least and greatest value."""
-    expressions = [e for _, e in rule_expressions(rules)]
-    used = {
-        node.name
-        for e in expressions
-        for node in walk(e.node)
-        if isinstance(node, Name) and node.kind == "column" and node.type == "integer"
-    }
-    arithmetic = any(
-        isinstance(node, Binary | Unary) and node.type == "integer"
-        for e in expressions
-        for node in walk(e.node)
-    )
-    if not used or not arithmetic:
+    """With `validate --db`: arithmetic on the store's whole numbers, and sums of them, that
+    the store's values can take beyond 64 bits, a warning at the piece that can with the value
+    it can reach (SQLite goes on with an approximate real number, or fails on a sum). Worked
+    out from each column's least and greatest value and the most rows a customer has."""
+    wanted = _wanted(rules)
+    if not wanted:
         return []
-    columns = _ranges(db, sorted(used))
-    metrics: dict[str, Interval] = {}
-    for name in rules.metric_order:
-        metric = rules.metrics[name]
-        if not metric.is_aggregate and metric.type == "integer":
-            found = _interval(metric.value.node, columns, metrics)
-            if found is not None:
-                metrics[name] = found
+    ranges = _Ranges(*_store_ranges(db, wanted))
     problems = []
-    for expression in expressions:
-        for node, (low, high) in _beyond(expression.node, columns, metrics):
-            problems.append(
-                Problem(
-                    node.span,
-                    "store-overflow",
-                    f"with the store's values `{to_text(node)}` can be {_near(low, high)}, "
-                    "beyond the whole numbers the store holds (64 bits), where SQL goes on with "
-                    "an approximate real number",
-                    "look for absurdly large values in "
-                    + ", ".join(f"`{c}` ({lo:,} to {hi:,})" for c, (lo, hi) in columns.items())
-                    + ", or compute with real numbers (`1.0 * ...`)",
-                    Severity.WARNING,
-                )
-            )
+    for rule_id, expression in rule_expressions(rules):
+        metric = rules.metrics.get(rule_id)
+        ranges.table = (metric.table if metric is not None else None) or "customers"
+        for node, (low, high) in _beyond(expression.node, ranges):
+            problems.append(_warning(node, low, high, ranges))
+        if metric is not None and expression is metric.value and metric.type == "integer":
+            found = _interval(metric.value.node, ranges)
+            if found is not None:
+                ranges.metrics[rule_id] = found
     return problems
+
+
+def _warning(node: Node, low: int, high: int, ranges: _Ranges) -> Problem:
+    names = {n.name for n in walk(node) if isinstance(n, Name)}
+    seen = [
+        f"`{c}` ({lo:,} to {hi:,})"
+        for table in ranges.columns.values()
+        for c, (lo, hi) in table.items()
+        if c in names
+    ]
+    rows = [f"{n:,} {t} rows a customer" for t, n in ranges.rows.items() if t == ranges.table]
+    return Problem(
+        node.span,
+        "store-overflow",
+        f"with the store's values `{to_text(node)}` can be {_near(low, high)}, beyond the whole "
+        "numbers the store holds (64 bits)",
+        "look for absurdly large values in "
+        + ", ".join(seen + rows or ["the columns it reads"])
+        + ", or compute with real numbers (`1.0 * ...`)",
+        Severity.WARNING,
+    )
+
+
+def _wanted(rules: RuleSet) -> dict[str, set[str]]:
+    """The whole-number columns, by table, that arithmetic or a sum in the rules reads."""
+    wanted: dict[str, set[str]] = {}
+    for rule_id, expression in rule_expressions(rules):
+        nodes = walk(expression.node)
+        if not any(_computes(node) for node in nodes):
+            continue
+        metric = rules.metrics.get(rule_id)
+        related = (metric.table if metric is not None else None) or "customers"
+        for node in nodes:
+            if isinstance(node, Name) and node.type == "integer":
+                if node.kind == "column":
+                    wanted.setdefault("customers", set()).add(node.name)
+                elif node.kind == "related":
+                    wanted.setdefault(related, set()).add(node.name)
+    return wanted
+
+
+def _computes(node: Node) -> bool:
+    if isinstance(node, Binary | Unary):
+        return node.type == "integer"
+    return isinstance(node, Call) and node.func in ("sum", "abs") and node.type == "integer"
 
 
 def _near(low: int, high: int) -> str:
     return f"{high:,}" if high > MAX_INTEGER else f"{low:,}"
 
 
-def _ranges(db: str | Path, names: list[str]) -> dict[str, Interval]:
-    """Each column's least and greatest value among the customers (columns with none left out)."""
+def _store_ranges(
+    db: str | Path, wanted: dict[str, set[str]]
+) -> tuple[dict[str, dict[str, Interval]], dict[str, int]]:
+    """Each wanted column's least and greatest value (columns with none left out), and the most
+    rows a customer has in each related table."""
     from ..store import closing_any
 
-    parts = ", ".join(f'min("{n}"), max("{n}")' for n in names)
+    columns: dict[str, dict[str, Interval]] = {}
+    rows: dict[str, int] = {}
     with closing_any(db) as conn:
-        row = conn.execute(f'SELECT {parts} FROM "customers"').fetchone() or ()
-    found = {}
-    for i, name in enumerate(names):
-        low, high = row[2 * i : 2 * i + 2] or (None, None)
-        if isinstance(low, int) and isinstance(high, int):
-            found[name] = (low, high)
-    return found
+        for table, names in sorted(wanted.items()):
+            ordered = sorted(names)
+            parts = ", ".join(f'min("{n}"), max("{n}")' for n in ordered)
+            row = conn.execute(f'SELECT {parts} FROM "{table}"').fetchone() or ()
+            columns[table] = {
+                name: (low, high)
+                for i, name in enumerate(ordered)
+                for low, high in [row[2 * i : 2 * i + 2] or (None, None)]
+                if isinstance(low, int) and isinstance(high, int)
+            }
+            if table != "customers":
+                most = conn.execute(
+                    f'SELECT max(n) FROM (SELECT count(*) AS n FROM "{table}" '
+                    'GROUP BY "customer_id") AS per_customer'
+                ).fetchone()
+                rows[table] = int(most[0] or 0) if most else 0
+    return columns, rows
 
 
-def _beyond(
-    node: Node, columns: dict[str, Interval], metrics: dict[str, Interval]
-) -> Iterator[tuple[Node, Interval]]:
-    inner = [found for child in children(node) for found in _beyond(child, columns, metrics)]
+def _beyond(node: Node, ranges: _Ranges) -> Iterator[tuple[Node, Interval]]:
+    inner = [found for child in children(node) for found in _beyond(child, ranges)]
     if inner or isinstance(node, Literal | Name):
         yield from inner
         return
-    interval = _interval(node, columns, metrics)
+    interval = _interval(node, ranges)
     if interval is not None and not (interval[0] >= MIN_INTEGER and interval[1] <= MAX_INTEGER):
         yield node, interval
 
 
-def _interval(
-    node: Node, columns: dict[str, Interval], metrics: dict[str, Interval]
-) -> Interval | None:
+def _interval(node: Node, ranges: _Ranges) -> Interval | None:
     """The least and greatest value a whole-number expression takes on the store's values."""
     match node:
         case Literal(value=value) if isinstance(value, int) and not isinstance(value, bool):
             return value, value
         case Name(name=name, kind="column"):
-            return columns.get(name)
+            return ranges.columns.get("customers", {}).get(name)
+        case Name(name=name, kind="related"):
+            return ranges.columns.get(ranges.table, {}).get(name)
         case Name(name=name, kind="metric"):
-            return metrics.get(name)
+            return ranges.metrics.get(name)
         case Unary(op="-", operand=operand):
-            inner = _interval(operand, columns, metrics)
+            inner = _interval(operand, ranges)
             return None if inner is None else (-inner[1], -inner[0])
         case Binary(op=op, left=left, right=right) if op in ("+", "-", "*"):
-            a, b = _interval(left, columns, metrics), _interval(right, columns, metrics)
+            a, b = _interval(left, ranges), _interval(right, ranges)
             if a is None or b is None:
                 return None
             if op == "+":
@@ -249,12 +294,17 @@ def _interval(
             products = [x * y for x in a for y in b]
             return min(products), max(products)
         case Call(func="abs", args=(argument,)):
-            inner = _interval(argument, columns, metrics)
+            inner = _interval(argument, ranges)
             if inner is None:
                 return None
             ends = sorted(abs(x) for x in inner)
             return (0 if inner[0] <= 0 <= inner[1] else ends[0]), ends[1]
+        case Call(func="sum", args=(argument,)):
+            inner, most = _interval(argument, ranges), ranges.rows.get(ranges.table)
+            if inner is None or most is None:
+                return None
+            return min(0, most * inner[0]), max(0, most * inner[1])
         case IfElse(body=body, orelse=orelse):
-            a, b = _interval(body, columns, metrics), _interval(orelse, columns, metrics)
+            a, b = _interval(body, ranges), _interval(orelse, ranges)
             return None if a is None or b is None else (min(a[0], b[0]), max(a[1], b[1]))
     return None
