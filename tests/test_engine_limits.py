@@ -251,7 +251,7 @@ def test_a_rule_test_whose_rows_add_up_beyond_64_bits_says_so(tmp_path: Path) ->
     )
     result = CliRunner().invoke(main, ["test", str(path)])
     assert result.exit_code == 1
-    assert "the test could not run at step 1: its rows: a sum or abs() of whole numbers" in (
+    assert "the test could not run at step 1: its rows: a sum, abs() or arithmetic on" in (
         result.output
     )
     assert "metric `spent`" in result.output and "OperationalError" not in result.output
@@ -396,3 +396,25 @@ def test_validate_db_warns_where_a_sum_of_the_stores_values_can_go_beyond_64_bit
     assert "`sum(amount_cents)` can be" in found[0].message
     assert f"`amount_cents` (0 to {MAX // 2:,})" in (found[0].hint or "")
     assert "orders rows a customer" in (found[0].hint or "")
+
+
+@pytest.mark.parametrize("text", [STORED, POINTS + "points + 100\n"])
+def test_on_a_duckdb_store_64_bits_overflowed_is_said_not_a_store_fault(
+    tmp_path: Path, shop: Path, text: str
+) -> None:
+    from rules_engine.storecopy import copy_store
+
+    source = with_points(shop, tmp_path, 0, MAX - 5)
+    with sqlite3.connect(source) as conn:
+        conn.execute("ALTER TABLE orders ADD COLUMN amount_cents INTEGER DEFAULT 0")
+    conn.close()
+    with sqlite3.connect(source) as conn:
+        conn.execute("UPDATE orders SET amount_cents = ? WHERE customer_id = 1", (MAX // 2,))
+    conn.close()
+    duck = tmp_path / "shop.duckdb"
+    copy_store(source, duck)
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(main, ["plan", str(path), "--db", str(duck), "--as-of", AS_OF])
+    assert result.exit_code == 1, result.output
+    assert "goes beyond 64 bits" in result.output
+    assert "could not be read" not in result.output and "Traceback" not in result.output

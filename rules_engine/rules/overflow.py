@@ -121,8 +121,8 @@ def _calls(node: Node | None) -> Iterator[Call]:
 def overflow_message(rules: RuleSet | None, where: str = "") -> str:
     """What to say when the store's values made a sum go beyond 64 bits."""
     base = (
-        f"{where}a sum or abs() of whole numbers goes beyond 64 bits (the store's whole numbers "
-        f"go up to {MAX_INTEGER:,})"
+        f"{where}a sum, abs() or arithmetic on whole numbers goes beyond 64 bits (the store's "
+        f"whole numbers go up to {MAX_INTEGER:,})"
     )
     named = whole_number_sums(rules) if rules is not None else []
     if not named:
