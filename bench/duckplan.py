@@ -1,0 +1,182 @@
+"""`campaign plan` and `explain` on DuckDB stores, against SQLite, and DuckDB's scale curve.
+
+    .venv/bin/python bench/duckplan.py [--sizes 100000,1000000,10000000] [--no-sqlite]
+
+(`BENCH_DUCKDB_SIZES` does what `--sizes` does; the default is 100,000 and 1,000,000.)
+
+For each size, a DuckDB demo store in bench/cache/: at 1M the copy of bench/plan.py's SQLite
+store (`campaign store copy`, built once, timed), at other sizes built directly with
+`campaign demo-data --format duckdb` (once, timed). Then, one process at a time:
+`campaign plan rules/` on it (wall, CPU, peak RSS, the load average before and after, each
+stage's time), at 1M the same on the SQLite store (the ratio DuckDB/SQLite), and
+`campaign explain` of customer 1 on the 1M DuckDB store. Results are printed as Markdown and
+saved to bench/cache/duckplan.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from plan import (  # type: ignore[import-not-found]  # noqa: E402
+    AS_OF,
+    CACHE,
+    RULES,
+    campaign_command,
+    ensure_store,
+    machine,
+    measure,
+    resident_mb,
+    store_path,
+)
+
+DEFAULT_SIZES = "100000,1000000"
+TARGETS = {1_000_000: (10.0, 1536.0), 10_000_000: (120.0, 6144.0)}  # seconds, peak MB
+EXPLAIN_TARGET = 0.5
+
+
+def duck_path(customers: int) -> Path:
+    return store_path(customers).with_suffix(".duckdb")
+
+
+def ensure_duck(customers: int) -> dict[str, Any] | None:
+    """The DuckDB store of `customers`, made once: a copy of the SQLite store where it exists
+    (1M: bench/plan.py builds it), else built directly."""
+    path = duck_path(customers)
+    if path.exists():
+        return None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    source = store_path(customers)
+    if source.exists():
+        print(f"copying {source.name} to {path.name}")
+        command = [*campaign_command(), "store", "copy", str(source), str(path)]
+    else:
+        print(f"building {path.name} ({customers:,} customers)")
+        command = [*campaign_command(), "demo-data", str(path), "--customers", str(customers)]
+        command += ["--seed", "1", "--format", "duckdb", "--quiet"]
+    result = measure(command, path.with_suffix(".build.log"))
+    if result["exit"] != 0:
+        sys.exit(f"making {path.name} failed; see {result['log']}")
+    return result
+
+
+def child_plan(db: str, out: str) -> None:
+    """`campaign plan` through its click entry point, recording Plan.timings and the RSS as
+    each stage starts (nothing else: the decisions are not made into objects)."""
+    import rules_engine.execute as execute
+
+    found: dict[str, Any] = {"memory": []}
+    original = execute.plan_store
+
+    def mark(line: str) -> None:
+        found["memory"].append((line.split(":", 1)[0], resident_mb()))
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        kwargs["progress"] = mark
+        plan = original(*args, **kwargs)
+        found["timings"] = dict(plan.timings)
+        found["customers"] = plan.customers
+        found["actions"] = sum(o.outcomes_counted()["action"] for o in plan.by_offer)
+        return plan
+
+    execute.plan_store = recording
+    from rules_engine.cli import main
+
+    started = time.perf_counter()
+    code = 0
+    try:
+        main(["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet"], prog_name="campaign",
+             standalone_mode=False)  # fmt: skip
+    except SystemExit as exc:  # pragma: no cover - the command's own exits
+        code = int(exc.code or 0)
+    found["command_seconds"] = time.perf_counter() - started
+    found["exit"] = code
+    Path(out).write_text(json.dumps(found))
+    sys.exit(code)
+
+
+def plan_once(db: Path) -> dict[str, Any]:
+    out = db.with_suffix(db.suffix + ".plan.json")
+    command = [sys.executable, str(Path(__file__)), "--child", "--db", str(db), "--out", str(out)]
+    result = measure(command, db.with_suffix(db.suffix + ".plan.log"))
+    if result["exit"] != 0:
+        sys.exit(f"plan on {db.name} failed; see {result['log']}")
+    result.update(json.loads(out.read_text()))
+    return result
+
+
+def explain_once(db: Path) -> dict[str, Any]:
+    command = [*campaign_command(), "explain", str(RULES), "--db", str(db), "1", "--as-of", AS_OF]
+    return measure(command, db.with_suffix(db.suffix + ".explain.log"))
+
+
+def row(label: str, r: dict[str, Any]) -> str:
+    stages = ", ".join(
+        f"{k} {v:.1f}" for k, v in sorted(r.get("timings", {}).items(), key=lambda i: -i[1])
+    )
+    return (
+        f"| {label} | {r['wall']:.1f} s | {r['cpu']:.1f} s | {r['rss_mb']:,.0f} MB | "
+        f"{r['load_before']:.1f} → {r['load_after']:.1f} | {stages} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_DUCKDB_SIZES") or DEFAULT_SIZES)
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite plan at 1M")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_plan(args.db, args.out)
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB")
+    results: dict[str, Any] = {"machine": info, "sizes": {}}
+    lines = [
+        "| run | wall | CPU | peak RSS | load before → after | stages (s) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    failed = False
+    for customers in sizes:
+        made = ensure_duck(customers)
+        entry: dict[str, Any] = {"made": made, "duckdb": plan_once(duck_path(customers))}
+        lines.append(row(f"plan, DuckDB, {customers:,}", entry["duckdb"]))
+        if made is not None:
+            lines.append(row(f"· making the DuckDB store, {customers:,}", made))
+        if customers == 1_000_000:
+            if not args.no_sqlite:
+                ensure_store(store_path(customers), customers)
+                entry["sqlite"] = plan_once(store_path(customers))
+                lines.append(row(f"plan, SQLite, {customers:,}", entry["sqlite"]))
+                ratio = entry["duckdb"]["wall"] / entry["sqlite"]["wall"]
+                entry["ratio_wall"] = ratio
+                lines.append(f"| · DuckDB / SQLite wall | {ratio:.2f} | | | | |")
+            entry["explain"] = explain_once(duck_path(customers))
+            lines.append(row("explain 1, DuckDB, 1,000,000", entry["explain"]))
+            failed |= entry["explain"]["wall"] > EXPLAIN_TARGET
+        if customers in TARGETS:
+            seconds, peak = TARGETS[customers]
+            ok = entry["duckdb"]["wall"] <= seconds and entry["duckdb"]["rss_mb"] <= peak
+            lines.append(
+                f"| · target ≤ {seconds:g} s, ≤ {peak:,.0f} MB | {'met' if ok else 'missed'} "
+                "| | | | |"
+            )
+            failed |= not ok
+        results["sizes"][str(customers)] = entry
+    print("\n".join(lines))
+    (CACHE / "duckplan.json").write_text(json.dumps(results, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
