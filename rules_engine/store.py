@@ -237,6 +237,8 @@ def connect_read_only(path: str | Path) -> StoreConnection:
         raise StoreError(f"{path}: no such store; create one with `campaign init-store {path}`")
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a store file")
+    from .backends.sqlite.functions import register
+
     refuse_duckdb(path)
     wait = LOCK_WAIT.get()
     immutable = _wal_without_log(path)
@@ -246,6 +248,7 @@ def connect_read_only(path: str | Path) -> StoreConnection:
             _read_only_uri(path, immutable), uri=True, timeout=wait, factory=StoreConnection
         )
         conn.snapshot = before
+        register(conn)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError as exc:
         if is_locked(exc):

@@ -1,12 +1,29 @@
-"""Instants as the contract defines them: ISO-8601 in any common spelling, UTC when no offset.
+"""Instants and dates as the contract defines them: one set of ISO-8601 spellings, read alike
+by the Python evaluator, by the SQL of every engine (`Dialect.epoch` and `Dialect.date` in
+each backend's `dialect.py`; SQLite's hands what it cannot read itself to these functions,
+`backends.sqlite.functions`) and by `--as-of`.
 
-`--as-of` and every time in the store go through here, so `2026-09-01T12:00:00Z`,
-`2026-09-01T12:00:00+00:00` and `2026-09-01 12:00:00` are the same instant everywhere.
+An instant is a calendar date, optionally followed by a time and an offset:
+
+- the date `YYYY-MM-DD` or `YYYYMMDD`;
+- then `T`, `t` or one space, and the time `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff` (any number
+  of decimals, `.` or `,`), or the same without colons (`HHMM`, `HHMMSS`);
+- then `Z`, `z`, `+HH`, `+HHMM` or `+HH:MM` (or `-`); no offset means UTC, and a date alone
+  is its UTC midnight.
+
+Times are compared to the second: decimals of a second are dropped. Anything else (week or
+ordinal dates, `24:00`, leap seconds, impossible dates, surrounding spaces, numbers) is not an
+instant: plan, run, explain, metrics and `validate --db` refuse a store column that holds one,
+naming it (`store_values`), so nothing is decided on it (the Python evaluator reads it as
+missing; an engine's own parser may read some such text otherwise).
+
+A date (a `date` column, `date(text)`) is `YYYY-MM-DD` or `YYYYMMDD`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import re
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from .errors import InputError
 
@@ -16,12 +33,78 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999
 # days_ago(n) is missing beyond 1,000 years either way: an as-of in those years minus that
 # stays on the calendar (SQL and Python alike).
 MAX_DAYS_AGO = 365_000
+_INSTANT = re.compile(
+    r"(?P<y>[0-9]{4})(?P<dash>-?)(?P<mo>[0-9]{2})(?P=dash)(?P<d>[0-9]{2})"
+    r"(?:[Tt ](?P<h>[0-9]{2})(?P<colon>:?)(?P<mi>[0-9]{2})"
+    r"(?:(?P=colon)(?P<s>[0-9]{2})(?:[.,][0-9]+)?)?"
+    r"(?P<zone>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_DATE = re.compile(r"(?P<y>[0-9]{4})(?P<dash>-?)(?P<mo>[0-9]{2})(?P=dash)(?P<d>[0-9]{2})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
+def _offset(text: str | None) -> timezone | None:
+    if text is None or text in "Zz":
+        return UTC
+    hours, minutes = int(text[1:3]), int(text[-2:]) if len(text) > 3 else 0
+    if hours > 23 or minutes > 59:
+        return None
+    delta = timedelta(hours=hours, minutes=minutes)
+    return timezone(-delta if text[0] == "-" else delta)
+
+
+def read_instant(value: object) -> datetime | None:
+    """The instant an accepted spelling names (aware, whole seconds); None for anything else."""
+    if not isinstance(value, str):
+        return None
+    match = _INSTANT.fullmatch(value)
+    if match is None:
+        return None
+    zone = _offset(match["zone"])
+    if zone is None:
+        return None
+    try:
+        moment = datetime(
+            int(match["y"]),
+            int(match["mo"]),
+            int(match["d"]),
+            int(match["h"] or 0),
+            int(match["mi"] or 0),
+            int(match["s"] or 0),
+            tzinfo=zone,
+        )
+        moment.astimezone(UTC)  # its UTC instant must exist too (years 1 to 9999)
+    except (ValueError, OverflowError):
+        return None
+    return moment
+
+
+def epoch_seconds(value: object) -> int | None:
+    """An accepted instant as whole seconds since 1970 (the SQL's form); None otherwise."""
+    moment = read_instant(value)
+    return None if moment is None else (moment - _EPOCH) // _SECOND
+
+
+def read_date(value: object) -> date | None:
+    """An accepted date spelling as a date; None for anything else (times included)."""
+    if not isinstance(value, str):
+        return None
+    match = _DATE.fullmatch(value)
+    if match is None:
+        return None
+    try:
+        return date(int(match["y"]), int(match["mo"]), int(match["d"]))
+    except ValueError:
+        return None
 
 
 def parse_instant(text: str) -> datetime:
-    """An aware datetime; naive text is UTC; a bare date is its UTC midnight."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """An accepted instant; `ValueError` for anything else (surrounding spaces are trimmed)."""
+    moment = read_instant(text.strip())
+    if moment is None:
+        raise ValueError(f"not an ISO-8601 instant: {text!r}")
+    return moment
 
 
 def parse_as_of(text: str | None) -> datetime:
@@ -31,6 +114,11 @@ def parse_as_of(text: str | None) -> datetime:
     try:
         moment = parse_instant(text)
     except ValueError:
+        if _off_the_calendar(text):
+            raise InputError(
+                f"--as-of {text!r} is outside the years the engine plans for "
+                f"({FIRST_YEAR}-{LAST_YEAR}); check the year"
+            ) from None
         raise InputError(
             f"--as-of {text!r} is not an ISO-8601 time; write e.g. 2026-11-15T10:00:00+08:00"
         ) from None
@@ -44,6 +132,15 @@ def parse_as_of(text: str | None) -> datetime:
             f"({FIRST_YEAR}-{LAST_YEAR}); check the year"
         )
     return moment
+
+
+def _off_the_calendar(text: str) -> bool:
+    """An ISO spelling whose instant falls off the calendar (year 1 with an offset east)."""
+    try:
+        datetime.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def utc_text(value: datetime) -> str:

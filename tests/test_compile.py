@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from rules_engine.backends import engine_of
 from rules_engine.backends.readers import read_candidates
+from rules_engine.backends.sqlite.functions import register
 from rules_engine.decide.allocate_arrays import REASONS
 from rules_engine.execute import offers_in_play
 from rules_engine.expr.evaluate import Environment, evaluate
@@ -205,7 +206,7 @@ def rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 
 
 def fill(template: Path, content: dict[str, list[dict[str, Any]]]) -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:")
+    conn = register(sqlite3.connect(":memory:"))
     with sqlite3.connect(template) as source:
         source.backup(conn)
     for table, rows in content.items():

@@ -11,6 +11,7 @@ import pytest
 
 from rules_engine.backends.duckdb.dialect import DUCKDB, DuckDBDialect
 from rules_engine.backends.sqlite.dialect import SQLITE, SQLiteDialect
+from rules_engine.backends.sqlite.functions import register
 from rules_engine.sql.dialect import Dialect, dialect_named
 
 
@@ -21,7 +22,7 @@ def on_duckdb(sql: str, params: list[Any] | None = None) -> Any:
 
 
 def on_sqlite(sql: str, params: list[Any] | None = None) -> Any:
-    with closing(sqlite3.connect(":memory:")) as conn:
+    with closing(register(sqlite3.connect(":memory:"))) as conn:
         return conn.execute(f"SELECT {sql}", params or []).fetchone()[0]
 
 
@@ -47,6 +48,10 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
         "JOIN_IN_ORDER",
         "column",
         "epoch",
+        "date",
+        "stored_date",
+        "day_epoch",
+        "local_date",
         "real_number",
         "pair_table",
         "insert_distinct",
@@ -62,6 +67,8 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
         "epoch",
         "date",
         "values_column",
+        "day_epoch",
+        "local_date",
     }
 
 
@@ -95,16 +102,39 @@ def test_duckdb_binds_integers_as_64_bit() -> None:
 @pytest.mark.parametrize(
     ("text", "epoch", "day"),
     [
-        ("2026-09-01T12:00:00Z", 1788264000, "2026-09-01"),
-        ("2026-09-01 12:00:00", 1788264000, "2026-09-01"),
-        ("2026-09-01T02:00:00+08:00", 1788199200, "2026-08-31"),
-        ("2026-09-01T12:00:00.75Z", 1788264000, "2026-09-01"),
+        # a date is a date spelling only: a time's date depends on the zone (`date(datetime)`)
+        ("2026-09-01T12:00:00Z", 1788264000, None),
+        ("2026-09-01 12:00:00", 1788264000, None),
+        ("2026-09-01T02:00:00+08:00", 1788199200, None),
+        ("2026-09-01T12:00:00.75Z", 1788264000, None),
         ("2024-02-29", 1709164800, "2024-02-29"),
+        ("20240229", 1709164800, "2024-02-29"),
+        # spellings neither engine's own parser reads
+        ("2026-09-01T10:00:00+0800", 1788228000, None),
+        ("2026-09-01t10:00:00+08", 1788228000, None),
+        ("20260901T100000,5Z", 1788256800, None),
         ("not a time", None, None),
+        ("2026-02-30", None, None),
     ],
 )
 def test_both_engines_read_iso_text_alike(text: str, epoch: int | None, day: str | None) -> None:
-    assert on_sqlite(SQLITE.epoch("?"), [text]) == epoch
     assert on_duckdb(DUCKDB.epoch("$1"), [text]) == epoch
-    assert on_sqlite(SQLITE.date("?"), [text]) == day
     assert on_duckdb(DUCKDB.date("$1"), [text]) == day
+    assert on_sqlite(SQLITE.date("?1"), [text]) == day
+    if text != "2026-02-30":  # SQLite's own parser moves it to March: refused in a store
+        assert on_sqlite(SQLITE.epoch("?1"), [text]) == epoch
+
+
+def test_sqlite_reads_the_engine_spelling_without_python() -> None:
+    """The common spellings never leave SQLite (a Python call per row would cost a plan its
+    speed): with a `campaign_epoch` that fails when called they still read."""
+    with closing(sqlite3.connect(":memory:")) as bare:
+        for text in ("2026-09-01T12:00:00Z", "2026-09-01 12:00:00", "2026-09-01T20:00:00+08:00"):
+            sql = f"SELECT {SQLITE.epoch('?1')}, {SQLITE.date('?2')}"
+            bare.create_function("campaign_epoch", 1, _never)
+            bare.create_function("campaign_date", 1, _never)
+            assert bare.execute(sql, [text, "2026-09-01"]).fetchone() == (1788264000, "2026-09-01")
+
+
+def _never(value: object) -> None:
+    raise AssertionError(f"read in Python: {value!r}")

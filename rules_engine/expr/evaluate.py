@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..times import MAX_DAYS_AGO, parse_instant
+from ..times import MAX_DAYS_AGO, read_date, read_instant
 from .nodes import (
     Binary,
     BoolOp,
@@ -86,18 +86,12 @@ def as_type(value: Value, kind: str | None) -> Value:
     """A stored value as the rule type says: ISO text to datetimes and dates, 0/1 to booleans."""
     if value is None or kind is None:
         return value
+    if kind == "datetime":
+        return value if isinstance(value, datetime) else read_instant(value)
+    if kind == "date":
+        return value if isinstance(value, date) else read_date(value)
     if not isinstance(value, _STORED_AS.get(kind, object)):
         return None  # a value of another type in the column (text in `amount`): missing
-    if kind == "datetime" and isinstance(value, str):
-        try:
-            return parse_instant(value)
-        except ValueError:
-            return None
-    if kind == "date" and isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
     if kind == "boolean" and not isinstance(value, bool):
         return bool(value) if isinstance(value, int | float) else None
     if kind == "real" and isinstance(value, int) and not isinstance(value, bool):
@@ -264,10 +258,19 @@ def _days_ago(args: list[Value], env: Environment) -> Value:
 
 
 def _date(args: list[Value], env: Environment) -> Value:
-    try:
-        return None if args[0] is None else date.fromisoformat(args[0])
-    except ValueError:
-        return None
+    """A date spelling as a date; a time as its date in the calendar timezone."""
+    value = args[0]
+    if isinstance(value, datetime):
+        try:
+            return value.astimezone(ZoneInfo(env.timezone)).date()
+        except OverflowError:  # a time in the first or last hours of the calendar
+            return None
+    if isinstance(value, date):
+        return value
+    return read_date(value)
+
+
+EXACT = 2.0**52  # doubles from here on are whole numbers (see sqlgen._round)
 
 
 def _round(args: list[Value], env: Environment) -> Value:
@@ -276,9 +279,15 @@ def _round(args: list[Value], env: Environment) -> Value:
         return None
     x = args[0]
     if len(args) == 1:
-        magnitude = int(abs(x) + 0.5)
-        return -magnitude if x < 0 else magnitude
+        if -EXACT <= x <= EXACT:
+            magnitude = int(abs(x) + 0.5)
+            return -magnitude if x < 0 else magnitude
+        return int(x) if -(2.0**63) < x < 2.0**63 else None
+    if not (isinstance(args[1], int) and 0 <= args[1] <= 15):
+        return None
     scale = 1.0 * 10 ** args[1]
+    if not -EXACT <= x * scale <= EXACT:
+        return x * 1.0
     scaled = int(abs(x) * scale + 0.5)
     return (-scaled if x < 0 else scaled) / scale
 

@@ -19,6 +19,7 @@ FAMILIES: dict[str, frozenset[str]] = {
     "text": frozenset({"text"}),
     "boolean": frozenset({"boolean"}),
     "integer": frozenset({"integer"}),
+    "text/date/datetime": frozenset({"text", "date", "datetime"}),
     "any": frozenset({"integer", "real", "text", "boolean", "date", "datetime"}),
 }
 
@@ -99,7 +100,14 @@ CATALOGUE: tuple[Function, ...] = (
     Function(
         "days_ago", ("numeric",), fixed("datetime"), Where.ROW, "The as-of instant minus n days."
     ),
-    Function("date", ("text",), fixed("date"), Where.ROW, 'A date from text such as "2026-11-11".'),
+    Function(
+        "date",
+        ("text/date/datetime",),
+        fixed("date"),
+        Where.ROW,
+        'A date from text such as "2026-11-11" (or 20261111; other text is missing), or the '
+        "date of a time in the calendar timezone.",
+    ),
     Function(
         "coalesce",
         ("any", "any"),
@@ -130,8 +138,9 @@ CATALOGUE: tuple[Function, ...] = (
         ("numeric", "integer"),
         _round,
         Where.ROW,
-        "Rounded half away from zero, to n decimals (an integer without n); on the number as "
-        "stored, so 1.005 (stored as 1.00499...) rounds to 1.0.",
+        "Rounded half away from zero, to n decimals (an integer without n; n is written out, "
+        "a whole number from 0 to 15); on the number as stored, so 1.005 (stored as "
+        "1.00499...) rounds to 1.0.",
         optional=1,
     ),
     Function(

@@ -7,12 +7,17 @@ with random expressions and rows. Conventions that make them agree:
 What engines spell differently goes through the context's `Dialect` (`sql/dialect.py`; each
 backend's own is in `backends/NAME/dialect.py`).
 
-- a datetime is compared as epoch seconds (`unixepoch()` reads every ISO-8601 spelling
-  of the store, offsets included, and text without an offset as UTC); a date is its text
-  `YYYY-MM-DD`, or its midnight in the calendar timezone when compared with a datetime;
+- a datetime is compared as epoch seconds (`Dialect.epoch` reads exactly the ISO-8601
+  spellings `times` accepts, as the Python evaluator does); a date is its text `YYYY-MM-DD`
+  (`Dialect.date`), or its midnight in the calendar timezone when compared with a datetime;
+  `date()` of a datetime is its date in the calendar timezone (`Dialect.local_date`);
 - `/` divides as reals and gives NULL for a zero divisor; `%` keeps the sign of the dividend;
 - `round(x, n)` is `floor(|x| * 10^n + 0.5) / 10^n` with x's sign, computed the same way in
-  Python; `lower`/`upper` change ASCII letters only, as SQLite's do.
+  Python, for n from 0 to 15 (written out: the type check refuses others); a value too large
+  to have decimals at that scale stays as it is; `lower`/`upper` change ASCII letters only,
+  as SQLite's do;
+- whole-number arithmetic beyond 64 bits is refused where the rules write it, and warned
+  about where the store's values can take it there (`rules.overflow`).
 
 Identifiers come from the checked rule set and the store's own schema and are quoted; no text a
 user wrote is ever formatted into SQL.
@@ -91,6 +96,7 @@ class SqlContext:
     ready: frozenset[str] = frozenset()
     calls: Mapping[str, CallHook] = field(default_factory=dict)
     dialect: Dialect = SQLITE
+    calendar_zone: str = "UTC"  # the calendar's IANA zone: `date(datetime)` is the date there
 
     def bind(self, value: Any) -> str:
         """A numbered placeholder: a fragment may appear several times in the SQL (round,
@@ -120,7 +126,7 @@ def _compile(node: Node, ctx: SqlContext) -> Sql:
 def _epoch(sql: Sql, ctx: SqlContext) -> str:
     """Any temporal value as epoch seconds (a date at its midnight in the calendar zone)."""
     if sql.type == "date":
-        return f"({ctx.dialect.epoch(sql.text)} - {ctx.calendar_offset_seconds})"
+        return f"({ctx.dialect.day_epoch(sql.text)} - {ctx.calendar_offset_seconds})"
     return sql.text
 
 
@@ -141,7 +147,7 @@ def _name(node: Name, ctx: SqlContext) -> Sql:
     if node.type == "datetime":
         return Sql(ctx.dialect.epoch(column), "datetime")
     if node.type == "date":
-        return Sql(ctx.dialect.date(column), "date")
+        return Sql(ctx.dialect.stored_date(column), "date")
     return Sql(column, node.type)
 
 
@@ -242,21 +248,49 @@ def _days_ago(args: list[Sql], ctx: SqlContext, node: Call) -> str:
     if isinstance(first, Literal) and isinstance(first.value, int | float):
         inside = math.isfinite(first.value) and abs(first.value) <= MAX_DAYS_AGO
         return f"({now} - {n} * 86400)" if inside else "NULL"
-    return f"(CASE WHEN abs({n}) <= {ctx.bind(MAX_DAYS_AGO)} THEN {now} - {n} * 86400 END)"
+    # BETWEEN, not abs(): SQLite's abs() of the smallest integer is an error
+    limit = ctx.bind(MAX_DAYS_AGO)
+    return f"(CASE WHEN {n} BETWEEN -{limit} AND {limit} THEN {now} - {n} * 86400 END)"
+
+
+# Doubles at or beyond 2^52 are whole numbers: rounding leaves them as they are (the scaled
+# value would not fit the integer arithmetic), and a whole number must fit 64 bits.
+EXACT = 4503599627370496.0
+INT64 = 9223372036854775808.0
 
 
 def _round(args: list[Sql], ctx: SqlContext, node: Call) -> str:
     x, dialect = args[0].text, ctx.dialect
-    scale = dialect.real_number(_power_of_ten(args[1].text)) if len(args) > 1 else "1"
+    if len(args) == 1:
+        magnitude = dialect.truncate(f"abs({x}) + 0.5")
+        return (
+            f"(CASE WHEN {x} BETWEEN -{EXACT} AND {EXACT} "
+            f"THEN (CASE WHEN {x} < 0 THEN -{magnitude} ELSE {magnitude} END) "
+            f"WHEN {x} > -{INT64} AND {x} < {INT64} THEN {dialect.truncate(x)} END)"
+        )
+    scale = dialect.real_number(_power_of_ten(args[1].text))
     magnitude = dialect.truncate(f"abs({x}) * {scale} + 0.5")
     signed = f"(CASE WHEN {x} < 0 THEN -{magnitude} ELSE {magnitude} END)"
-    return signed if len(args) == 1 else f"({signed} / {scale})"
+    return (
+        f"(CASE WHEN {x} * {scale} BETWEEN -{EXACT} AND {EXACT} THEN {signed} / {scale} "
+        f"WHEN {scale} IS NOT NULL THEN {dialect.real_number(x)} END)"
+    )
 
 
 def _power_of_ten(n: str) -> str:
     # 10^n for n in 0..15 without relying on SQLite's optional math functions
     cases = " ".join(f"WHEN {i} THEN {10**i}" for i in range(16))
     return f"(CASE {n} {cases} END)"
+
+
+def _date(args: list[Sql], ctx: SqlContext, node: Call) -> str:
+    """`date(text)`: a date spelling; `date(datetime)`: its date in the calendar timezone."""
+    arg = args[0]
+    if arg.type == "date":
+        return arg.text
+    if arg.type == "datetime":
+        return ctx.dialect.local_date(arg.text, ctx)
+    return ctx.dialect.date(arg.text)
 
 
 def _text(function: str) -> Callable[[list[Sql], SqlContext, Call], str]:
@@ -281,7 +315,7 @@ FUNCTIONS: dict[str, Callable[[list[Sql], SqlContext, Call], str]] = {
     "days_since": _since(86400),
     "hours_since": _since(3600),
     "days_ago": _days_ago,
-    "date": lambda args, ctx, node: ctx.dialect.date(args[0].text),
+    "date": _date,
     "coalesce": _text("COALESCE"),
     "lower": _text("lower"),
     "upper": _text("upper"),

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from typing import Literal as TypingLiteral
 
 from ..errors import PROBLEM_CODES, Problem, Severity, did_you_mean
+from ..times import read_date
 from .functions import FAMILIES, FUNCTIONS, NUMERIC, TEMPORAL, Function, Where, lookup, widest
 from .nodes import (
     Binary,
@@ -99,6 +100,9 @@ def _words(node: Node) -> str:
             else f"{node.type} {node.value}"
         )
     return f"a {node.type} value"
+
+
+MAX_ROUND_DIGITS = 15  # 10^15 is the last power of ten a double holds with room for decimals
 
 
 class _Checker:
@@ -316,6 +320,8 @@ class _Checker:
             return built
         if not self.arguments(node, function, args):
             return built
+        if not self.literal_arguments(node, args):
+            return built
         if node.func == "ntile" and not (
             isinstance(args[0], Literal) and isinstance(args[0].value, int) and args[0].value >= 2
         ):
@@ -324,6 +330,34 @@ class _Checker:
             )
             return built
         return _with(built, type=function.returns([t or "null" for t in types]))
+
+    def literal_arguments(self, node: Call, args: tuple[Node, ...]) -> bool:
+        """Arguments the evaluators agree on only when written out, checked where written:
+        round's digits (SQL has no power of ten beyond them), and date() of literal text."""
+        if node.func == "round" and len(args) == 2:
+            digits = args[1]
+            if not (
+                isinstance(digits, Literal)
+                and type(digits.value) is int
+                and 0 <= digits.value <= MAX_ROUND_DIGITS
+            ):
+                self.error(
+                    digits,
+                    "expr-type",
+                    "round's digits are a whole number from 0 to 15, written out",
+                    "write e.g. round(x, 2)",
+                )
+                return False
+        written = args[0] if node.func == "date" else None
+        if isinstance(written, Literal) and written.type == "text" and not read_date(written.value):
+            self.error(
+                written,
+                "expr-type",
+                f"{written.value!r} is not a date",
+                "write it as YYYY-MM-DD, e.g. date('2026-11-11')",
+            )
+            return False
+        return True
 
     def bad_call(self, node: Call) -> Node:
         overloads = FUNCTIONS.get(node.func)

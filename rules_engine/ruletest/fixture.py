@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import store
+from ..backends.sqlite.functions import register
 from ..rules.model import RuleSet
 
 
@@ -25,7 +26,7 @@ class EmptyStore:
     def copy(self) -> sqlite3.Connection:
         """A store of its own, in autocommit mode with foreign keys on, as `campaign run`
         opens a store."""
-        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn = register(sqlite3.connect(":memory:", isolation_level=None))
         self._template.backup(conn)
         conn.execute("PRAGMA foreign_keys = ON")
         return conn

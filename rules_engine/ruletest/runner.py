@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from ..backends.sqlite.audit import GitState, git_state, run_on
+from ..backends.sqlite.functions import register
 from ..decide.records import Decision
 from ..errors import CampaignError, Span
 from ..execute import Plan, plan
@@ -414,7 +415,7 @@ def _explain_offers(
     conn: sqlite3.Connection, rules: RuleSet, as_of: datetime, customer: int
 ) -> dict[str, OfferLine]:
     """`explain` of one customer, on a copy of the test's store (its own temp tables)."""
-    copy = sqlite3.connect(":memory:")
+    copy = register(sqlite3.connect(":memory:"))
     try:
         conn.backup(copy)
         found = explain(copy, rules, as_of, customer, population=True)

@@ -88,7 +88,10 @@ def value_context(rules: RuleSet, as_of: datetime, dialect: Dialect = SQLITE) ->
     computed = [*rules.metrics, *rules.segments]
     names.update({name: f"v.{quote(name)}" for name in computed})
     offset = calendar_offset(rules, as_of)
-    return SqlContext(names, as_of, offset, ready=frozenset(computed), dialect=dialect)
+    zone = rules.calendar.timezone
+    return SqlContext(
+        names, as_of, offset, ready=frozenset(computed), dialect=dialect, calendar_zone=zone
+    )
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from ..expr.nodes import Literal as LiteralNode
 from ..expr.sqlgen import CallHook, SqlContext, compile_expression, quote
 from ..rules.model import Metric, RuleSet
 from ..rules.order import dependencies, dependency_order
-from ..times import parse_instant
+from ..times import epoch_seconds
 from .dialect import Dialect
 from .namespace import DEFAULT, Namespace
 
@@ -183,6 +183,7 @@ class _AggregateCompiler:
     ):
         self.rules, self.as_of, self.offset, self.customer = rules, as_of, offset, customer
         self.ns, self.dialect = ns, dialect
+        self.zone = rules.calendar.timezone
         self.tables: dict[str, _TablePlan] = {}
         self.pick_count = 0
 
@@ -200,7 +201,9 @@ class _AggregateCompiler:
         if name not in self.tables:
             related = {col: f"t.{quote(col)}" for col in self.rules.schema.columns(name)}
             names = {**customer_names(self.rules), **related}
-            ctx = SqlContext(names, self.as_of, self.offset, dialect=self.dialect)
+            ctx = SqlContext(
+                names, self.as_of, self.offset, dialect=self.dialect, calendar_zone=self.zone
+            )
             self.tables[name] = _TablePlan(name, f"a{len(self.tables)}", ctx, ns=self.ns)
         return self.tables[name]
 
@@ -247,7 +250,13 @@ class _AggregateCompiler:
         the smallest. Each in a statement of its own, so its `where` is compiled again."""
         self.pick_count += 1
         name = self.ns.name(f"cv_pick_{self.pick_count}")
-        ctx = SqlContext(table.ctx.names, self.as_of, self.offset, dialect=self.dialect)
+        ctx = SqlContext(
+            table.ctx.names,
+            self.as_of,
+            self.offset,
+            dialect=self.dialect,
+            calendar_zone=self.zone,
+        )
         value = compile_expression(node.args[0], ctx)
         condition = self.dialect.TRUE
         if where.node is not None:
@@ -511,7 +520,13 @@ class _ValuesCompiler:
         names.update({i.name: f"v{i.layer}.{quote(i.name)}" for i in self.items.values()})
         ready = frozenset(self.items)
         ctx = SqlContext(
-            names, self.as_of, self.offset, ready=ready, calls=self.hooks(), dialect=self.dialect
+            names,
+            self.as_of,
+            self.offset,
+            ready=ready,
+            calls=self.hooks(),
+            dialect=self.dialect,
+            calendar_zone=self.rules.calendar.timezone,
         )
         depth = self.depths(members)
         levels: list[list[str]] = [[] for _ in range(max(depth.values(), default=0) + 1)]
@@ -652,7 +667,7 @@ def _stored_default(metric: Metric) -> Any:
     if isinstance(value, bool):
         return int(value)
     if metric.type == "datetime" and isinstance(value, str):
-        return int(parse_instant(value).timestamp())
+        return epoch_seconds(value)
     return value
 
 

@@ -8,7 +8,9 @@ and tables map the language's functions (`FUNCTIONS`: name → builder) and type
 type → engine type) to SQL.
 
 What differs, and why it matters for agreeing with the Python reference:
-- reading ISO-8601 text as an instant (`epoch`) and as a calendar date (`date`);
+- reading ISO-8601 text as an instant (`epoch`) and as a calendar date (`date`): each engine
+  reads exactly the spellings `times` accepts, as the Python evaluator does, and a time's date
+  in the calendar zone (`local_date`);
 - casts: SQLite's REAL is a double, DuckDB's is a float (DOUBLE there); SQLite's
   `CAST(x AS INTEGER)` truncates toward zero, DuckDB's rounds (`truncate` is always toward zero);
 - integer division: `/` on integers truncates in SQLite, is exact in DuckDB (`//` truncates);
@@ -112,12 +114,30 @@ class Dialect:
         return f"{dividend} / {divisor}"
 
     def epoch(self, text_sql: str) -> str:
-        """Epoch seconds (an integer) of ISO-8601 text, NULL for text that is not a time."""
+        """Epoch seconds (an integer) of text in any spelling `times.read_instant` accepts,
+        read as it reads it; NULL for NULL (a store column holding anything else is refused
+        before deciding, `store_values`)."""
         raise NotImplementedError
 
     def date(self, text_sql: str) -> str:
-        """The UTC calendar date (`YYYY-MM-DD` text) of ISO-8601 text, NULL if not a time."""
-        return f"date({text_sql})"
+        """A date spelling `times.read_date` accepts as `YYYY-MM-DD` text, NULL for anything
+        else (exactly as `read_date`: `date()` of any text column goes through here)."""
+        raise NotImplementedError
+
+    def stored_date(self, column_sql: str) -> str:
+        """A `date` column of the store as `YYYY-MM-DD` text. The store's values are checked
+        before deciding (`store_values`), so an engine may read them more cheaply than any
+        text (`date`) as long as it reads every accepted spelling alike."""
+        return self.date(column_sql)
+
+    def day_epoch(self, date_sql: str) -> str:
+        """Epoch seconds of the UTC midnight of `YYYY-MM-DD` text this dialect's `date` gave."""
+        return self.epoch(date_sql)
+
+    def local_date(self, epoch_sql: str, ctx: SqlContext) -> str:
+        """The date (`YYYY-MM-DD` text), in the calendar zone (`ctx.calendar_zone`), of an
+        instant given as epoch seconds: `date(datetime)`."""
+        raise NotImplementedError
 
     def function(self, name: str) -> FunctionSql | None:
         return self.FUNCTIONS.get(name)

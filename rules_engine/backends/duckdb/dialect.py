@@ -66,10 +66,70 @@ class DuckDBDialect(Dialect):
         return f"{dividend} // {divisor}"
 
     def epoch(self, text_sql: str) -> str:
-        return f"CAST(floor(epoch(TRY_CAST({text_sql} AS TIMESTAMPTZ))) AS BIGINT)"
+        """The engine's own `...Z` spelling through `try_strptime` (strict about every field);
+        every other accepted spelling taken apart by a regular expression and added up, so
+        DuckDB reads exactly the spellings `times.read_instant` does (its casts would take
+        `24:00`, and refuse `+0800`, the basic format or a lower-case `t`)."""
+        x = text_sql
+        canonical = f"CAST(epoch(try_strptime({x}, '%Y-%m-%dT%H:%M:%SZ')) AS BIGINT)"
+        return (
+            f"(CASE WHEN {x} GLOB '{_CANONICAL}' AND {x} >= '0001' THEN {canonical} "
+            f"ELSE {_spelled_epoch(x)} END)"
+        )
 
     def date(self, text_sql: str) -> str:
-        return f"strftime(TRY_CAST({text_sql} AS TIMESTAMPTZ), '%Y-%m-%d')"
+        x = text_sql
+        dashed = f"regexp_replace({x}, '^([0-9]{{4}})-?([0-9]{{2}})-?([0-9]{{2}})$', '\\1-\\2-\\3')"
+        return (
+            f"(CASE WHEN regexp_full_match({x}, '{_DATE}') AND {x} >= '0001' "
+            f"THEN strftime(TRY_CAST({dashed} AS DATE), '%Y-%m-%d') END)"
+        )
+
+    def day_epoch(self, date_sql: str) -> str:
+        return f"(date_diff('day', DATE '1970-01-01', CAST({date_sql} AS DATE)) * 86400)"
+
+    def local_date(self, epoch_sql: str, ctx: SqlContext) -> str:
+        zone = ctx.bind(ctx.calendar_zone)
+        return f"strftime(timezone({zone}, to_timestamp({epoch_sql})), '%Y-%m-%d')"
+
+
+_CANONICAL = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+# The accepted spellings (`times`), field ranges included: the date with dashes or without,
+# the time with colons or without, then an offset. Python's pattern ties the second dash to
+# the first and the second colon to the first; RE2 has no back-references, so both forms are
+# written out.
+_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}"
+_HOUR, _SIXTY = "([01][0-9]|2[0-3])", "[0-5][0-9]"
+_TIME = f"{_HOUR}:{_SIXTY}(:{_SIXTY}([.,][0-9]+)?)?|{_HOUR}{_SIXTY}({_SIXTY}([.,][0-9]+)?)?"
+_ZONE = f"[Zz]|[+-]{_HOUR}(:?{_SIXTY})?"
+_INSTANT = f"({_DATE})([Tt ]({_TIME})({_ZONE})?)?"
+# The same text taken apart, once it is known to be accepted.
+_PARTS = (
+    "^([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?:[Tt ]([0-9]{2}):?([0-9]{2})"
+    "(?::?([0-9]{2})(?:[.,][0-9]+)?)?(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2})?)?)?$"
+)
+_NAMES = "['y', 'mo', 'd', 'h', 'mi', 's', 'sign', 'oh', 'om']"
+# Epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: Python's datetimes.
+_FIRST, _LAST = -62135596800, 253402300799
+
+
+def _spelled_epoch(x: str) -> str:
+    parts = f"regexp_extract({x}, '{_PARTS}', {_NAMES})"
+
+    def number(name: str) -> str:
+        return f"coalesce(TRY_CAST({parts}.{name} AS BIGINT), 0)"
+
+    day = f"TRY_CAST({parts}.y || '-' || {parts}.mo || '-' || {parts}.d AS DATE)"
+    sign = f"(CASE {parts}.sign WHEN '-' THEN -1 ELSE 1 END)"
+    offset = f"{sign} * ({number('oh')} * 3600 + {number('om')} * 60)"
+    seconds = (
+        f"(date_diff('day', DATE '1970-01-01', {day}) * 86400 + {number('h')} * 3600 "
+        f"+ {number('mi')} * 60 + {number('s')} - {offset})"
+    )
+    return (
+        f"(CASE WHEN regexp_full_match({x}, '{_INSTANT}') AND {x} >= '0001' "
+        f"AND {seconds} BETWEEN {_FIRST} AND {_LAST} THEN {seconds} END)"
+    )
 
 
 DUCKDB = DuckDBDialect()

@@ -44,6 +44,7 @@ from ..writer import (
 )
 from .connection import prepare
 from .fingerprint import store_fingerprint
+from .functions import register
 
 __all__ = [
     "GitState",
@@ -119,7 +120,7 @@ def connect_for_run(path: str | Path, wait: float) -> sqlite3.Connection:
     with store.closing_read_only(path) as probe:
         store.ensure_is_store(probe, path)
     # a plain file name, not a URI: nothing in the name is read as an option
-    conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    conn = register(sqlite3.connect(path, timeout=wait, isolation_level=None))
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 

@@ -23,6 +23,7 @@ from ...rules.model import Expression, RuleSet
 from ...rules.overflow import rule_expressions
 from ...sql.compile import ValuesProgram, compile_values
 from ...store import StoreSchema
+from .functions import register
 
 CODES = PROBLEM_CODES["sqlite"]
 
@@ -60,7 +61,7 @@ def check_sqlite_limits(rules: RuleSet, as_of: datetime | None = None) -> list[P
 def _dry_run(rules: RuleSet, program: ValuesProgram, as_of: datetime) -> str | None:
     from ...sql import audience
 
-    conn = sqlite3.connect(":memory:")
+    conn = register(sqlite3.connect(":memory:"))
     try:
         for create in _schema_statements(rules.schema):
             conn.execute(create)
@@ -188,7 +189,7 @@ def _too_deep(expression: Expression) -> bool:
     calls = {func: _placeholder for func in _calls(expression.node) if func not in FUNCTIONS}
     ctx = SqlContext(names, datetime(2026, 1, 1, tzinfo=UTC), calls=calls)
     sql = compile_expression(expression.node, ctx)
-    conn = sqlite3.connect(":memory:")
+    conn = register(sqlite3.connect(":memory:"))
     try:
         conn.execute('CREATE TABLE t ("n")')
         conn.execute(f"SELECT {'(' * _MARGIN}{sql}{')' * _MARGIN} FROM t", ctx.params)
