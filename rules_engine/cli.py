@@ -290,12 +290,22 @@ def _checked_rules(
         sources = {doc.path: doc.text for doc in result.documents}
         errors = result.errors
         click.echo(TextReporter().render(errors, sources, len(result.documents)), err=True)
+        if all(p.code == STORE_VALUES for p in errors):
+            click.echo(
+                f"campaign: error: {db_path}: the store holds values the rules cannot read as "
+                "their type; nothing was decided: correct the data, then try again",
+                err=True,
+            )
+            sys.exit(1)
         click.echo(f"campaign: error: {RulesInvalid(errors)}", err=True)
         sys.exit(exit_code(errors))
     for problem in result.warnings:  # what the store's values make of the rules
         if problem.code == "store-overflow":
             click.echo(f"campaign: warning: {problem.span}: {problem.message}", err=True)
     return result.rules
+
+
+STORE_VALUES = "store-value-type"  # a store column holds values not of its type (exit 1)
 
 
 def _checked_at(

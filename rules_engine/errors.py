@@ -145,6 +145,8 @@ PROBLEM_CODES: dict[str, dict[str, str]] = {
         "holdout-contaminated": "a customer held out of an offer can get another offer with the "
         "same kind of incentive in the same run (warning)",
         "accept-unused": "a rule's `accept` lists a warning it no longer raises (warning)",
+        "store-value-type": "a store column the rules read holds values that are not of its "
+        "type (with a store: validate --db, plan, run, explain, metrics)",
     },
     "calendar": {
         "calendar-cadence": "a channel publishes more or less often than a cadence constraint "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from .. import store
+from .. import store, store_values
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
 from ..times import instant_of
@@ -59,7 +59,8 @@ def check(
     as_of: datetime | date | None = None,
     git: bool = False,
 ) -> CheckResult:
-    """Check rule files or directories; with `db`, against that store's real schema. With
+    """Check rule files or directories; with `db`, against that store's real schema, and
+    the store's values against their types (`store_values`) once the rules are good. With
     `git`, the commit the loaded bytes are at is recorded too (`RuleSet.git_commit`, for
     `run`).
 
@@ -77,7 +78,7 @@ def check(
     with _collector_paused():
         result = _check_files(files, schema, as_of)
     if db is not None and not result.errors:
-        found = store_overflows(result.rules, db)
+        found = store_values.problems(db, result.rules) + store_overflows(result.rules, db)
         result.problems = sorted_problems(result.problems + found) if found else result.problems
     if git:
         loaded = [(doc.path, doc.raw) for doc in result.documents]
