@@ -11,7 +11,8 @@ An instant is a calendar date, optionally followed by a time and an offset:
 - then `Z`, `z`, `+HH`, `+HHMM` or `+HH:MM` (or `-`); no offset means UTC, and a date alone
   is its UTC midnight.
 
-Times are compared to the second: decimals of a second are dropped. Anything else (week or
+Times are compared to the second: decimals of a second are rounded to the millisecond, then
+dropped (`12:00:00.9996` is `12:00:01`, as SQLite reads it). Anything else (week or
 ordinal dates, `24:00`, leap seconds, impossible dates, surrounding spaces, numbers) is not an
 instant: plan, run, explain, metrics and `validate --db` refuse a store column that holds one,
 naming it (`store_values`), so nothing is decided on it (the Python evaluator reads it as
@@ -36,7 +37,7 @@ MAX_DAYS_AGO = 365_000
 _INSTANT = re.compile(
     r"(?P<y>[0-9]{4})(?P<dash>-?)(?P<mo>[0-9]{2})(?P=dash)(?P<d>[0-9]{2})"
     r"(?:[Tt ](?P<h>[0-9]{2})(?P<colon>:?)(?P<mi>[0-9]{2})"
-    r"(?:(?P=colon)(?P<s>[0-9]{2})(?:[.,][0-9]+)?)?"
+    r"(?:(?P=colon)(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]+))?)?"
     r"(?P<zone>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
 )
 _DATE = re.compile(r"(?P<y>[0-9]{4})(?P<dash>-?)(?P<mo>[0-9]{2})(?P=dash)(?P<d>[0-9]{2})")
@@ -74,10 +75,23 @@ def read_instant(value: object) -> datetime | None:
             int(match["s"] or 0),
             tzinfo=zone,
         )
+        if match["f"] and _rounds_up(int(match["s"]), match["f"]):
+            moment += _SECOND
         moment.astimezone(UTC)  # its UTC instant must exist too (years 1 to 9999)
     except (ValueError, OverflowError):
         return None
     return moment
+
+
+def _rounds_up(seconds: int, decimals: str) -> bool:
+    """Whether the decimals of a second make the next second: SQLite's date functions keep
+    milliseconds, rounded half up, and the engine then drops them; this is their arithmetic,
+    in the same double-precision steps, so every engine gives the same second."""
+    fraction, scale = 0.0, 1.0
+    for digit in decimals:
+        fraction = fraction * 10.0 + (ord(digit) - 48)
+        scale *= 10.0
+    return int((seconds + fraction / scale) * 1000 + 0.5) >= (seconds + 1) * 1000
 
 
 def epoch_seconds(value: object) -> int | None:

@@ -106,9 +106,9 @@ _INSTANT = f"({_DATE})([Tt ]({_TIME})({_ZONE})?)?"
 # The same text taken apart, once it is known to be accepted.
 _PARTS = (
     "^([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?:[Tt ]([0-9]{2}):?([0-9]{2})"
-    "(?::?([0-9]{2})(?:[.,][0-9]+)?)?(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2})?)?)?$"
+    "(?::?([0-9]{2})(?:[.,]([0-9]+))?)?(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2})?)?)?$"
 )
-_NAMES = "['y', 'mo', 'd', 'h', 'mi', 's', 'sign', 'oh', 'om']"
+_NAMES = "['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'sign', 'oh', 'om']"
 # Epoch seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: Python's datetimes.
 _FIRST, _LAST = -62135596800, 253402300799
 
@@ -122,9 +122,14 @@ def _spelled_epoch(x: str) -> str:
     day = f"TRY_CAST({parts}.y || '-' || {parts}.mo || '-' || {parts}.d AS DATE)"
     sign = f"(CASE {parts}.sign WHEN '-' THEN -1 ELSE 1 END)"
     offset = f"{sign} * ({number('oh')} * 3600 + {number('om')} * 60)"
+    # decimals rounded to the millisecond, then dropped, in SQLite's double steps (times)
+    fraction = (
+        f"coalesce(TRY_CAST({parts}.f AS DOUBLE) / CAST('1e' || length({parts}.f) AS DOUBLE), 0.0)"
+    )
+    millis = f"CAST(trunc((CAST({number('s')} AS DOUBLE) + {fraction}) * 1000.0 + 0.5) AS BIGINT)"
     seconds = (
         f"(date_diff('day', DATE '1970-01-01', {day}) * 86400 + {number('h')} * 3600 "
-        f"+ {number('mi')} * 60 + {number('s')} - {offset})"
+        f"+ {number('mi')} * 60 + {millis} // 1000 - {offset})"
     )
     return (
         f"(CASE WHEN regexp_full_match({x}, '{_INSTANT}') AND {x} >= '0001' "
