@@ -167,8 +167,13 @@ def _binary(node: Binary, ctx: SqlContext) -> Sql:
         if node.type == "integer":
             return Sql(f"({left} % NULLIF({right}, 0))", "integer")
         # SQLite's % works on integers; the remainder of reals, with the dividend's sign:
+        # a quotient of 2^52 or more is a whole number already, and would not fit the integer
+        # truncation (SQLite's saturates at 2^63): it is used as it is, as Python's int() does
         ratio = f"({dialect.cast(left, 'real')} / NULLIF({right}, 0))"
-        return Sql(f"({left} - {right} * {dialect.truncate(ratio)})", "real")
+        whole = (
+            f"(CASE WHEN abs({ratio}) < {EXACT} THEN {dialect.truncate(ratio)} ELSE {ratio} END)"
+        )
+        return Sql(f"({left} - {right} * {whole})", "real")
     return Sql(f"({left} {node.op} {right})", node.type)
 
 
