@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import Problem, Severity, Span
+from ..errors import Problem, Severity
 from .load import Document
 
 SECTIONS = ("metrics", "segments", "channels", "offers")
@@ -29,11 +29,11 @@ def apply_acceptances(
                 if not p.is_error
                 and p.code == code
                 and p.span.file == doc.path
-                and inside(doc, (section, rule_id), p.span)
+                and doc.holds((section, rule_id), p.span)
             ]
             accepted.update(found)
             broken = any(  # not checked whole: whether it would warn is not known
-                p.is_error and p.span.file == doc.path and inside(doc, (section, rule_id), p.span)
+                p.is_error and p.span.file == doc.path and doc.holds((section, rule_id), p.span)
                 for p in problems
             )
             if not found and not broken:
@@ -66,10 +66,3 @@ def _acceptances(doc: Document) -> list[tuple[str, str, int, str]]:
                     if code in ACCEPTABLE
                 ]
     return found
-
-
-def inside(doc: Document, path: tuple[str | int, ...], span: Span) -> bool:
-    """Whether `span` starts at the key of the value at `path` or inside the value."""
-    key, body = doc.key_span(path), doc.span(path)
-    at = (span.line, span.col)
-    return (key.line, key.col) <= at < (body.end_line, body.end_col) or at == (key.line, key.col)

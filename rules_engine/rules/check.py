@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import store, store_values
 from ..backends import backend_for
-from ..errors import InputError, Problem, RulesInvalid, Span, sorted_problems
+from ..errors import InputError, Problem, RulesInvalid, sorted_problems
 from ..times import instant_of
 from . import provenance
 from .accept import apply_acceptances
@@ -193,13 +193,13 @@ def split_broken(doc: Document, errors: list[Problem]) -> tuple[Document, Docume
     kept: dict[object, object] = {}
     dropped: dict[object, object] = {}
     for section, body in data.items():
-        if not any(_inside(doc, (section,), p.span) for p in errors):
+        if not any(doc.holds((section,), p.span) for p in errors):
             kept[section] = body
         elif section in ID_SECTIONS and isinstance(body, dict):
             fine = {
                 k: v
                 for k, v in body.items()
-                if not any(_inside(doc, (section, k), p.span) for p in errors)
+                if not any(doc.holds((section, k), p.span) for p in errors)
             }
             kept[section] = fine
             dropped[section] = {k: v for k, v in body.items() if k not in fine}
@@ -218,27 +218,17 @@ def _split_store(
     for table, columns in body.items():
         path = ("store", str(table))
         if not isinstance(columns, dict) or any(
-            _inside(doc, path, p.span) and not _inside(doc, (*path, str(c)), p.span)
+            doc.holds(path, p.span) and not doc.holds((*path, str(c)), p.span)
             for p in errors
             for c in columns
         ):
             dropped[table] = columns
             continue
-        broken = {c for c in columns if any(_inside(doc, (*path, str(c)), p.span) for p in errors)}
+        broken = {c for c in columns if any(doc.holds((*path, str(c)), p.span) for p in errors)}
         kept[table] = {c: kind for c, kind in columns.items() if c not in broken}
         if broken:
             dropped[table] = {c: kind for c, kind in columns.items() if c in broken}
     return kept, dropped
-
-
-def _inside(doc: Document, path: tuple[str | int, ...], span: Span) -> bool:
-    start = doc.key_span(path)
-    end = doc.span(path)
-    here = (span.line, span.col)
-    return (start.line, start.col) <= here < (end.end_line, end.end_col) or here == (
-        start.line,
-        start.col,
-    )
 
 
 def load_rules(

@@ -119,6 +119,15 @@ class Document:
         node = self.key_nodes.get(path)
         return self.span_of(node) if node is not None else self.span(path)
 
+    def holds(self, path: JsonPath, span: Span) -> bool:
+        """Whether `span` starts at the key of the value at `path` or inside the value."""
+        key, body = self.key_span(path), self.span(path)
+        at = (span.line, span.col)
+        return (key.line, key.col) <= at < (body.end_line, body.end_col) or at == (
+            key.line,
+            key.col,
+        )
+
     def span_of(self, node: Node) -> Span:
         start, end = node.start_mark, node.end_mark
         return Span(self.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)

@@ -124,7 +124,7 @@ class _Repair:
         if span.file != self.doc.path or (span.line, span.col) in self.skipped:
             return False
         for part in self.parts:
-            if _inside(self.doc, part, span):
+            if self.doc.holds(part, span):
                 keys = self.touched.get(part, set())
                 return not any(problem.code in DEPENDS.get(key, ()) for key in keys)
         return False
@@ -192,7 +192,7 @@ class _Repair:
         return items
 
     def _broken(self, path: JsonPath) -> bool:
-        return any(_inside(self.doc, path, p.span) for p in self.errors)
+        return any(self.doc.holds(path, p.span) for p in self.errors)
 
     def _broken_itself(self, path: JsonPath, value: dict[Any, Any] | list[Any]) -> bool:
         """An error of the object or list as a whole (its type, its length), not of a key or
@@ -201,8 +201,8 @@ class _Repair:
         children = [(*path, key if isinstance(key, int) else str(key)) for key in keys]
         return any(
             p.code != "schema-required"
-            and _inside(self.doc, path, p.span)
-            and not any(_inside(self.doc, child, p.span) for child in children)
+            and self.doc.holds(path, p.span)
+            and not any(self.doc.holds(child, p.span) for child in children)
             for p in self.errors
         )
 
@@ -280,13 +280,3 @@ def _child(node: Any, key: str | int) -> Any:
 
 def _start(span: Span) -> tuple[int, int]:
     return span.line, span.col
-
-
-def _inside(doc: Document, path: JsonPath, span: Span) -> bool:
-    start = doc.key_span(path)
-    end = doc.span(path)
-    here = (span.line, span.col)
-    return (start.line, start.col) <= here < (end.end_line, end.end_col) or here == (
-        start.line,
-        start.col,
-    )
