@@ -276,15 +276,21 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 
 
 def _checked_rules(
-    rules: tuple[Path, ...], db_path: Path, as_of: datetime | date, **options: Any
+    rules: tuple[Path, ...],
+    db_path: Path,
+    as_of: datetime | date,
+    *,
+    writing: bool = False,
+    **options: Any,
 ) -> RuleSet:
     """The rule set checked against the store's schema; every problem shown, then exit. The
-    store must have every canonical table first: the engine reads them all."""
+    store must have every canonical table first: the engine reads them all (and a run,
+    `writing`, writes the columns only it needs)."""
     from .report.render import TextReporter
     from .rules.check import DEFAULT_RULES, check
 
     with _library_errors(db_path):
-        store.ensure_complete(db_path)
+        store.ensure_complete(db_path, writing=writing)
         result = check(rules or DEFAULT_RULES, db=db_path, as_of=as_of, **options)
     if result.errors:
         sources = {doc.path: doc.text for doc in result.documents}
@@ -312,7 +318,7 @@ def _checked_at(
     rules: tuple[Path, ...], db_path: Path, as_of: str | None, **options: Any
 ) -> tuple[datetime, RuleSet]:
     """The run's as-of instant and the rules checked for it (every command that plans);
-    `options` go to `check` (`git` for run)."""
+    `options` go to `_checked_rules` (`writing` and `git` for run)."""
     from .times import instant_of
 
     given = _as_of(as_of)
@@ -477,7 +483,7 @@ def run_command(
     if plan_path is not None:
         checked, result = _apply_plan_file(rules, db_path, plan_path, run_key, as_of, wait)
     else:
-        moment, checked = _checked_at(rules, db_path, as_of, git=True)
+        moment, checked = _checked_at(rules, db_path, as_of, writing=True, git=True)
         _say_if_nothing_to_plan(checked)
         with _library_errors(db_path, checked):
             result = run_store(
@@ -539,7 +545,7 @@ def _apply_plan_file(
     with _library_errors():
         planned = read_plan_file(plan_path)
     given = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
-    checked = _checked_rules(rules, db_path, given, git=True)
+    checked = _checked_rules(rules, db_path, given, writing=True, git=True)
     zone = checked.calendar.timezone
     with _library_errors(db_path, checked):
         moment = instant_of(given, zone) if as_of is not None else None

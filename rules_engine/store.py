@@ -394,11 +394,26 @@ def missing_canonical(conn: AnyConnection) -> dict[str, list[str]]:
     return missing
 
 
-def ensure_complete(path: str | Path) -> None:
-    """Refuse stores that lack canonical tables or columns: plan and run read them all."""
+# Columns a run writes that no reading command needs (those reading them take a store without
+# them as NULL): a store made before they existed plans and explains as it is, and needs
+# `init-store` only before its next run.
+WRITTEN_BY_RUNS = {"runs": ("timezone",)}
+
+
+def ensure_complete(path: str | Path, *, writing: bool = False) -> None:
+    """Refuse stores that lack canonical tables or columns: plan and run read them all, and a
+    run (`writing`) also writes `WRITTEN_BY_RUNS`."""
     with closing_any(path) as conn:
         ensure_is_store(conn, path)
         missing = missing_canonical(conn)
+        for table, columns in WRITTEN_BY_RUNS.items() if not writing else ():
+            lacking = missing.get(table)  # [] is the whole table: still refused
+            if lacking:
+                kept = [c for c in lacking if c not in columns]
+                if kept:
+                    missing[table] = kept
+                else:
+                    del missing[table]
         duplicates = [] if missing else duplicate_customers(conn)
     if duplicates:
         shown = ", ".join(str(i) for i in duplicates[:5]) + (", ..." if len(duplicates) > 5 else "")

@@ -191,11 +191,20 @@ def test_runs_committed_before_runs_recorded_a_zone_are_shown_in_utc(
     measured = campaign("results", "--db", store, "--run-key", "k")
     assert measured.exit_code == 0, measured.output
     assert "(as of 2026-11-19T16:00:00Z)" in measured.output
-    refused = campaign("plan", rules, "--db", store, "--as-of", "2026-11-20")
+    # reading commands take the store as it is; only the next run needs the column it writes
+    planned = campaign("plan", rules, "--db", store, "--as-of", "2026-11-21", "--quiet")
+    assert planned.exit_code == 0, planned.output
+    explained = campaign("explain", "--db", store, "--as-of", "2026-11-21", rules, "1")
+    assert explained.exit_code == 0, explained.output
+    assert "init-store" not in explained.output
+    before = store.read_bytes()
+    refused = campaign("run", rules, "--db", store, "--run-key", "k2", "--as-of", "2026-11-21")
     assert refused.exit_code == 2
     assert "runs (timezone)" in refused.output and "campaign init-store" in refused.output
+    assert store.read_bytes() == before
     assert campaign("init-store", store).exit_code == 0
-    assert campaign("plan", rules, "--db", store, "--as-of", "2026-11-20").exit_code == 0
+    ran = campaign("run", rules, "--db", store, "--run-key", "k2", "--as-of", "2026-11-21")
+    assert ran.exit_code == 0, ran.output
 
 
 def test_diff_as_of_a_date_alone_is_the_head_calendars_midnight(
