@@ -13,28 +13,16 @@ from click.testing import CliRunner
 from rules_engine.cli import main
 from rules_engine.rules.accept import ACCEPTABLE
 from rules_engine.rules.schema import SCHEMA_FILE
+from tests.test_variants import CONTROL
 
 AS_OF = "2026-11-20T10:00:00+08:00"
 
-# `winback`'s control group can get `nudge`'s coupon later in the run (holdout-contaminated,
-# at winback's `holdout`), and two offers of group `care` share a priority (ambiguous-priority,
-# at the second one).
-RULES = """\
-channels:
-  email: {address: email}
-offers:
-  winback:
-    audience: "True"
-    channels: [email]
-    content: tpl
-    incentive: {type: coupon, value: 50}
-    holdout: 10%
-    priority: 5
-  nudge:
-    audience: "True"
-    channels: [email]
-    content: tpl
-    incentive: {type: coupon, value: 5}
+# The variant tests' control-group rules (`winback`'s control group can get `nudge`'s coupon
+# later in the run: holdout-contaminated, at winback's `holdout`), and two offers of group
+# `care` that share a priority (ambiguous-priority, at the second one).
+RULES = (
+    CONTROL
+    + """\
   gift_a:
     audience: "True"
     channels: [email]
@@ -48,6 +36,7 @@ offers:
     group: care
     priority: 3
 """
+)
 
 
 def validate(tmp_path: Path, text: str, *args: str) -> tuple[int, str]:
