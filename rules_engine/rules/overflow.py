@@ -161,10 +161,10 @@ class _Ranges:
 
 def store_overflows(rules: RuleSet, db: str | Path) -> list[Problem]:
     """With a store (`validate --db`, and every command that plans): arithmetic on the store's
-    whole numbers, and sums of them, that
-    the store's values can take beyond 64 bits, a warning at the piece that can with the value
-    it can reach (SQLite goes on with an approximate real number, or fails on a sum). Worked
-    out from each column's least and greatest value and the most rows a customer has."""
+    whole numbers, and sums of them, that the store's values can take beyond 64 bits, a
+    warning at the piece that can with the value it can reach (SQLite goes on with an
+    approximate real number, or fails on a sum). Worked out from each column's least and
+    greatest value and the most rows a customer has."""
     wanted = _wanted(rules)
     if not wanted:
         return []
