@@ -28,7 +28,9 @@ What differs, and why it matters for agreeing with the Python reference:
   have no statistics, so the engine chooses the order there), DuckDB has no `CROSS JOIN ... ON`
   and orders joins itself;
 - the columns of a `VALUES` list are `column1, column2, ...` in SQLite, `col0, col1, ...` in
-  DuckDB.
+  DuckDB;
+- a related table's times and dates are read once per row in a subquery on DuckDB
+  (`rows_read_once`), where each aggregate that names them would read them again.
 """
 
 from __future__ import annotations
@@ -69,6 +71,14 @@ class Dialect:
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
+
+    def rows_read_once(self, table: str, reads: Mapping[str, str]) -> str | None:
+        """A related table as a subquery whose columns in `reads` (column → SQL over `t`)
+        hold their values already read, for the aggregates over it; None where the engine
+        gains nothing by it. DuckDB computes an expression once for every place it is
+        written, and an order's time is written in about ten aggregates and filters; SQLite
+        flattens such a subquery back into its reader."""
+        return None
 
     def parameter(self, value: Any) -> Any:
         """A literal's value as bound (booleans as 1/0 where the engine has no booleans)."""

@@ -56,6 +56,14 @@ class DuckDBDialect(Dialect):
     def parameter(self, value: Any) -> Any:
         return value
 
+    def rows_read_once(self, table: str, reads: Mapping[str, str]) -> str | None:
+        from ...expr.sqlgen import quote
+
+        if not reads:
+            return None
+        read = ", ".join(f"{sql} AS {quote(column)}" for column, sql in reads.items())
+        return f"(SELECT rowid AS rowid, * REPLACE ({read}) FROM {quote(table)} AS t)"
+
     def values_column(self, index: int) -> str:
         return f"col{index}"
 
@@ -66,14 +74,16 @@ class DuckDBDialect(Dialect):
         return f"{dividend} // {divisor}"
 
     def epoch(self, text_sql: str) -> str:
-        """The engine's own `...Z` spelling through `try_strptime` (strict about every field);
-        every other accepted spelling taken apart by a regular expression and added up, so
-        DuckDB reads exactly the spellings `times.read_instant` does (its casts would take
-        `24:00`, and refuse `+0800`, the basic format or a lower-case `t`)."""
+        """The engine's own `...Z` spelling through `try_strptime`, which checks every field
+        once `LIKE` has fixed where the separators are (it takes a one-digit field, and
+        leading blanks, which `>= '0001'` refuses); every other accepted spelling taken apart
+        by a regular expression and added up, so DuckDB reads exactly the spellings
+        `times.read_instant` does (its casts would take `24:00`, and refuse `+0800`, the basic
+        format or a lower-case `t`). `LIKE` costs half what `GLOB` does."""
         x = text_sql
         canonical = f"CAST(epoch(try_strptime({x}, '%Y-%m-%dT%H:%M:%SZ')) AS BIGINT)"
         return (
-            f"(CASE WHEN {x} GLOB '{_CANONICAL}' AND {x} >= '0001' THEN {canonical} "
+            f"(CASE WHEN {x} LIKE '{_CANONICAL}' AND {x} >= '0001' THEN {canonical} "
             f"ELSE {_spelled_epoch(x)} END)"
         )
 
@@ -93,7 +103,7 @@ class DuckDBDialect(Dialect):
         return f"strftime(timezone({zone}, to_timestamp({epoch_sql})), '%Y-%m-%d')"
 
 
-_CANONICAL = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z"
+_CANONICAL = "____-__-__T__:__:__Z"
 # The accepted spellings (`times`), field ranges included: the date with dashes or without,
 # the time with colons or without, then an offset. Python's pattern ties the second dash to
 # the first and the second colon to the first; RE2 has no back-references, so both forms are
@@ -114,26 +124,29 @@ _FIRST, _LAST = -62135596800, 253402300799
 
 
 def _spelled_epoch(x: str) -> str:
-    parts = f"regexp_extract({x}, '{_PARTS}', {_NAMES})"
+    """The text taken apart once (`regexp_extract` into a struct, bound by a lambda: DuckDB
+    would otherwise run the expression once for every field it reads), then added up."""
+    p = "p"
 
     def number(name: str) -> str:
-        return f"coalesce(TRY_CAST({parts}.{name} AS BIGINT), 0)"
+        return f"coalesce(TRY_CAST({p}.{name} AS BIGINT), 0)"
 
-    day = f"TRY_CAST({parts}.y || '-' || {parts}.mo || '-' || {parts}.d AS DATE)"
-    sign = f"(CASE {parts}.sign WHEN '-' THEN -1 ELSE 1 END)"
+    day = f"TRY_CAST({p}.y || '-' || {p}.mo || '-' || {p}.d AS DATE)"
+    sign = f"(CASE {p}.sign WHEN '-' THEN -1 ELSE 1 END)"
     offset = f"{sign} * ({number('oh')} * 3600 + {number('om')} * 60)"
     # decimals rounded to the millisecond, then dropped, in SQLite's double steps (times)
-    fraction = (
-        f"coalesce(TRY_CAST({parts}.f AS DOUBLE) / CAST('1e' || length({parts}.f) AS DOUBLE), 0.0)"
-    )
+    fraction = f"coalesce(TRY_CAST({p}.f AS DOUBLE) / CAST('1e' || length({p}.f) AS DOUBLE), 0.0)"
     millis = f"CAST(trunc((CAST({number('s')} AS DOUBLE) + {fraction}) * 1000.0 + 0.5) AS BIGINT)"
     seconds = (
         f"(date_diff('day', DATE '1970-01-01', {day}) * 86400 + {number('h')} * 3600 "
         f"+ {number('mi')} * 60 + {millis} // 1000 - {offset})"
     )
+    within = f"CASE WHEN s BETWEEN {_FIRST} AND {_LAST} THEN s END"
+    added = f"list_transform([{seconds}], lambda s: {within})[1]"
+    parts = f"regexp_extract({x}, '{_PARTS}', {_NAMES})"
     return (
         f"(CASE WHEN regexp_full_match({x}, '{_INSTANT}') AND {x} >= '0001' "
-        f"AND {seconds} BETWEEN {_FIRST} AND {_LAST} THEN {seconds} END)"
+        f"THEN list_transform([{parts}], lambda p: {added})[1] END)"
     )
 
 
