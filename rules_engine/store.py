@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import StoreError
+from .times import utc_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -173,6 +175,18 @@ class StoreSchema:
         for table, cols in declared.items():
             merged.setdefault(table, {}).update(cols)
         return StoreSchema(merged, self.store)
+
+
+def as_stored(value: Any) -> Any:
+    """A value read from a DuckDB store as a SQLite store holds it: a boolean as 1/0, a
+    TIMESTAMP (the UTC instant) in the engine's spelling of a time, a DATE as `YYYY-MM-DD`."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return utc_text(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def canonical_schema() -> StoreSchema:

@@ -5,8 +5,10 @@ SQLite keeps whatever it is given: an integer in `orders.ordered_at`, `'12,50'` 
 own parser moves February 30th to March, `'abc'` sums as 0), so every column the rules or the
 engine read is checked against its rule type first, in one scan per table, and a column that
 breaks it is a problem naming the table, the column, how many rows and an example row with
-its value. A DuckDB store's numbers and booleans are typed columns that cannot hold anything
-else; its times and dates are text and are checked the same way.
+its value. A DuckDB store's columns are typed and cannot hold anything else: its times and
+dates were read as they were written (`backends/duckdb/store.py`), so nothing is scanned;
+a time or date column still kept as text (a store made before times were typed) is a
+problem of its own, solved by `campaign init-store`.
 
 The spellings a time or a date may take are those of `times`. The test of a time costs a
 little per row (a `GLOB` and two characters compared) for the engine's own spelling, and
@@ -88,17 +90,6 @@ def sqlite_bad(column: str, kind: str) -> str:
     return f"typeof({x}) NOT IN ('text', 'null')"
 
 
-def duckdb_bad(column: str, kind: str) -> str | None:
-    """DuckDB: true where a text value is not a time or a date; None for typed columns."""
-    from .backends.duckdb.dialect import DUCKDB
-
-    if kind == "datetime":
-        return f"({column} IS NOT NULL AND {DUCKDB.epoch(column)} IS NULL)"
-    if kind == "date":
-        return f"({column} IS NOT NULL AND {DUCKDB.date(column)} IS NULL)"
-    return None
-
-
 def columns_read(rules: RuleSet) -> dict[str, set[str]]:
     """The store columns that plan, run, explain and metrics read, by table."""
     read: dict[str, set[str]] = {
@@ -160,18 +151,8 @@ Execute = Callable[[str], Sequence[Any]]  # one SQL statement → its first row
 
 
 def bad_columns(path: str | Path, rules: RuleSet) -> list[BadColumn]:
-    """Every column read whose values break its type, in table and column order."""
-    if is_duckdb(path):
-        from .backends.duckdb.store import closing, table_columns
-
-        with closing(path) as duck:
-            present = {t: {c for c, _ in cols} for t, cols in table_columns(duck).items()}
-            return _bad_columns(
-                lambda sql: duck.execute(sql).fetchone() or (),
-                rules,
-                present,
-                duckdb_bad,
-            )
+    """Every column read whose values break its type, in table and column order, in a SQLite
+    store (a DuckDB store's typed columns hold nothing else)."""
     with store.closing_read_only(path) as conn:
         declared = {
             table: {
@@ -253,6 +234,8 @@ def _scan(
 
 def problems(path: str | Path, rules: RuleSet) -> list[Problem]:
     """The store's badly typed columns as problems of the store file (for `check`)."""
+    if is_duckdb(path):
+        return _text_times(path, rules)
     return [
         Problem(
             Span(str(path)),
@@ -262,4 +245,26 @@ def problems(path: str | Path, rules: RuleSet) -> list[Problem]:
             "section; nothing is decided on values read as something else",
         )
         for bad in bad_columns(path, rules)
+    ]
+
+
+def _text_times(path: str | Path, rules: RuleSet) -> list[Problem]:
+    """Times and dates the rules read that a DuckDB store keeps as text (made before they
+    were typed): the engine reads them typed, so they are converted first."""
+    from .backends.duckdb.store import closing, text_times
+
+    read = columns_read(rules)
+    wanted = {t: {c: k for c, k in rules.schema.columns(t).items() if c in read[t]} for t in read}
+    with closing(path) as duck:
+        found = text_times(duck, wanted)
+    return [
+        Problem(
+            Span(str(path)),
+            CODE,
+            f"{column} keeps its times as text; this engine reads a DuckDB store's times and "
+            "dates typed (TIMESTAMP, DATE)",
+            f"convert them once with `campaign init-store {path}` (values are kept; a value "
+            "in no accepted spelling is named and nothing changes)",
+        )
+        for column in found
     ]

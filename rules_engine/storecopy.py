@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,22 +25,13 @@ from .expr.sqlgen import quote
 
 BATCH = 50_000
 # Declared types a SQLite store gets for columns outside the canonical tables.
-SQLITE_TYPES = {
+SQLITE_TYPES: dict[store.RuleType, str] = {
     "integer": "INTEGER",
     "real": "REAL",
     "text": "TEXT",
     "boolean": "BOOLEAN",
     "date": "DATE",
     "datetime": "DATETIME",
-}
-# ...and a DuckDB store: extra dates and times are real DuckDB dates and instants.
-DUCKDB_TYPES = {
-    "integer": "BIGINT",
-    "real": "DOUBLE",
-    "text": "VARCHAR",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "datetime": "TIMESTAMP WITH TIME ZONE",
 }
 
 
@@ -131,13 +121,20 @@ def _copy_rows(
     tables: list[Table],
     progress: Callable[[str], None] | None,
 ) -> dict[str, int]:
+    from .backends.duckdb.store import UnreadableValue
+
     counts: dict[str, int] = {}
     with _reader(source, src_format) as read, _writer(building, dst_format) as write:
         for table in tables:
             write.prepare(table)
             counts[table.name] = 0
             for batch in read(table):
-                write.rows(table, batch)
+                try:
+                    write.rows(table, batch, first=counts[table.name] + 1)
+                except UnreadableValue as exc:
+                    raise StoreError(
+                        f"{source}: {exc}; nothing was copied: correct it and copy again"
+                    ) from None
                 counts[table.name] += len(batch)
             if progress is not None:
                 progress(f"{table.name}: {counts[table.name]:,} row(s)")
@@ -174,12 +171,10 @@ class _reader:
 
 
 def _plain(value: Any) -> Any:
-    """A DuckDB value as SQLite stores it: instants and dates as ISO-8601 text."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
+    """A DuckDB value as SQLite stores it (`store.as_stored`), a decimal as a real."""
     if isinstance(value, Decimal):
         return float(value)
-    return value
+    return store.as_stored(value)
 
 
 class _writer:
@@ -213,7 +208,11 @@ class _writer:
             self.conn.execute("COMMIT")
 
     def prepare(self, table: Table) -> None:
-        types = SQLITE_TYPES if self.fmt == "sqlite" else DUCKDB_TYPES
+        types: Mapping[store.RuleType, str] = SQLITE_TYPES
+        if self.fmt == "duckdb":
+            from .backends.duckdb.store import TYPES
+
+            types = TYPES
         have = {name for name, _ in self.present.get(table.name, [])}
         missing = [(c, k) for c, k in table.columns if c not in have]
         if table.name not in self.present:
@@ -226,7 +225,7 @@ class _writer:
                 )
         self.present = store.table_columns(self.conn)
 
-    def rows(self, table: Table, batch: Sequence[tuple[Any, ...]]) -> None:
+    def rows(self, table: Table, batch: Sequence[tuple[Any, ...]], first: int) -> None:
         names = [c for c, _ in table.columns]
         quoted = ", ".join(quote(c) for c in names)
         try:
@@ -236,7 +235,10 @@ class _writer:
                     f"INSERT INTO {quote(table.name)} ({quoted}) VALUES ({marks})", batch
                 )
             else:
-                self._duckdb_rows(table.name, names, quoted, batch)
+                from .backends.duckdb.store import insert_columns
+
+                columns = list(zip(*batch, strict=True))
+                insert_columns(self.conn, table.name, names, columns, first=first)
         except (sqlite3.Error, OverflowError) as exc:
             raise StoreError(f"{table.name}: a row cannot be copied ({exc})") from None
         except Exception as exc:
@@ -245,21 +247,3 @@ class _writer:
             if isinstance(exc, duckdb.Error):
                 raise StoreError(f"{table.name}: a row cannot be copied ({exc})") from None
             raise
-
-    def _duckdb_rows(
-        self, table: str, names: list[str], quoted: str, batch: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Columns cross as NumPy object arrays, which DuckDB scans without a row loop."""
-        import numpy as np
-
-        columns = list(zip(*batch, strict=True))
-        data = {f"c{i}": np.array(values, dtype=object) for i, values in enumerate(columns)}
-        types = dict(self.present[table])
-        select = ", ".join(f"CAST(c{i} AS {types[name]})" for i, name in enumerate(names))
-        self.conn.register("copy_batch", data)
-        try:
-            self.conn.execute(
-                f"INSERT INTO {quote(table)} ({quoted}) SELECT {select} FROM copy_batch"
-            )
-        finally:
-            self.conn.unregister("copy_batch")

@@ -400,21 +400,7 @@ def _check_existing_keys(
 
 
 def _insert_duckdb(conn: Any, table: str, names: list[str], rows: list[tuple[Any, ...]]) -> None:
-    import numpy as np
+    from .backends.duckdb.store import insert_columns
 
-    from .backends.duckdb.store import table_columns
-
-    if not rows:
-        return
-    types = dict(table_columns(conn)[table])
-    columns = list(zip(*rows, strict=True))
-    data = {f"c{i}": np.array(values, dtype=object) for i, values in enumerate(columns)}
-    select = ", ".join(f"CAST(c{i} AS {types[n]})" for i, n in enumerate(names))
-    conn.register("load_batch", data)
-    try:
-        conn.execute(
-            f"INSERT INTO {quote(table)} ({', '.join(map(quote, names))}) "
-            f"SELECT {select} FROM load_batch"
-        )
-    finally:
-        conn.unregister("load_batch")
+    if rows:
+        insert_columns(conn, table, names, list(zip(*rows, strict=True)))

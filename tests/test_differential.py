@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rules_engine.backends.duckdb.store import insert_columns
 from rules_engine.backends.sqlite.functions import register
 from rules_engine.expr import Scope, parse_expression, typecheck
 from rules_engine.expr.evaluate import Environment, as_type, evaluate
@@ -328,7 +329,7 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
     duck.execute("SET TimeZone = 'UTC'")
     duck.execute(
         "CREATE TABLE row (n BIGINT, m BIGINT, x DOUBLE, y DOUBLE, t VARCHAR, u VARCHAR, "
-        'ok BOOLEAN, "at" VARCHAR, d VARCHAR)'
+        'ok BOOLEAN, "at" TIMESTAMP, d DATE)'  # as a DuckDB store holds them
     )
     return duck
 
@@ -338,8 +339,8 @@ def _store(row: dict[str, Any], engine: str = "sqlite") -> Connection:
         duck = _duckdb().cursor()  # one database for every example: opening one is slow
         duck.execute("SET TimeZone = 'UTC'")
         duck.execute("DELETE FROM row")
-        values = [row[c] for c in COLUMNS]
-        duck.execute("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        # through the store's writer, which reads each time as the engine reads text
+        insert_columns(duck, "row", list(COLUMNS), [(row[c],) for c in COLUMNS])
         return duck
     conn = register(sqlite3.connect(":memory:"))
     conn.execute(

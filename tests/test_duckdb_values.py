@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from rules_engine.backends.duckdb.store import connect, create_table_sql
+from rules_engine.backends.duckdb.store import connect, create_table_sql, insert_columns
 from rules_engine.backends.sqlite.functions import register
 from rules_engine.reference.oracle import engine_form, evaluate_values, read_customers
 from rules_engine.rules.check import check, load_rules
@@ -121,12 +121,8 @@ def duckdb_fill(content: dict[str, list[dict[str, Any]]]) -> duckdb.DuckDBPyConn
     for spec in CANONICAL_TABLES:
         duck.execute(create_table_sql(spec))
     for table, rows in content.items():
-        for row in rows:
-            names = ", ".join(f'"{k}"' for k in row)
-            duck.execute(
-                f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(row))})',
-                list(row.values()),
-            )
+        for row in rows:  # through the store's writer, which reads times as the engine does
+            insert_columns(duck, table, list(row), [(value,) for value in row.values()])
     return duck
 
 

@@ -1,5 +1,6 @@
 """Stores in both formats: recognised by content, created, filled with the demo shop, and
-copied either way without changing a row."""
+copied either way without changing a row (a time is the instant it names: a DuckDB store
+keeps it typed)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules_engine import demo, store, storeformat
+from rules_engine import demo, store, storeformat, times
 from rules_engine.cli import main
 from rules_engine.errors import StoreError
 
@@ -22,16 +23,32 @@ CUSTOMERS = 400
 
 
 def rows(path: Path, table: str) -> list[tuple[Any, ...]]:
-    """Every row of a table in either format, in key order, values as SQLite holds them."""
+    """Every row of a table in either format, in key order, values as SQLite holds them and
+    each time or date as the instant or day it names: a DuckDB store keeps them typed, and a
+    copy back to SQLite spells them the engine's way."""
     spec = store.TABLES.get(table)
     order = ", ".join(f'"{c}"' for c in spec.pk) if spec else "rowid"
     query = f'SELECT * FROM "{table}" ORDER BY {order}'
     if storeformat.detect(path) == "duckdb":
         with closing(duckdb.connect(str(path), read_only=True)) as duck:
-            found = duck.execute(query).fetchall()
-        return [tuple(int(v) if isinstance(v, bool) else v for v in row) for row in found]
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(query).fetchall()
+            cursor = duck.execute(query)
+            found, names = cursor.fetchall(), [d[0] for d in cursor.description]
+    else:
+        with closing(sqlite3.connect(path)) as conn:
+            cursor = conn.execute(query)
+            found, names = cursor.fetchall(), [d[0] for d in cursor.description]
+    kinds = [spec.column_types.get(n) if spec else None for n in names]
+    return [tuple(named(v, k) for v, k in zip(row, kinds, strict=True)) for row in found]
+
+
+def named(value: Any, kind: str | None) -> Any:
+    """What a stored value names: an instant in the engine's spelling, a `YYYY-MM-DD` day."""
+    value = store.as_stored(value)
+    if kind == "datetime" and (instant := times.read_instant(value)) is not None:
+        return times.utc_text(instant)
+    if kind == "date" and (day := times.read_date(value)) is not None:
+        return day.isoformat()
+    return value
 
 
 def everything(path: Path) -> dict[str, list[tuple[Any, ...]]]:

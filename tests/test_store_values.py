@@ -20,7 +20,6 @@ from rules_engine.cli import main
 from rules_engine.rules.check import check
 from rules_engine.store import closing_read_only
 from rules_engine.store_values import bad_columns
-from rules_engine.storecopy import copy_store
 from rules_engine.times import epoch_seconds
 from tests.test_differential import NEAR_MISSES, instants_and_spellings, not_instants, spelled
 from tests.test_plan import ALICE, AS_OF, BASE, outcomes, plan_of, store_with
@@ -203,25 +202,3 @@ def test_the_count_of_bad_times_is_exactly_the_values_outside_the_spellings(
         assert bad.example == stored[expected[0] - 1]
     else:
         assert found == []
-
-
-def test_a_duckdb_store_reports_its_text_times_and_dates(tmp_path: Path) -> None:
-    """DuckDB keeps times and dates as text, so they can be misspelt there too; its numbers
-    and booleans are typed columns that hold nothing else."""
-    order = {"id": 1, "customer_id": 1, "ordered_at": "2026-11-01T10:00:00Z", "amount": 1.0}
-    db = store_with(
-        tmp_path / "store.db",
-        customers=[{**ALICE, "birth_date": "19900230"}, {**ALICE, "id": 2}],
-        orders=[order, {**order, "id": 2, "ordered_at": "2026-11-01T10:00:00 +08:00"}],
-    )
-    duck = tmp_path / "store.duckdb"
-    copy_store(db, duck)
-    rules = check([_rules_reading_everything(tmp_path / "rules")]).rules
-    found = {(b.table, b.column, b.rows, b.example_id, b.example) for b in bad_columns(duck, rules)}
-    assert found == {
-        ("customers", "birth_date", 1, 1, "19900230"),
-        ("orders", "ordered_at", 1, 2, "2026-11-01T10:00:00 +08:00"),
-    }
-    assert found == {
-        (b.table, b.column, b.rows, b.example_id, b.example) for b in bad_columns(db, rules)
-    }

@@ -33,6 +33,7 @@ from ..sql import audience, history
 from ..sql.compile import Statement, ValuesProgram
 from ..sql.dialect import Dialect
 from ..sql.namespace import DEFAULT, Namespace
+from ..store import as_stored
 
 
 def rows(conn: Any, statement: Statement) -> list[tuple[Any, ...]]:
@@ -61,7 +62,7 @@ def channel_lifecycle(
         }
         numbers = dict(zip(PERIOD_NAMES, row[3:9], strict=True))
         states[channel.id] = LifecycleState(
-            channel.id, state_of(gates), gates, numbers, row[9], row[10]
+            channel.id, state_of(gates), gates, numbers, as_stored(row[9]), row[10]
         )
     return states
 

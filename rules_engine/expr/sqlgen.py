@@ -145,7 +145,7 @@ def _name(node: Name, ctx: SqlContext) -> Sql:
     if node.name in ctx.ready:
         return Sql(column, node.type)
     if node.type == "datetime":
-        return Sql(ctx.dialect.epoch(column), "datetime")
+        return Sql(ctx.dialect.stored_epoch(column), "datetime")
     if node.type == "date":
         return Sql(ctx.dialect.stored_date(column), "date")
     return Sql(column, node.type)

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import store
+from ..backends import engine_of
 from ..backends.runs import run_by_key
 from ..errors import CampaignError
-from ..expr.sqlgen import day_before, not_dated_before
+from ..expr.sqlgen import day_before
 from ..times import both_zones, parse_instant
 from .lift import Arm, Interval, Lift, measure
 
@@ -160,10 +161,11 @@ def _has_column(conn: AnyConnection, table: str, column: str) -> bool:
 def _purchases(conn: AnyConnection, run: RunRecord, end: datetime) -> dict[int, tuple[int, float]]:
     """Completed orders of the run's customers in (as-of, end]: (orders, revenue) a customer."""
     bought: dict[int, tuple[int, float]] = {}
+    dialect = engine_of(conn).dialect
     rows = conn.execute(
         'SELECT o."customer_id", o."ordered_at", o."amount" FROM "orders" AS o '
         'WHERE o."status" = ? AND '
-        + not_dated_before('o."ordered_at"', "?")
+        + dialect.stored_not_dated_before('o."ordered_at"', "?")
         + ' AND o."customer_id" IN (SELECT "customer_id" FROM "audit" WHERE "run_id" = ? '
         'AND "outcome" IN (?, ?))',
         ("completed", day_before(run.as_of), run.run_id, "action", "holdout"),
@@ -178,6 +180,8 @@ def _purchases(conn: AnyConnection, run: RunRecord, end: datetime) -> dict[int, 
 
 
 def _instant(text: object) -> datetime | None:
+    """An order's time as read from the store (text, or a DuckDB TIMESTAMP)."""
+    text = store.as_stored(text)
     if not isinstance(text, str):
         return None
     try:

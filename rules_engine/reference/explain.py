@@ -36,6 +36,7 @@ from ..rules.model import Offer, RuleSet
 from ..sql import audience
 from ..sql.compile import Statement, compile_values
 from ..sql.dialect import reported_real
+from ..store import as_stored
 from ..times import parse_instant, utc_text
 from .oracle import (
     CustomerData,
@@ -355,6 +356,8 @@ def _exits_in_force(conn: Any, customer_id: int, as_of: datetime) -> set[str]:
 
 
 def _instant(text: Any) -> datetime | None:
+    """A time as read from the store: text (SQLite; DuckDB's engine tables) or a TIMESTAMP."""
+    text = as_stored(text)
     try:
         return parse_instant(text) if isinstance(text, str) else None
     except ValueError:

@@ -22,6 +22,7 @@ from ..expr.sqlgen import quote
 from ..rules.model import Channel, Metric, RuleSet
 from ..rules.order import dependency_order
 from ..sql.compile import canonical
+from ..store import as_stored
 
 
 @dataclass
@@ -60,13 +61,10 @@ def read_customers(
 
 
 def _dicts(conn: Any, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Rows as dicts, from SQLite or DuckDB (whose booleans become 1/0, as SQLite keeps them)."""
+    """Rows as dicts, from SQLite or DuckDB, values as SQLite keeps them (`as_stored`)."""
     cursor = conn.execute(sql, list(params))
     names = [d[0] for d in cursor.description]
-    return [
-        {n: int(v) if isinstance(v, bool) else v for n, v in zip(names, row, strict=True)}
-        for row in cursor.fetchall()
-    ]
+    return [{n: as_stored(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
 
 
 def typed(row: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Value]:

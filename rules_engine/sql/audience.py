@@ -351,8 +351,9 @@ def sent_statements(
             "contacts sent lately",
             f"INSERT INTO temp.{ns.sent} SELECT customer_id, channel, offer_id, t FROM "
             f"(SELECT k.customer_id AS customer_id, k.channel AS channel, k.offer_id AS offer_id, "
-            f'{dialect.epoch("k.sent_at")} AS t FROM "contacts" AS k '
-            f"WHERE {not_dated_before('k.sent_at', earliest)}{only}{dialect.KEEP_SUBQUERY}) "
+            f'{dialect.stored_epoch("k.sent_at")} AS t FROM "contacts" AS k '
+            f"WHERE {dialect.stored_not_dated_before('k.sent_at', earliest)}{only}"
+            f"{dialect.KEEP_SUBQUERY}) "
             f"WHERE t > {since} AND t <= {now}",
             tuple(ctx.params),
         ),

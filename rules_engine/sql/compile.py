@@ -159,7 +159,6 @@ class _TablePlan:
     ns: Namespace = DEFAULT
     picks: list[Statement] = field(default_factory=list)
     joins_customers: bool = False
-    rows: str = ""  # the table as the aggregates read it (`Dialect.rows_read_once`)
 
     @property
     def name(self) -> str:
@@ -200,29 +199,12 @@ class _AggregateCompiler:
 
     def table(self, name: str) -> _TablePlan:
         if name not in self.tables:
-            columns = self.rules.schema.columns(name)
-            related = {col: f"t.{quote(col)}" for col in columns}
+            related = {col: f"t.{quote(col)}" for col in self.rules.schema.columns(name)}
             names = {**customer_names(self.rules), **related}
-            # times and dates in the engine's form, as `sqlgen` reads a store column
-            reads = {
-                col: self.dialect.epoch(sql)
-                if columns[col] == "datetime"
-                else self.dialect.stored_date(sql)
-                for col, sql in related.items()
-                if columns[col] in ("datetime", "date")
-            }
-            rows = self.dialect.rows_read_once(name, reads)
             ctx = SqlContext(
-                names,
-                self.as_of,
-                self.offset,
-                dialect=self.dialect,
-                calendar_zone=self.zone,
-                ready=frozenset(reads) if rows else frozenset(),
+                names, self.as_of, self.offset, dialect=self.dialect, calendar_zone=self.zone
             )
-            plan = _TablePlan(name, f"a{len(self.tables)}", ctx, ns=self.ns)
-            plan.rows = rows or quote(name)
-            self.tables[name] = plan
+            self.tables[name] = _TablePlan(name, f"a{len(self.tables)}", ctx, ns=self.ns)
         return self.tables[name]
 
     def where(self, table: _TablePlan, metric: Metric) -> _Where:
@@ -274,7 +256,6 @@ class _AggregateCompiler:
             self.offset,
             dialect=self.dialect,
             calendar_zone=self.zone,
-            ready=table.ctx.ready,
         )
         value = compile_expression(node.args[0], ctx)
         condition = self.dialect.TRUE
@@ -305,7 +286,7 @@ class _AggregateCompiler:
                 f"SELECT t.customer_id AS customer_id, {best}(t.rowid) AS winner {source} "
                 f"JOIN {table.temp} AS g ON g.customer_id = t.customer_id "
                 f"WHERE ({condition}) AND ({by_here}) = g.{column}{only} "
-                f"GROUP BY t.customer_id) AS w JOIN {table.rows} AS t "
+                f"GROUP BY t.customer_id) AS w JOIN {quote(table.table)} AS t "
                 f"ON t.rowid = w.winner{self.customer_join(table)}"
             )
         table.picks += [
@@ -321,7 +302,7 @@ class _AggregateCompiler:
         return found
 
     def source(self, table: _TablePlan) -> str:
-        return f"FROM {table.rows} AS t{self.customer_join(table)}"
+        return f"FROM {quote(table.table)} AS t{self.customer_join(table)}"
 
     def customer_join(self, table: _TablePlan) -> str:
         return ' JOIN "customers" AS c ON c."id" = t."customer_id"' if table.joins_customers else ""

@@ -29,8 +29,8 @@ What differs, and why it matters for agreeing with the Python reference:
   and orders joins itself;
 - the columns of a `VALUES` list are `column1, column2, ...` in SQLite, `col0, col1, ...` in
   DuckDB;
-- a related table's times and dates are read once per row in a subquery on DuckDB
-  (`rows_read_once`), where each aggregate that names them would read them again.
+- the times and dates of the tables a shop loads: text in SQLite (read by `epoch`, `date`),
+  TIMESTAMP and DATE in DuckDB (`stored_epoch`, `stored_date`).
 """
 
 from __future__ import annotations
@@ -71,14 +71,6 @@ class Dialect:
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
-
-    def rows_read_once(self, table: str, reads: Mapping[str, str]) -> str | None:
-        """A related table as a subquery whose columns in `reads` (column → SQL over `t`)
-        hold their values already read, for the aggregates over it; None where the engine
-        gains nothing by it. DuckDB computes an expression once for every place it is
-        written, and an order's time is written in about ten aggregates and filters; SQLite
-        flattens such a subquery back into its reader."""
-        return None
 
     def parameter(self, value: Any) -> Any:
         """A literal's value as bound (booleans as 1/0 where the engine has no booleans)."""
@@ -133,6 +125,17 @@ class Dialect:
         """A date spelling `times.read_date` accepts as `YYYY-MM-DD` text, NULL for anything
         else (exactly as `read_date`: `date()` of any text column goes through here)."""
         raise NotImplementedError
+
+    def stored_epoch(self, column_sql: str) -> str:
+        """A `datetime` column of a table the shop loads, as epoch seconds: text read by
+        `epoch` here; DuckDB stores hold such columns typed (`backends/duckdb/store.py`)."""
+        return self.epoch(column_sql)
+
+    def stored_not_dated_before(self, column_sql: str, day_sql: str) -> str:
+        """`not_dated_before` for a `datetime` column `stored_epoch` reads."""
+        from ..expr.sqlgen import not_dated_before
+
+        return not_dated_before(column_sql, day_sql)
 
     def stored_date(self, column_sql: str) -> str:
         """A `date` column of the store as `YYYY-MM-DD` text. The store's values are checked

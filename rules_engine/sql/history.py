@@ -35,12 +35,12 @@ def unmatched(ctx: SqlContext, now: str) -> str:
     """An earlier run's action that the sending system has since reported as a contact (same
     customer, offer and channel, sent at or after that run's as-of) counts once, as the
     contact: true for the actions that are not reported yet. `now` is a bound placeholder."""
-    epoch = ctx.dialect.epoch
+    dialect = ctx.dialect
+    sent = dialect.stored_epoch("m.sent_at")
     return (
         'NOT EXISTS (SELECT 1 FROM "contacts" AS m WHERE m."customer_id" = a."customer_id" '
         'AND m."offer_id" = a."offer_id" AND m."channel" = a."channel" '
-        f"AND {epoch('m.sent_at')} >= {epoch('r.as_of')} "
-        f"AND {epoch('m.sent_at')} <= {now})"
+        f"AND {sent} >= {dialect.epoch('r.as_of')} AND {sent} <= {now})"
     )
 
 

@@ -56,14 +56,6 @@ class DuckDBDialect(Dialect):
     def parameter(self, value: Any) -> Any:
         return value
 
-    def rows_read_once(self, table: str, reads: Mapping[str, str]) -> str | None:
-        from ...expr.sqlgen import quote
-
-        if not reads:
-            return None
-        read = ", ".join(f"{sql} AS {quote(column)}" for column, sql in reads.items())
-        return f"(SELECT rowid AS rowid, * REPLACE ({read}) FROM {quote(table)} AS t)"
-
     def values_column(self, index: int) -> str:
         return f"col{index}"
 
@@ -86,6 +78,15 @@ class DuckDBDialect(Dialect):
             f"(CASE WHEN {x} LIKE '{_CANONICAL}' AND {x} >= '0001' THEN {canonical} "
             f"ELSE {_spelled_epoch(x)} END)"
         )
+
+    def stored_epoch(self, column_sql: str) -> str:
+        return f"CAST(epoch({column_sql}) AS BIGINT)"
+
+    def stored_not_dated_before(self, column_sql: str, day_sql: str) -> str:
+        return f"{column_sql} >= CAST({day_sql} AS TIMESTAMP)"
+
+    def stored_date(self, column_sql: str) -> str:
+        return f"strftime({column_sql}, '%Y-%m-%d')"
 
     def date(self, text_sql: str) -> str:
         x = text_sql

@@ -30,7 +30,7 @@ from ...execute import plan as make_plan
 from ...rules.model import RuleSet
 from ..writer import Row, RunResult, check_run_key, commit_once, write_plan
 from .fingerprint import store_fingerprint
-from .store import TYPES, Connection, connect, quote
+from .store import ENGINE_TYPES, TYPES, Connection, connect, quote
 
 BATCH_ROWS = 250_000  # rows per bulk insert: their columns are held in memory once more
 STAGED = "campaign_rows"  # the name the columns of one batch are scanned under
@@ -63,8 +63,9 @@ class DuckDBSession:
             self.conn.execute("ROLLBACK")
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Row]) -> None:
-        spec = store.TABLES[table].column_types
-        casts = ", ".join(f"CAST({quote(c)} AS {TYPES[spec[c]]})" for c in columns)
+        spec = store.TABLES[table]
+        types = ENGINE_TYPES if spec.written_by_engine else TYPES
+        casts = ", ".join(f"CAST({quote(c)} AS {types[spec.column_types[c]]})" for c in columns)
         sql = (
             f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) "
             f"SELECT {casts} FROM {STAGED}"
