@@ -5,8 +5,11 @@
 (`BENCH_DUCKDB_SIZES` does what `--sizes` does; the default is 100,000 and 1,000,000.)
 
 For each size, a DuckDB demo store in bench/cache/: at 1M the copy of bench/plan.py's SQLite
-store (`campaign store copy`, built once, timed), at other sizes built directly with
-`campaign demo-data --format duckdb` (once, timed). Then, one process at a time:
+store (`campaign store copy`, built once, timed); at a multiple of 1M (10M) that store tiled:
+its customers and their rows that many times over, each copy's ids shifted past the last
+(the same shop per customer, built in minutes where generating 10M customers takes over an
+hour); at other sizes built directly with `campaign demo-data --format duckdb` (once,
+timed). Then, one process at a time:
 `campaign plan rules/` on it (wall, CPU, peak RSS, the load average before and after, each
 stage's time), at 1M the same on the SQLite store (the ratio DuckDB/SQLite), and
 `campaign explain` of customer 1 on the 1M DuckDB store. Results are printed as Markdown and
@@ -54,7 +57,11 @@ def ensure_duck(customers: int) -> dict[str, Any] | None:
         return None
     CACHE.mkdir(parents=True, exist_ok=True)
     source = store_path(customers)
-    if source.exists():
+    if customers > ONE_MILLION and customers % ONE_MILLION == 0:
+        ensure_duck(ONE_MILLION)
+        print(f"tiling {duck_path(ONE_MILLION).name} {customers // ONE_MILLION} times")
+        command = [sys.executable, str(Path(__file__)), "--tile", str(customers // ONE_MILLION)]
+    elif source.exists():
         print(f"copying {source.name} to {path.name}")
         command = [*campaign_command(), "store", "copy", str(source), str(path)]
     else:
@@ -65,6 +72,47 @@ def ensure_duck(customers: int) -> dict[str, Any] | None:
     if result["exit"] != 0:
         sys.exit(f"making {path.name} failed; see {result['log']}")
     return result
+
+
+ONE_MILLION = 1_000_000
+TILED = ("customers", "orders", "events", "contacts")  # the rest hold nothing per customer
+
+
+def child_tile(times: int) -> None:
+    """`duck_path(times M)`: the 1M DuckDB store `times` over, every id of copy k shifted by
+    k times one past the table's largest id (customer ids in every table alike)."""
+    import duckdb
+
+    from rules_engine import store
+
+    source, path = duck_path(ONE_MILLION), duck_path(times * ONE_MILLION)
+    building = path.with_name(path.stem + ".tiling.duckdb")
+    building.unlink(missing_ok=True)
+    store.init_store(building)
+    with duckdb.connect(str(building)) as conn:
+        conn.execute(f"ATTACH '{source}' AS one (READ_ONLY)")
+        people = _next_id(conn, "customers")
+        for table in (*TILED, "channel_stats"):
+            names = [name for name, _ in store.TABLES[table].columns]
+            columns = ", ".join(f'"{n}"' for n in names)
+            step = {"id": people if table == "customers" else _next_id(conn, table)}
+            step["customer_id"] = people
+            for k in range(times if table in TILED else 1):
+                shifted = [f'"{n}" + {k * step[n]}' if n in step else f'"{n}"' for n in names]
+                conn.execute(
+                    f'INSERT INTO main."{table}" ({columns}) SELECT {", ".join(shifted)} '
+                    f"FROM one.{table} ORDER BY rowid"
+                )
+            print(f"{table}: {conn.execute(f'SELECT count(*) FROM main.{table}').fetchall()}")
+    building.rename(path)
+
+
+def _next_id(conn: Any, table: str) -> int:
+    """One past the largest id of a table of the 1M store (0 for one without ids)."""
+    names = {row[0] for row in conn.execute(f"DESCRIBE one.{table}").fetchall()}
+    if "id" not in names:
+        return 0
+    return int(conn.execute(f'SELECT coalesce(max("id"), 0) + 1 FROM one.{table}').fetchall()[0][0])
 
 
 def child_plan(db: str, out: str) -> None:
@@ -134,7 +182,11 @@ def main() -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--tile", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tile:
+        child_tile(args.tile)
+        return 0
     if args.child:
         child_plan(args.db, args.out)
         return 0
