@@ -115,6 +115,16 @@ def _next_id(conn: Any, table: str) -> int:
     return int(conn.execute(f'SELECT coalesce(max("id"), 0) + 1 FROM one.{table}').fetchall()[0][0])
 
 
+# `--cache-mb` past the default where DuckDB needs it: its limit is four times that, and 1 GB
+# does not hold the intermediate tables of 10M customers (the plan stops, out of memory).
+CACHE_MB = {10_000_000: 1024}
+
+
+def cache_flag(db: str) -> list[str]:
+    customers = next((n for n in CACHE_MB if Path(db) == duck_path(n)), None)
+    return ["--cache-mb", str(CACHE_MB[customers])] if customers else []
+
+
 def child_plan(db: str, out: str) -> None:
     """`campaign plan` through its click entry point, recording Plan.timings and the RSS as
     each stage starts (nothing else: the decisions are not made into objects)."""
@@ -140,8 +150,8 @@ def child_plan(db: str, out: str) -> None:
     started = time.perf_counter()
     code = 0
     try:
-        main(["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet"], prog_name="campaign",
-             standalone_mode=False)  # fmt: skip
+        command = ["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet", *cache_flag(db)]
+        main(command, prog_name="campaign", standalone_mode=False)
     except SystemExit as exc:  # pragma: no cover - the command's own exits
         code = int(exc.code or 0)
     found["command_seconds"] = time.perf_counter() - started

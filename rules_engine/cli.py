@@ -7,6 +7,7 @@ the library works without click. User mistakes end with a message and exit 2, ne
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import sys
 import time
@@ -261,7 +262,19 @@ def _library_errors(db_path: Path | None = None, rules: RuleSet | None = None) -
             from .rules.overflow import overflow_message
 
             raise RulesFailure(overflow_message(rules, where)) from None
+        if isinstance(exc, duck.OutOfMemoryException):
+            raise RulesFailure(
+                f"{where}DuckDB needed more memory than it may use ({_duck_limit(exc)}); give "
+                "it more with --cache-mb MB (its limit is four times that, at least 1 GB): "
+                "about 1024 for every 10 million customers; nothing was written"
+            ) from None
         raise InputFailure(f"{where}the DuckDB store could not be read or written: {exc}") from None
+
+
+def _duck_limit(exc: Exception) -> str:
+    """DuckDB's limit as its message states it (`976.4 MiB/976.5 MiB used`), or the setting."""
+    found = re.search(r"/([0-9.]+ [KMGT]iB) used", str(exc))
+    return f"{found.group(1)} with this --cache-mb" if found else "its limit"
 
 
 def _progress(quiet: bool) -> Callable[[str], None] | None:

@@ -58,10 +58,12 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
     }
     assert overridden(DuckDBDialect) == {
         "KEY_COLUMN",
+        "DISTINCT_APART",
         "TYPES",
         "FUNCTIONS",
         "placeholder",
         "parameter",
+        "most_frequent",
         "stored_epoch",
         "stored_not_dated_before",
         "stored_date",

@@ -25,6 +25,7 @@ from rules_engine.backends.duckdb.store import (
     insert_columns,
 )
 from rules_engine.cli import main
+from rules_engine.storecopy import copy_store
 from tests.test_differential import NEAR_MISSES, instants_and_spellings, not_instants
 
 AS_OF = "2026-11-20T10:00:00+08:00"
@@ -182,3 +183,18 @@ def test_init_store_names_a_misspelt_text_time_and_converts_nothing(tmp_path: Pa
         rows = duck.execute("SELECT ordered_at FROM orders ORDER BY id").fetchall()
     assert kind == "VARCHAR"
     assert rows == [("2026-11-01T10:00:00+08:00",), ("2026-02-30T10:00:00Z",)]
+
+
+def test_a_plan_that_needs_more_memory_than_duckdb_may_use_says_how_to_give_it(
+    small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rules_engine.backends.duckdb import backend
+
+    duck = tmp_path / "shop.duckdb"
+    copy_store(small_demo, duck)
+    monkeypatch.setattr(backend, "MEMORY_FLOOR_MB", 1)
+    monkeypatch.setattr(backend, "MEMORY_PER_CACHE_MB", 0)
+    result = invoke("plan", str(ROOT / "rules"), "--db", str(duck), "--as-of", AS_OF, "--quiet")
+    assert result.exit_code == 1, result.output
+    assert "DuckDB needed more memory than it may use" in result.output
+    assert "--cache-mb" in result.output and "Traceback" not in result.output

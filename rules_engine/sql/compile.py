@@ -229,6 +229,8 @@ class _AggregateCompiler:
         column = f"a{len(table.aggregates)}"
         if node.func in AGGREGATES_BY_PICK:
             found = self.pick(table, node, where, column)
+        elif node.func == "count_distinct" and self.dialect.DISTINCT_APART:
+            found = self.distinct(table, node, where, column)
         else:
             found = _Aggregate(column, self.aggregate_sql(table, node, where.sql), node.type or "")
             found.counts = node.func in ("count", "count_distinct")
@@ -248,15 +250,7 @@ class _AggregateCompiler:
         """first/last: the winning `by` comes from the GROUP BY, then the row that has it (ties:
         the lowest or highest row id) gives the value; mode: the most frequent value, ties to
         the smallest. Each in a statement of its own, so its `where` is compiled again."""
-        self.pick_count += 1
-        name = self.ns.name(f"cv_pick_{self.pick_count}")
-        ctx = SqlContext(
-            table.ctx.names,
-            self.as_of,
-            self.offset,
-            dialect=self.dialect,
-            calendar_zone=self.zone,
-        )
+        name, ctx = self.helper(table)
         value = compile_expression(node.args[0], ctx)
         condition = self.dialect.TRUE
         if where.node is not None:
@@ -265,13 +259,14 @@ class _AggregateCompiler:
         only = self.only_customer(ctx, "t")
         if node.func == "mode":
             found = _Aggregate(column, pick=name)
-            sql = (
-                f"INSERT INTO temp.{quote(name)} (customer_id, v) "
-                f"SELECT customer_id, v FROM (SELECT customer_id, v, row_number() OVER "
-                f"(PARTITION BY customer_id ORDER BY n DESC, v ASC) AS r FROM ("
+            counted = (
                 f"SELECT t.customer_id AS customer_id, {value} AS v, count(*) AS n {source} "
                 f"WHERE ({condition}) AND ({value}) IS NOT NULL{only} "
-                f"GROUP BY t.customer_id, {value})) WHERE r = 1"
+                f"GROUP BY t.customer_id, {value}"
+            )
+            sql = (
+                f"INSERT INTO temp.{quote(name)} (customer_id, v) "
+                f"{self.dialect.most_frequent(counted)}"
             )
         else:
             best = "max" if node.func == "last" else "min"
@@ -289,17 +284,51 @@ class _AggregateCompiler:
                 f"GROUP BY t.customer_id) AS w JOIN {quote(table.table)} AS t "
                 f"ON t.rowid = w.winner{self.customer_join(table)}"
             )
-        table.picks += [
+        label = f"{node.func}() over {table.table}"
+        table.picks += self.helper_statements(name, node.type or "", label, sql, ctx)
+        return found
+
+    def helper(self, table: _TablePlan) -> tuple[str, SqlContext]:
+        """A helper table's name, and a context of its own to compile its statement in."""
+        self.pick_count += 1
+        name = self.ns.name(f"cv_pick_{self.pick_count}")
+        ctx = SqlContext(
+            table.ctx.names, self.as_of, self.offset, dialect=self.dialect, calendar_zone=self.zone
+        )
+        return name, ctx
+
+    def helper_statements(
+        self, name: str, kind: str, label: str, sql: str, ctx: SqlContext
+    ) -> list[Statement]:
+        return [
             Statement("setup", f"{name}: drop", f"DROP TABLE IF EXISTS temp.{quote(name)}"),
             Statement(
                 "setup",
                 f"{name}: create",
                 f"CREATE TEMP TABLE {quote(name)} "
-                f"({self.dialect.KEY_COLUMN}, {self.dialect.column('v', node.type or '')})",
+                f"({self.dialect.KEY_COLUMN}, {self.dialect.column('v', kind)})",
             ),
-            Statement("metrics", f"{node.func}() over {table.table}", sql, tuple(ctx.params)),
+            Statement("metrics", label, sql, tuple(ctx.params)),
         ]
-        return found
+
+    def distinct(self, table: _TablePlan, node: Call, where: _Where, column: str) -> _Aggregate:
+        """count_distinct in a statement of its own (`Dialect.DISTINCT_APART`): the distinct
+        pairs of customer and value, counted."""
+        name, ctx = self.helper(table)
+        value = compile_expression(node.args[0], ctx)
+        condition = self.dialect.TRUE
+        if where.node is not None:
+            condition = compile_expression(where.node, ctx)
+        sql = (
+            f"INSERT INTO temp.{quote(name)} (customer_id, v) "
+            f"SELECT customer_id, count(*) FROM (SELECT DISTINCT t.customer_id AS customer_id, "
+            f"{value} AS v {self.source(table)} WHERE ({condition}) AND ({value}) IS NOT NULL"
+            f"{self.only_customer(ctx, 't')}) GROUP BY customer_id"
+        )
+        table.picks += self.helper_statements(
+            name, "integer", f"{node.func}() over {table.table}", sql, ctx
+        )
+        return _Aggregate(column, pick=name, counts=True)
 
     def source(self, table: _TablePlan) -> str:
         return f"FROM {quote(table.table)} AS t{self.customer_join(table)}"
@@ -488,7 +517,8 @@ class _ValuesCompiler:
         table = self.aggregates.tables[metric.table]  # type: ignore[index]
         found = table.aggregates[(canonical(node), _where_key(metric))]
         if found.pick is not None:
-            return f"{quote(found.pick)}.v"
+            picked = f"{quote(found.pick)}.v"
+            return f"coalesce({picked}, 0)" if found.counts else picked
         column = f"{table.alias}.{found.column}"
         return f"coalesce({column}, 0)" if found.counts else column
 

@@ -68,6 +68,9 @@ class Dialect:
     FALSE: ClassVar[str] = "FALSE"
     # A join whose tables are read in the order written, where the engine lets us choose.
     JOIN_IN_ORDER: ClassVar[str] = "JOIN"
+    # count_distinct in a statement of its own, not in its table's GROUP BY: DuckDB's
+    # distinct aggregates with a filter cost more there than one more pass over the table.
+    DISTINCT_APART: ClassVar[bool] = False
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
@@ -125,6 +128,14 @@ class Dialect:
         """A date spelling `times.read_date` accepts as `YYYY-MM-DD` text, NULL for anything
         else (exactly as `read_date`: `date()` of any text column goes through here)."""
         raise NotImplementedError
+
+    def most_frequent(self, counted: str) -> str:
+        """`(customer_id, v)`: each customer's most frequent `v` of `counted` (rows
+        `customer_id, v, n`: n times v), ties to the smallest `v` (`mode`)."""
+        return (
+            "SELECT customer_id, v FROM (SELECT customer_id, v, row_number() OVER "
+            f"(PARTITION BY customer_id ORDER BY n DESC, v ASC) AS r FROM ({counted})) WHERE r = 1"
+        )
 
     def stored_epoch(self, column_sql: str) -> str:
         """A `datetime` column of a table the shop loads, as epoch seconds: text read by

@@ -47,6 +47,7 @@ class DuckDBDialect(Dialect):
     }
 
     KEY_COLUMN = "customer_id BIGINT"  # written once, joined by hash: no index to keep
+    DISTINCT_APART = True
 
     def placeholder(self, number: int, value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -77,6 +78,13 @@ class DuckDBDialect(Dialect):
         return (
             f"(CASE WHEN {x} LIKE '{_CANONICAL}' AND {x} >= '0001' THEN {canonical} "
             f"ELSE {_spelled_epoch(x)} END)"
+        )
+
+    def most_frequent(self, counted: str) -> str:
+        """One pass: the smallest (-n, v) of each customer (a window sorts every partition)."""
+        return (
+            "SELECT customer_id, arg_min(v, {'n': -n, 'v': v}) AS v "
+            f"FROM ({counted}) GROUP BY customer_id"
         )
 
     def stored_epoch(self, column_sql: str) -> str:
