@@ -450,7 +450,12 @@ def ensure_complete(path: str | Path, *, writing: bool = False) -> None:
 def duplicate_customers(conn: AnyConnection) -> list[object]:
     """Customer ids on more than one row (none where `id` is the key, which is not scanned)."""
     if not isinstance(conn, sqlite3.Connection):
-        return _duplicate_ids(conn)
+        keyed = conn.execute(
+            "SELECT 1 FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = 'customers' "
+            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND constraint_column_names = ['id']"
+        ).fetchall()
+        return [] if keyed else _duplicate_ids(conn)
     key = [row[1] for row in conn.execute("PRAGMA table_info(customers)") if row[5] > 0]
     if key == ["id"]:
         return []

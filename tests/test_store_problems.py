@@ -116,3 +116,29 @@ def test_not_a_campaign_store_says_what_is_really_missing(tmp_path: Path) -> Non
         assert "a SQLite database of another application" in output
         assert "will not touch it" in output
         assert path.read_bytes() == before
+
+
+def test_a_duckdb_store_without_the_customers_key_is_scanned_for_repeated_ids(
+    tmp_path: Path, shop: Path
+) -> None:
+    """A DuckDB store keyed by `id` cannot repeat one (it is not scanned); one made by another
+    tool without the key is scanned, and refused as a SQLite one is."""
+    import duckdb
+
+    from rules_engine.storecopy import copy_store
+
+    keyed, unkeyed = tmp_path / "keyed.duckdb", tmp_path / "unkeyed.duckdb"
+    copy_store(shop, keyed)
+    copy_store(shop, unkeyed)
+    with duckdb.connect(str(unkeyed)) as duck:
+        duck.execute("CREATE TABLE c2 AS SELECT * FROM customers")
+        duck.execute("INSERT INTO c2 SELECT * FROM customers WHERE id IN (2, 5)")
+        duck.execute("DROP TABLE customers")
+        duck.execute("ALTER TABLE c2 RENAME TO customers")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("segments:\n  all:\n    where: id > 0\n")
+    code, output = cli("plan", str(rules), "--db", str(keyed), "--as-of", AS_OF, "--quiet")
+    assert code == 0, output
+    code, output = cli("plan", str(rules), "--db", str(unkeyed), "--as-of", AS_OF, "--quiet")
+    assert code == 2
+    assert "customers holds the same id on several rows (2, 5)" in output
