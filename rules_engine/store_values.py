@@ -233,10 +233,16 @@ def _scan(
 
 
 def problems(path: str | Path, rules: RuleSet) -> list[Problem]:
-    """The store's badly typed columns as problems of the store file (for `check`)."""
+    """The store's badly typed columns as problems of the store file (for `check`); a SQLite
+    store found clean before, unchanged since (`checked_stores`), is not scanned again."""
     if is_duckdb(path):
         return _text_times(path, rules)
-    return [
+    from . import checked_stores as checked
+
+    key = checked.key_of(path, {t: sorted(c) for t, c in columns_read(rules).items()})
+    if key is not None and checked.was_clean(key):
+        return []
+    found = [
         Problem(
             Span(str(path)),
             CODE,
@@ -246,6 +252,9 @@ def problems(path: str | Path, rules: RuleSet) -> list[Problem]:
         )
         for bad in bad_columns(path, rules)
     ]
+    if key is not None and not found:
+        checked.remember_clean(key)
+    return found
 
 
 def _text_times(path: str | Path, rules: RuleSet) -> list[Problem]:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rules_engine.demo import build_demo_store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stores checked clean are remembered in a folder of the test session's, not the user's
+    (shared by every test, as a user's is by every command)."""
+    os.environ["CAMPAIGN_CACHE_DIR"] = str(tmp_path_factory.mktemp("campaign-cache"))
+    yield
+    del os.environ["CAMPAIGN_CACHE_DIR"]
 
 
 @pytest.fixture(scope="session")
