@@ -24,6 +24,7 @@ from .errors import CampaignError, StoreError
 from .expr.sqlgen import quote
 
 BATCH = 50_000
+WAIT_SECONDS = 10  # for a DuckDB source another process holds
 # Declared types a SQLite store gets for columns outside the canonical tables.
 SQLITE_TYPES: dict[store.RuleType, str] = {
     "integer": "INTEGER",
@@ -157,7 +158,7 @@ class _reader:
         else:
             from .backends.duckdb.store import connect
 
-            self.conn = connect(self.path)
+            self.conn = connect(self.path, wait=WAIT_SECONDS)  # a run may hold it a while
         return self.read
 
     def __exit__(self, *exc: object) -> None:

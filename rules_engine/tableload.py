@@ -318,6 +318,9 @@ _CONVERT = {
 
 # -- writing -----------------------------------------------------------------------------------
 
+# How long a load waits for a store another process is writing (or, DuckDB, holds at all).
+WAIT_SECONDS = 10
+
 
 def _write(
     db: Path,
@@ -330,9 +333,9 @@ def _write(
     if storeformat.detect(db) == "duckdb":
         from .backends.duckdb.store import closing
 
-        with closing(db, read_only=False) as duck:
+        with closing(db, read_only=False, wait=WAIT_SECONDS) as duck:
             return _write_with(duck, "duckdb", db, table, columns, rows, mode, path)
-    conn = sqlite3.connect(db, isolation_level=None, timeout=10)
+    conn = sqlite3.connect(db, isolation_level=None, timeout=WAIT_SECONDS)
     try:
         return _write_with(conn, "sqlite", db, table, columns, rows, mode, path)
     finally:

@@ -286,3 +286,26 @@ def test_a_plan_file_is_refused_once_a_table_it_read_changed_or_on_the_other_for
     with pytest.raises(PlanStale, match="made on a sqlite store, this one is duckdb"):
         apply_plan(path, rules, sqlite_made, KEY)
     assert engine_rows(path) == before
+
+
+def test_progress_speaks_of_a_lock_only_where_the_run_waits_for_one(
+    twins: tuple[Path, Path], rules: RuleSet, decided: Plan, tmp_path: Path
+) -> None:
+    """SQLite's run waits for the write lock when it begins; DuckDB's holds the file already
+    (opening it waited, with its own notice), so its progress says nothing of a lock."""
+    lines: dict[str, list[str]] = {"sqlite": [], "duckdb": []}
+    sqlite_path = Path(shutil.copyfile(twins[0], tmp_path / "shop.db"))
+    duck_path = Path(shutil.copyfile(twins[1], tmp_path / "shop.duckdb"))
+    for name, opened in (
+        ("sqlite", audit.session(sqlite_path, wait=5)),
+        ("duckdb", duck_writer.session(duck_path, wait=5)),
+    ):
+        with opened as session:
+
+            def write(session: writer.Session = session) -> writer.RunResult:
+                return writer.write_plan(session, rules, decided, KEY, datetime.now(UTC))
+
+            done = writer.commit_once(session, rules, AS_OF, KEY, write, lines[name].append)
+            assert not done.reused
+    assert lines["sqlite"] == ["lock: waiting for other runs on this store", "commit"]
+    assert lines["duckdb"] == ["commit"]

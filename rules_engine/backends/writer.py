@@ -78,6 +78,8 @@ class Session(Protocol):
     """A read-write connection to one store for the length of a run, as a backend opens it."""
 
     name: str  # the store, as messages name it
+    # What `begin` may wait for, for the progress line (None: the store is held already).
+    lock_wait: str | None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
@@ -249,8 +251,8 @@ def commit_once(
     check_run_key(run_key)
     if (done := committed_run(session, run_key, rules, as_of)) is not None:
         return done
-    if progress is not None:
-        progress("lock: waiting for other runs on this store")
+    if progress is not None and session.lock_wait is not None:
+        progress(f"lock: {session.lock_wait}")
     session.begin()
     try:
         if (done := committed_run(session, run_key, rules, as_of)) is not None:

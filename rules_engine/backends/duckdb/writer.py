@@ -40,6 +40,8 @@ class DuckDBSession:
     """A run's connection to a DuckDB store its process holds: one transaction, rows
     appended a batch of columns at a time."""
 
+    lock_wait: str | None = None  # opening the file read-write was the lock (`connect` waited)
+
     def __init__(self, conn: Connection, name: str) -> None:
         self.conn, self.name = conn, name
         self.open = False  # a transaction is open (DuckDB refuses a ROLLBACK without one)

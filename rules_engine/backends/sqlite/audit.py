@@ -73,6 +73,8 @@ class SQLiteSession:
     """A run's connection to a SQLite store: `BEGIN IMMEDIATE` waits up to `wait` seconds for
     another writer; rows go in with `executemany`."""
 
+    lock_wait: str | None = "waiting for other runs on this store"
+
     def __init__(self, conn: sqlite3.Connection, name: str, wait: float) -> None:
         self.conn, self.name, self.wait = conn, name, wait
 
