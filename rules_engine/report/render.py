@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
@@ -360,7 +361,8 @@ def write_json(
     encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, indent=1).encode
 
     def nested(value: Any, depth: int) -> str:  # JSON text never holds a raw line break
-        return encode(value).replace("\n", "\n" + " " * depth)
+        flat = _flat_row(value, depth)
+        return flat if flat is not None else encode(value).replace("\n", "\n" + " " * depth)
 
     keys = sorted({*document, *rows})
     out.write("{")
@@ -375,6 +377,37 @@ def write_json(
             empty = False
         out.write("[]" if empty else "\n ]")
     out.write("\n}" if keys else "}")
+
+
+def _flat_row(value: Any, depth: int) -> str | None:
+    """A dict of plain scalars as `nested` writes it, built from the encoder's own pieces
+    (`json` drops its C encoder when asked to indent, and the rows are a million); None for
+    anything else."""
+    if not isinstance(value, dict) or not value:
+        return None
+    parts = []
+    for key in sorted(value):
+        item = value[key]
+        if not isinstance(key, str):
+            return None
+        if isinstance(item, str):
+            text = _string(item)
+        elif item is None:
+            text = "null"
+        elif item is True or item is False:
+            text = "true" if item else "false"
+        elif type(item) is int:
+            text = int.__repr__(item)
+        elif type(item) is float and math.isfinite(item):
+            text = float.__repr__(item)
+        else:
+            return None
+        parts.append(f"{_string(key)}: {text}")
+    inner = ",\n" + " " * (depth + 1)
+    return "{\n" + " " * (depth + 1) + inner.join(parts) + "\n" + " " * depth + "}"
+
+
+_string = json.encoder.encode_basestring
 
 
 def _without_run(row: dict[str, Any]) -> dict[str, Any]:
