@@ -106,6 +106,12 @@ def read_plan_file(path: str | Path) -> PlanFile:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a plan file ({exc})") from None
+    return plan_file_of(path, document)
+
+
+def plan_file_of(path: Path, document: Any) -> PlanFile:
+    """The plan file read from `path` as `document` (its JSON), or an input error when it is
+    not one (`read_plan_file`, and `plan_lookup` for the parts it reads)."""
     try:
         if document["format"] != PLAN_FORMAT:
             raise TypeError("format")
@@ -122,6 +128,31 @@ def read_plan_file(path: str | Path) -> PlanFile:
             f"{path}: not a plan file with a fingerprint; write one with "
             "`campaign plan --db STORE --out PLAN.json` (a `--json` file has no fingerprint)"
         ) from None
+
+
+def refusal(
+    planned: PlanFile,
+    rules: RuleSet,
+    as_of: str,
+    store: dict[str, Any],
+    db_path: str | Path,
+    *,
+    so: str,
+    then: str,
+) -> PlanStale | None:
+    """Why the plan file no longer holds for `rules`, the instant `as_of` and the store whose
+    fingerprint is `store` (at `db_path`), naming everything that changed; None when it holds.
+    `so` says what was therefore not done, `then` what to do with the new plan."""
+    now = Fingerprint(rules.digest, as_of, engine_version(), store)
+    found = changes(planned.fingerprint, now, rules.calendar.timezone)
+    if not found:
+        return None
+    return PlanStale(
+        f"{planned.path}: the plan no longer matches, so {so}: "
+        + "; ".join(found)
+        + f"; plan again (`campaign plan --db {db_path} --out {planned.path}`), "
+        f"review it, then {then}"
+    )
 
 
 def apply_plan(
@@ -141,15 +172,17 @@ def apply_plan(
     with backend_for(path).session(path, wait) as session:
 
         def check_and_write() -> RunResult:
-            now = Fingerprint(rules.digest, moment, engine_version(), session.fingerprint())
-            found = changes(planned.fingerprint, now, rules.calendar.timezone)
-            if found:
-                raise PlanStale(
-                    f"{planned.path}: the plan no longer matches, so nothing was written: "
-                    + "; ".join(found)
-                    + f"; plan again (`campaign plan --db {path} --out {planned.path}`), "
-                    "review it, then apply the new plan"
-                )
+            stale = refusal(
+                planned,
+                rules,
+                moment,
+                session.fingerprint(),
+                path,
+                so="nothing was written",
+                then="apply the new plan",
+            )
+            if stale is not None:
+                raise stale
             rows = {"audit": planned.audit, "actions": planned.actions, "exits": planned.exits}
             as_planned = planned.fingerprint.as_of
             return write_planned_rows(session, rules, run_key, as_planned, rows, planned.counts())

@@ -24,7 +24,9 @@ from .errors import UNREADABLE, CampaignError, RulesInvalid, exit_code, printabl
 from .rules.model import RuleSet
 
 if TYPE_CHECKING:
+    from .apply import PlanFile
     from .backends.writer import RunResult
+    from .reference.explain import Explanation
 
 
 class InputFailure(click.ClickException):
@@ -553,11 +555,11 @@ def _apply_plan_file(
 ) -> tuple[RuleSet, RunResult]:
     """`run --plan`: the plan file's decisions committed, or refused when its inputs changed."""
     from .apply import apply_plan, read_plan_file
-    from .times import instant_of, parse_instant, shown
+    from .times import instant_of, shown
 
     with _library_errors():
         planned = read_plan_file(plan_path)
-    given = _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
+    given = _plan_as_of(planned, as_of)
     checked = _checked_rules(rules, db_path, given, writing=True, git=True)
     zone = checked.calendar.timezone
     with _library_errors(db_path, checked):
@@ -565,6 +567,14 @@ def _apply_plan_file(
         result = apply_plan(db_path, checked, planned, run_key, as_of=moment, wait=wait)
     click.echo(f"applied plan file {plan_path} ({shown(planned.fingerprint.as_of, zone)})")
     return checked, result
+
+
+def _plan_as_of(planned: PlanFile, as_of: str | None) -> datetime | date:
+    """`--as-of` with `--plan`: by default the plan's own (another one is refused later, as
+    a change from the plan)."""
+    from .times import parse_instant
+
+    return _as_of(as_of) if as_of is not None else parse_instant(planned.fingerprint.as_of)
 
 
 @main.command("metrics")
@@ -632,6 +642,13 @@ def metrics_command(
     is_flag=True,
     help="Show e-mail addresses, phone numbers, push tokens and openids (masked otherwise).",
 )
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Show the decisions of this plan file (from `plan --out`) instead of deciding the "
+    "whole store again; refused if its inputs changed.",
+)
 def explain_command(
     rules: tuple[Path, ...],
     db_path: Path,
@@ -641,27 +658,36 @@ def explain_command(
     fmt: str,
     offer_id: str | None,
     show_addresses: bool,
+    plan_path: Path | None,
 ) -> None:
     """Why one customer gets what they get: every value, segment, channel and offer.
 
-    Example: campaign explain rules/ --db shop.db 42 --offer vip_winback
+    \b
+    Examples:
+      campaign explain rules/ --db shop.db 42 --offer vip_winback
+      campaign explain rules/ --db shop.db 42 --plan plan.json   # why this plan gives 42 that
     """
     from .reference.explain import explain_store
     from .report.render import explanation_json, explanation_text
     from .rules.overflow import beyond_64_bits
 
-    moment, checked = _checked_at(rules, db_path, as_of)
-    if offer_id is not None:
-        _known_offer(checked, offer_id)
-    with _library_errors(db_path, checked):
-        found = explain_store(
-            db_path,
-            checked,
-            moment,
-            customer_id,
-            population=population,
-            show_addresses=show_addresses,
+    if plan_path is not None:
+        checked, found = _explain_plan_file(
+            rules, db_path, plan_path, customer_id, as_of, population, offer_id, show_addresses
         )
+    else:
+        moment, checked = _checked_at(rules, db_path, as_of)
+        if offer_id is not None:
+            _known_offer(checked, offer_id)
+        with _library_errors(db_path, checked):
+            found = explain_store(
+                db_path,
+                checked,
+                moment,
+                customer_id,
+                population=population,
+                show_addresses=show_addresses,
+            )
     if offer_id is not None:
         from .report.render import offer_explanation_json, offer_explanation_text
 
@@ -698,6 +724,43 @@ def explain_command(
             err=True,
         )
         sys.exit(1)
+
+
+def _explain_plan_file(
+    rules: tuple[Path, ...],
+    db_path: Path,
+    plan_path: Path,
+    customer_id: int,
+    as_of: str | None,
+    population: bool,
+    offer_id: str | None,
+    show_addresses: bool,
+) -> tuple[RuleSet, Explanation]:
+    """`explain --plan`: the customer's decisions as the plan file holds them, or refused
+    when its inputs changed; the store is not scanned for its values (its fingerprint shows
+    it is the store the plan checked)."""
+    from .plan_lookup import customer_part
+    from .reference.explain_plan import explain_plan_file
+    from .times import instant_of
+
+    with _library_errors():
+        part = customer_part(plan_path, customer_id)
+    given = _plan_as_of(part, as_of)
+    checked = _checked_rules(rules, db_path, given, scan_store=False)
+    if offer_id is not None:
+        _known_offer(checked, offer_id)
+    with _library_errors(db_path, checked):
+        moment = instant_of(given, checked.calendar.timezone) if as_of is not None else None
+        found = explain_plan_file(
+            db_path,
+            checked,
+            part,
+            customer_id,
+            as_of=moment,
+            population=population,
+            show_addresses=show_addresses,
+        )
+    return checked, found
 
 
 # -- measuring ------------------------------------------------------------------------------------

@@ -93,3 +93,9 @@ class Backend(Protocol):
         """The store's fingerprint (`{"tables": ..., "file": ...}`) on a planning connection,
         for plan files."""
         ...
+
+    def unchanged(self, path: str | Path, store: dict[str, Any]) -> bool:
+        """Whether the store at `path`, open for planning, is beyond doubt the one whose
+        fingerprint is `store`, told without taking its fingerprint again (explain --plan);
+        False when that cannot be told cheaply."""
+        ...

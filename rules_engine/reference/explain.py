@@ -106,6 +106,7 @@ class Explanation:
     # why the whole store's allocation was decided (shared limits, ranks); None: this
     # customer alone decides the same
     whole_store: str | None = None
+    plan_file: str | None = None  # the plan file the decisions were taken from (explain --plan)
 
     @property
     def disagreements(self) -> list[str]:
@@ -181,7 +182,10 @@ def explain(
     customer_id: int,
     *,
     population: bool = False,
+    planned: Sequence[Decision] | None = None,
 ) -> Explanation:
+    """One customer explained on `conn`; the offers decided as `plan` decides them, or, given
+    `planned`, as a saved plan decided them (the customer's decisions in a plan file)."""
     found = read_customers(conn, rules, [customer_id])
     if not found:
         raise InputError(f"customer {customer_id} is not in the store")
@@ -227,7 +231,7 @@ def explain(
             )
         )
     result.offers, result.whole_store = _offers(
-        conn, rules, as_of, customer, env, blocked, offers, population
+        conn, rules, as_of, customer, env, blocked, offers, population, planned
     )
     result.committed = _committed(conn, customer_id, as_of)
     return result
@@ -373,9 +377,11 @@ def _offers(
     blocked: Mapping[str, str | None],
     offers: Sequence[Offer],
     population: bool,
+    planned: Sequence[Decision] | None,
 ) -> tuple[list[OfferLine], str | None]:
     """Each offer in allocation order: in play, audience, exclude, cooldown, then the
-    decision, as the whole allocation makes it (and why it took the whole store)."""
+    decision, as the whole allocation makes it (and why it took the whole store), or as
+    `planned` holds it."""
     sql_in = {offer_id for offer_id, found in read_candidates(conn, rules, offers).items() if found}
     candidates: dict[str, list[Candidate]] = {}
     facts: dict[str, tuple[bool, bool, bool]] = {}
@@ -390,20 +396,10 @@ def _offers(
             timezone = customer.row.get("timezone")
             rank_value = None if rank is None else float(rank)
             candidates[offer.id] = [Candidate(customer.id, rank_value, timezone, cooldown, reasons)]
-    decisions = allocate(
-        offers,
-        candidates,
-        channels=rules.channels,
-        calendar=rules.calendar,
-        as_of=as_of,
-        history=read_history(conn, rules, as_of, dialect=engine_of(conn).dialect),
-        totals=read_totals(conn),
-    )
-    decided = {d.offer_id: d for d in decisions}
-    shared = _shared(rules, [o for o in offers if o.id in candidates], population)
-    if shared is not None:
-        whole = plan(conn, rules, as_of, namespace="explain_whole_")
-        decided = {d.offer_id: d for d in whole.decisions if d.customer_id == customer.id}
+    if planned is None:
+        decided, shared = _decided(conn, rules, as_of, customer, offers, candidates, population)
+    else:
+        decided, shared = {d.offer_id: d for d in planned}, None
     decided = {k: _with_detail(rules, as_of, d) for k, d in decided.items()}
     lines = []
     for offer in sorted(rules.offers.values(), key=lambda o: (-o.priority, o.id)):
@@ -424,6 +420,34 @@ def _offers(
             )
         )
     return lines, shared
+
+
+def _decided(
+    conn: Any,
+    rules: RuleSet,
+    as_of: datetime,
+    customer: CustomerData,
+    offers: Sequence[Offer],
+    candidates: Mapping[str, list[Candidate]],
+    population: bool,
+) -> tuple[dict[str, Decision], str | None]:
+    """The customer's decisions by offer, decided for the customer alone or, where it shares
+    a limit or a rank with others, over the whole store (and why)."""
+    decisions = allocate(
+        offers,
+        candidates,
+        channels=rules.channels,
+        calendar=rules.calendar,
+        as_of=as_of,
+        history=read_history(conn, rules, as_of, dialect=engine_of(conn).dialect),
+        totals=read_totals(conn),
+    )
+    decided = {d.offer_id: d for d in decisions}
+    shared = _shared(rules, [o for o in offers if o.id in candidates], population)
+    if shared is not None:
+        whole = plan(conn, rules, as_of, namespace="explain_whole_")
+        decided = {d.offer_id: d for d in whole.decisions if d.customer_id == customer.id}
+    return decided, shared
 
 
 def _with_detail(rules: RuleSet, as_of: datetime, d: Decision) -> Decision:

@@ -504,7 +504,9 @@ def explanation_text(exp: Explanation, rules: RuleSet) -> str:
         lines.append(f"  {o.id:<28} {offer_status(o, rules)}")
         if o.in_play and o.trace is not None:
             lines.append(f"      audience: {o.trace.text}  → {describe(o.trace.value)}")
-    if exp.whole_store:
+    if exp.plan_file is not None:
+        lines += ["", _from_plan_file(exp)]
+    elif exp.whole_store:
         lines += [
             "",
             f"Decided over the whole store, as `campaign plan` decides ({exp.whole_store}).",
@@ -543,6 +545,8 @@ def offer_explanation_text(exp: Explanation, rules: RuleSet, offer_id: str) -> s
         c = channels.get(name)
         state = "usable" if c is None or c.blocked is None else f"not usable: {c.blocked}"
         lines.append(f"  {name:<12} {state}")
+    if exp.plan_file is not None:
+        lines += ["", _from_plan_file(exp)]
     committed = [row for row in exp.committed if row["offer_id"] == offer_id]
     if committed:
         lines += ["", "Committed by runs at this as-of"]
@@ -553,6 +557,18 @@ def offer_explanation_text(exp: Explanation, rules: RuleSet, offer_id: str) -> s
                 + (f" on {row['channel']}" if row["channel"] else "")
             )
     return "\n".join(lines)
+
+
+def _from_plan_file(exp: Explanation) -> str:
+    """Where `explain --plan` took the decisions from."""
+    if not any(o.decision for o in exp.offers):
+        return (
+            f"The plan file {exp.plan_file} holds no decision for this customer (in no offer's "
+            "audience when it was made); it matches these rules and this store."
+        )
+    return (
+        f"Decided as the plan file {exp.plan_file} decides; it matches these rules and this store."
+    )
 
 
 def offer_explanation_json(exp: Explanation, offer_id: str) -> str:
@@ -611,4 +627,6 @@ def explanation_json(exp: Explanation) -> str:
         "offers": [asdict(o) for o in exp.offers],
         "committed": exp.committed,
     }
+    if exp.plan_file is not None:  # explain --plan: the decisions are that file's
+        body["plan_file"] = exp.plan_file
     return json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1, default=plain)

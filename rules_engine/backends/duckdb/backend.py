@@ -76,9 +76,14 @@ class DuckDBBackend:
         return session(path, wait)
 
     def fingerprint(self, conn: Any, path: str | Path) -> dict[str, Any]:
-        from .fingerprint import store_fingerprint
+        from .fingerprint import file_state, store_fingerprint
 
-        return store_fingerprint(conn)
+        return {**store_fingerprint(conn), "state": file_state(path)}
+
+    def unchanged(self, path: str | Path, store: dict[str, Any]) -> bool:
+        from .fingerprint import unchanged
+
+        return unchanged(path, store)
 
 
 def prepare(conn: Any, cache_mb: int, spill: str) -> None:

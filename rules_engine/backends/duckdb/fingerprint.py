@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
+from ..sqlite.fingerprint import file_digest
 from .store import Connection, quote
 
 FORMAT = "duckdb"
+# The file's first blocks: its main header and the two database headers, one of which every
+# checkpoint rewrites (with a new iteration count).
+_HEADERS = 3 * 4096
 
 
 def _tables(conn: Connection) -> list[tuple[str, str]]:
@@ -54,3 +59,19 @@ def store_fingerprint(conn: Connection) -> dict[str, Any]:
     tables = {name: table_digest(conn, name, sql or "") for name, sql in _tables(conn)}
     whole = json.dumps(tables, sort_keys=True, separators=(",", ":"))
     return {"format": FORMAT, "tables": tables, "file": hashlib.sha256(whole.encode()).hexdigest()}
+
+
+def file_state(path: str | Path) -> str:
+    """The store file's size, modification time and headers, and its write-ahead log's: every
+    commit changes them (it appends to the log, or a checkpoint rewrites the file). A plan
+    file records it as `state`, so that a store whose file has not been touched since need not
+    be read row by row again (`unchanged`); a store whose file was touched (copied, or
+    checkpointed with no row changed) is fingerprinted row by row, as without it."""
+    return file_digest(path, header=_HEADERS, log=".wal", log_header=1)
+
+
+def unchanged(path: str | Path, store: dict[str, Any]) -> bool:
+    """Whether the store at `path` is, beyond doubt, the one whose fingerprint is `store`:
+    its file's state is the one recorded with it. Only while the store is open for reading,
+    when no other process can write it."""
+    return store.get("state") is not None and store["state"] == file_state(path)

@@ -72,18 +72,21 @@ def table_digest(conn: sqlite3.Connection, name: str, definition: str) -> str:
     return _sha([definition, low, high, tail])
 
 
-def file_digest(path: str | Path) -> str:
-    """The database file's size, modification time and header, and its write-ahead log's."""
+def file_digest(
+    path: str | Path, *, header: int = _HEADER, log: str = "-wal", log_header: int = _WAL_HEADER
+) -> str:
+    """The database file's size, modification time and first `header` bytes, and those of its
+    write-ahead log (the file named `log` after it; DuckDB's is `.wal`)."""
     path = Path(path)
     parts: list[object] = []
-    for file, header in ((path, _HEADER), (path.with_name(path.name + "-wal"), _WAL_HEADER)):
+    for file, size in ((path, header), (path.with_name(path.name + log), log_header)):
         try:
             status = file.stat()
             with file.open("rb") as handle:
-                head = handle.read(header)
+                head = handle.read(size)
         except FileNotFoundError:
             head = b""
-        if len(head) < header:  # no log, or an empty one (a connection just opened it)
+        if len(head) < size:  # no log, or an empty one (a connection just opened it)
             parts.append(None)
             continue
         parts.append([status.st_size, status.st_mtime_ns, head.hex()])
