@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Backend, Engine
 from .duckdb.backend import DUCKDB
 from .sqlite.backend import SQLITE
+
+if TYPE_CHECKING:
+    from ..sql.dialect import Dialect
 
 # Every backend, asked in this order which one a store file is; the last is the default (it
 # also gives the messages for a missing file or one that is no store at all).
@@ -33,4 +36,16 @@ def engine_of(conn: Any) -> Engine:
     return ENGINE
 
 
-__all__ = ["BACKENDS", "Backend", "Engine", "backend_for", "engine_of"]
+def dialect_of(conn: Any) -> Dialect:
+    """The SQL dialect of an open connection, without the many-row readers (and numpy, which
+    they load): what explain, which reads one customer, needs."""
+    if isinstance(conn, sqlite3.Connection):
+        from .sqlite.dialect import SQLITE as SQLITE_SQL
+
+        return SQLITE_SQL
+    from .duckdb.dialect import DUCKDB as DUCKDB_SQL
+
+    return DUCKDB_SQL
+
+
+__all__ = ["BACKENDS", "Backend", "Engine", "backend_for", "dialect_of", "engine_of"]

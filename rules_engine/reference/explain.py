@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..addresses import HIDDEN, address_columns, address_metrics, mentions
-from ..backends import backend_for, engine_of
+from ..backends import backend_for, dialect_of
 from ..backends.readers import channel_lifecycle, read_candidates, read_history, read_totals
 from ..decide.allocate import allocate
 from ..decide.records import Candidate, Decision
@@ -197,7 +197,7 @@ def explain(
     values = evaluate_values(rules, [customer], as_of, ranks=ranks)[customer_id]
     env = Environment(values, as_of, rules.calendar.timezone)
     result.values = _value_lines(rules, values, sql_values, env)
-    dialect = engine_of(conn).dialect
+    dialect = dialect_of(conn)
     lifecycle = channel_lifecycle(conn, rules, as_of, dialect)
     in_exit = [c for c, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
@@ -263,7 +263,7 @@ def _sql_values(
     """The customer's row of `customer_values`; with `population`, ranks over every customer.
     Booleans as 1/0, as SQLite keeps them (DuckDB's are real booleans)."""
     only = None if population else customer_id
-    dialect = engine_of(conn).dialect
+    dialect = dialect_of(conn)
     program = compile_values(rules, as_of, customer=only, population=population, dialect=dialect)
     _run(conn, program.statements)
     cursor = conn.execute(
@@ -439,7 +439,7 @@ def _decided(
         channels=rules.channels,
         calendar=rules.calendar,
         as_of=as_of,
-        history=read_history(conn, rules, as_of, dialect=engine_of(conn).dialect),
+        history=read_history(conn, rules, as_of, dialect=dialect_of(conn)),
         totals=read_totals(conn),
     )
     decided = {d.offer_id: d for d in decisions}
