@@ -5,7 +5,10 @@ keeps it typed)."""
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -247,38 +250,44 @@ def test_validate_and_summary_read_a_duckdb_store(shops: tuple[Path, Path]) -> N
     assert sorted(summaries[0]) == sorted(summaries[1])
 
 
-def test_a_duckdb_store_held_by_another_process_is_waited_for_then_refused(
-    tmp_path: Path,
-) -> None:
-    import subprocess
-    import sys
-
-    path = tmp_path / "busy.duckdb"
-    store.init_store(path)
+@contextmanager
+def held(path: Path, seconds: float) -> Iterator[None]:
+    """Another process holding the DuckDB store at `path` open read-write for `seconds` (from
+    when the block starts), then closing it; ended by the block's end at the latest."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-            " time.sleep(30)",
+            " time.sleep(float(sys.argv[2])); c.close()",
             str(path),
+            str(seconds),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        from rules_engine.backends.duckdb.store import connect
-
-        notices: list[str] = []
-        with pytest.raises(StoreError, match=r"another process holds the store.*waited 0.3 s"):
-            connect(path, wait=0.3, notice=notices.append)
-        assert notices and "waiting up to 0.3 s" in notices[0]
+        yield
     finally:
         holder.kill()
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_a_duckdb_store_held_by_another_process_is_waited_for_then_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "busy.duckdb"
+    store.init_store(path)
+    from rules_engine.backends.duckdb.store import connect
+
+    with held(path, 30):
+        notices: list[str] = []
+        with pytest.raises(StoreError, match=r"another process holds the store.*waited 0.3 s"):
+            connect(path, wait=0.3, notice=notices.append)
+        assert notices and "waiting up to 0.3 s" in notices[0]
     connect(path, wait=5).close()
 
 

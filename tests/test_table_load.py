@@ -205,33 +205,17 @@ def test_a_declared_table_is_loaded_with_its_column_types(tmp_path: Path) -> Non
 
 
 def test_a_load_into_a_duckdb_store_another_process_holds_waits_for_it(tmp_path: Path) -> None:
-    import subprocess
-    import sys
     import time
+
+    from tests.test_store_formats import held
 
     path = tmp_path / "busy.duckdb"
     store.init_store(path)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-            " time.sleep(1.5); c.close()",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with held(path, 1.5):
         started = time.monotonic()
         result = invoke(
             "load", "--db", str(path), "customers", str(write(tmp_path, "c.csv", CUSTOMERS_CSV))
         )
         assert result.exit_code == 0, result.output
         assert "waiting up to" in result.output and time.monotonic() - started >= 0.5
-    finally:
-        holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
     assert len(customers(path)) == 2
