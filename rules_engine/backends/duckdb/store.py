@@ -271,22 +271,28 @@ def insert_columns(
         for name, values in zip(names, columns, strict=True)
     ]
     data = {f"c{i}": np.array(values, dtype=object) for i, values in enumerate(columns)}
-    casts, reads = [], []
+    casts, checks = [], []
     for i, name in enumerate(names):
         kind = TYPED_TIMES.get(types[name])
         if kind is None:
-            casts.append(f"CAST(c{i} AS {types[name]})")
+            casts.append(f"CAST(c{i} AS {types[name]}) AS v{i}")
             continue
         read = typed_value(f"CAST(c{i} AS VARCHAR)", kind)  # type: ignore[arg-type]
-        casts.append(read)
-        reads.append((i, name, kind, read))
+        casts.append(f"{read} AS v{i}, CAST(c{i} AS VARCHAR) AS t{i}")
+        checks.append((i, name, kind))
     conn.register("insert_batch", data)
+    try:  # each value read once, into a staging table the check and the insert both use
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE insert_typed AS SELECT row_number() OVER () AS n, "
+            f"{', '.join(casts)} FROM insert_batch"
+        )
+    finally:
+        conn.unregister("insert_batch")
     try:
-        for i, name, kind, read in reads:
+        for i, name, kind in checks:
             bad = conn.execute(  # fetched to the end: DuckDB keeps a result open
-                f"SELECT n + {int(first) - 1}, CAST(c{i} AS VARCHAR) FROM "
-                f"(SELECT row_number() OVER () AS n, * FROM insert_batch) "
-                f"WHERE c{i} IS NOT NULL AND {read} IS NULL ORDER BY n LIMIT 1"
+                f"SELECT n + {int(first) - 1}, t{i} FROM insert_typed "
+                f"WHERE t{i} IS NOT NULL AND v{i} IS NULL ORDER BY n LIMIT 1"
             ).fetchall()
             if bad:
                 raise UnreadableValue(
@@ -295,10 +301,10 @@ def insert_columns(
                 )
         conn.execute(
             f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) "
-            f"SELECT {', '.join(casts)} FROM insert_batch"
+            f"SELECT {', '.join(f'v{i}' for i in range(len(names)))} FROM insert_typed ORDER BY n"
         )
     finally:
-        conn.unregister("insert_batch")
+        conn.execute("DROP TABLE IF EXISTS temp.insert_typed")
 
 
 def quote(identifier: str) -> str:
