@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from plan import (  # type: ignore[import-not-found]  # noqa: E402
     machine,
     measure,
     resident_mb,
+    run_command,
     store_path,
 )
 
@@ -147,19 +147,8 @@ def child_plan(db: str, out: str) -> None:
         return plan
 
     execute.plan_store = recording
-    from rules_engine.cli import main
-
-    started = time.perf_counter()
-    code = 0
-    try:
-        command = ["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet", *cache_flag(db)]
-        main(command, prog_name="campaign", standalone_mode=False)
-    except SystemExit as exc:  # pragma: no cover - the command's own exits
-        code = int(exc.code or 0)
-    found["command_seconds"] = time.perf_counter() - started
-    found["exit"] = code
-    Path(out).write_text(json.dumps(found))
-    sys.exit(code)
+    command = ["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet", *cache_flag(db)]
+    run_command(command, found, out)
 
 
 def plan_once(db: Path) -> dict[str, Any]:

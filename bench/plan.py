@@ -259,9 +259,14 @@ def child_plan(db: str, out: str) -> None:
         return plan
 
     execute.plan_store = recording  # before the command imports it
+    run_command(["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet"], found, out)
+
+
+def run_command(command: list[str], found: dict[str, Any], out: str) -> None:
+    """A campaign command through its click entry point in this process; what was `found`,
+    its seconds and its exit code written to `out` as JSON; then exits with that code."""
     from rules_engine.cli import main
 
-    command = ["plan", str(RULES), "--db", db, "--as-of", AS_OF, "--quiet"]
     started = time.perf_counter()
     code = 0
     try:
