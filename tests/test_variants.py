@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules_engine.cli import main
 from rules_engine.decide import allocate as one_at_a_time
@@ -60,6 +62,21 @@ def test_bucket_is_the_published_formula() -> None:
         ]
         arrays = allocate_arrays.buckets(f"{offer_id}:variant:".encode(), np.array(ids))
         assert arrays.tolist() == [published_bucket(offer_id, c) for c in ids]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.text(min_size=1, max_size=12),
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=30),
+)
+def test_many_ids_are_hashed_in_sql_to_the_same_buckets(offer_id: str, ids: list[int]) -> None:
+    """From SQL_HASHING_FROM ids on the buckets come from a query: the same published ones,
+    in the ids' order, whatever the offer's spelling and the ids' sign or size."""
+    size = allocate_arrays.SQL_HASHING_FROM
+    many = np.resize(np.array(ids, dtype=np.int64), size)  # the ids repeated, in order
+    expected = np.resize(np.array([published_bucket(offer_id, c) for c in ids]), size)
+    found = allocate_arrays.buckets(f"{offer_id}:variant:".encode(), many)
+    assert found.tolist() == expected.tolist()
 
 
 def test_variant_is_the_first_whose_cumulative_weight_holds_the_bucket() -> None:
