@@ -24,6 +24,8 @@ What differs, and why it matters for agreeing with the Python reference:
   co-routines), DuckDB's need types; a table of distinct pairs is a `WITHOUT ROWID` table with
   a primary key in SQLite (duplicates ignored as they are inserted), a plain table filled by a
   `UNION` in DuckDB;
+- layers: SQLite computes metrics in a table per depth, DuckDB in one table, nested queries
+  for the rules that use others (`ONE_LAYER`);
 - join order: SQLite keeps the tables of a `CROSS JOIN` in the order written (its temp tables
   have no statistics, so the engine chooses the order there), DuckDB has no `CROSS JOIN ... ON`
   and orders joins itself;
@@ -71,6 +73,9 @@ class Dialect:
     # count_distinct in a statement of its own, not in its table's GROUP BY: DuckDB's
     # distinct aggregates with a filter cost more there than one more pass over the table.
     DISTINCT_APART: ClassVar[bool] = False
+    # Every metric and segment in one statement, those that use others in queries nested
+    # around theirs, instead of a table per depth (`compile.assign_layers`).
+    ONE_LAYER: ClassVar[bool] = False
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
