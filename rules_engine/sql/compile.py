@@ -6,7 +6,7 @@ and a join to a plain keyed table never degrades into a scan per customer):
 1. one `GROUP BY customer_id` per related table computes every aggregate the metrics use, each
    restricted to its metric's `where` with `FILTER (WHERE ...)`; identical aggregates are
    computed once. `first`/`last` and `mode` need the row that wins, so each gets a narrow
-   helper table.
+   helper table (DuckDB's `arg_max` finds `first`/`last` in the GROUP BY itself).
 2. metrics and segments are computed in layers, each a temp table: a rule in the first layer
    after the rules it uses; a window (`ntile`) in a layer of windows only.
 3. `customer_values` is a view with one column per metric and segment, in rule-file order:
@@ -250,6 +250,8 @@ class _AggregateCompiler:
         """first/last: the winning `by` comes from the GROUP BY, then the row that has it (ties:
         the lowest or highest row id) gives the value; mode: the most frequent value, ties to
         the smallest. Each in a statement of its own, so its `where` is compiled again."""
+        if node.func != "mode" and self.dialect.PICKS_BY_ARG:
+            return self.picked_by_arg(table, node, where, column)
         name, ctx = self.helper(table)
         value = compile_expression(node.args[0], ctx)
         condition = self.dialect.TRUE
@@ -287,6 +289,22 @@ class _AggregateCompiler:
         label = f"{node.func}() over {table.table}"
         table.picks += self.helper_statements(name, node.type or "", label, sql, ctx)
         return found
+
+    def picked_by_arg(
+        self, table: _TablePlan, node: Call, where: _Where, column: str
+    ) -> _Aggregate:
+        """first/last as one more aggregate of the GROUP BY (`Dialect.PICKS_BY_ARG`): the
+        value of the row with the least or greatest (`by`, row id), rows without a `by` left
+        out, the value itself possibly missing."""
+        function = "arg_max_null" if node.func == "last" else "arg_min_null"
+        value = compile_expression(node.args[0], table.ctx)
+        by = compile_expression(node.args[1], table.ctx)
+        condition = f"({where.sql}) AND " if where.sql else ""
+        sql = (
+            f"{function}({value}, {{'by': {by}, 'row': t.rowid}}) "
+            f"FILTER (WHERE {condition}({by}) IS NOT NULL)"
+        )
+        return _Aggregate(column, sql, node.type or "")
 
     def helper(self, table: _TablePlan) -> tuple[str, SqlContext]:
         """A helper table's name, and a context of its own to compile its statement in."""

@@ -76,6 +76,8 @@ class Dialect:
     # Every metric and segment in one statement, those that use others in queries nested
     # around theirs, instead of a table per depth (`compile.assign_layers`).
     ONE_LAYER: ClassVar[bool] = False
+    # first/last by `arg_min_null`/`arg_max_null` in the table's GROUP BY, not a helper table.
+    PICKS_BY_ARG: ClassVar[bool] = False
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"

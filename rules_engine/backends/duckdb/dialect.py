@@ -49,6 +49,7 @@ class DuckDBDialect(Dialect):
     KEY_COLUMN = "customer_id BIGINT"  # written once, joined by hash: no index to keep
     DISTINCT_APART = True
     ONE_LAYER = True
+    PICKS_BY_ARG = True
 
     def placeholder(self, number: int, value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
