@@ -131,6 +131,19 @@ class _Aggregate:
     type: str = "integer"
     pick: str | None = None  # helper table name, for first/last/mode
     counts: bool = False  # count()/count_distinct(): 0, not missing, for a customer without rows
+    picked: str = "v"  # the helper table's column
+
+
+@dataclass
+class _ValuePicks:
+    """The modes and distinct counts of one value over one table, in one statement
+    (`Dialect.VALUE_PICKS_TOGETHER`): one pass over the pairs of customer and value."""
+
+    name: str
+    ctx: SqlContext
+    value: str  # its SQL
+    kind: str  # its rule type
+    picks: list[tuple[str, str]] = field(default_factory=list)  # (mode|count_distinct, where)
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,7 @@ class _TablePlan:
     wheres: dict[tuple[Any, ...], str] = field(default_factory=dict)  # canonical where → SQL
     ns: Namespace = DEFAULT
     picks: list[Statement] = field(default_factory=list)
+    value_picks: dict[tuple[Any, ...], _ValuePicks] = field(default_factory=dict)
     joins_customers: bool = False
 
     @property
@@ -227,7 +241,9 @@ class _AggregateCompiler:
             return table.aggregates[key]
         self.note_customer_columns(table, node)
         column = f"a{len(table.aggregates)}"
-        if node.func in AGGREGATES_BY_PICK:
+        if node.func in ("mode", "count_distinct") and self.dialect.VALUE_PICKS_TOGETHER:
+            found = self.value_pick(table, node, where, column)
+        elif node.func in AGGREGATES_BY_PICK:
             found = self.pick(table, node, where, column)
         elif node.func == "count_distinct" and self.dialect.DISTINCT_APART:
             found = self.distinct(table, node, where, column)
@@ -306,6 +322,61 @@ class _AggregateCompiler:
         )
         return _Aggregate(column, sql, node.type or "")
 
+    def value_pick(self, table: _TablePlan, node: Call, where: _Where, column: str) -> _Aggregate:
+        """A mode or distinct count, a column of its value's `_ValuePicks`."""
+        key = canonical(node.args[0])
+        if key not in table.value_picks:
+            name, ctx = self.helper(table)
+            value = compile_expression(node.args[0], ctx)
+            table.value_picks[key] = _ValuePicks(name, ctx, value, node.args[0].type or "")
+        group = table.value_picks[key]
+        condition = self.dialect.TRUE
+        if where.node is not None:
+            condition = compile_expression(where.node, group.ctx)
+        group.picks.append((node.func, condition))
+        counts = node.func == "count_distinct"
+        return _Aggregate(column, pick=group.name, counts=counts, picked=f"v{len(group.picks) - 1}")
+
+    def value_pick_statements(self, table: _TablePlan, group: _ValuePicks) -> list[Statement]:
+        """Each pair of customer and value once, with how many rows of each pick's `where`
+        hold it; then per customer the most frequent (ties to the smallest) and the count of
+        values some row of the `where` holds."""
+        counted = [
+            f"count(*) FILTER (WHERE {where}) AS n{i}" for i, (_, where) in enumerate(group.picks)
+        ]
+        anywhere = " OR ".join(f"({where})" for _, where in group.picks)
+        pairs = (
+            f"SELECT t.customer_id AS customer_id, {group.value} AS v, {', '.join(counted)} "
+            f"{self.source(table)} WHERE ({anywhere}) AND ({group.value}) IS NOT NULL"
+            f"{self.only_customer(group.ctx, 't')} GROUP BY t.customer_id, {group.value}"
+        )
+        picked = [
+            self.dialect.most_frequent_of("v", f"n{i}")
+            if func == "mode"
+            else f"count(*) FILTER (WHERE n{i} > 0)"
+            for i, (func, _) in enumerate(group.picks)
+        ]
+        columns = [f"v{i}" for i in range(len(group.picks))]
+        kinds = [group.kind if func == "mode" else "integer" for func, _ in group.picks]
+        typed = ", ".join(self.dialect.column(c, k) for c, k in zip(columns, kinds, strict=True))
+        name = quote(group.name)
+        funcs = sorted({func for func, _ in group.picks})
+        return [
+            Statement("setup", f"{group.name}: drop", f"DROP TABLE IF EXISTS temp.{name}"),
+            Statement(
+                "setup",
+                f"{group.name}: create",
+                f"CREATE TEMP TABLE {name} ({self.dialect.KEY_COLUMN}, {typed})",
+            ),
+            Statement(
+                "metrics",
+                f"{' and '.join(f + '()' for f in funcs)} over {table.table}",
+                f"INSERT INTO temp.{name} (customer_id, {', '.join(columns)}) "
+                f"SELECT customer_id, {', '.join(picked)} FROM ({pairs}) GROUP BY customer_id",
+                tuple(group.ctx.params),
+            ),
+        ]
+
     def helper(self, table: _TablePlan) -> tuple[str, SqlContext]:
         """A helper table's name, and a context of its own to compile its statement in."""
         self.pick_count += 1
@@ -361,12 +432,12 @@ class _AggregateCompiler:
 
     def drops(self) -> list[Statement]:
         names = [table.temp for table in self.tables.values()]
-        names += [
+        names += dict.fromkeys(
             f"temp.{quote(a.pick)}"
             for table in self.tables.values()
             for a in table.aggregates.values()
             if a.pick is not None
-        ]
+        )
         # the metrics stage's own intermediates (dropping a million rows takes a moment)
         return [
             Statement("metrics", f"drop {name}", f"DROP TABLE {name}", announced=False)
@@ -395,6 +466,8 @@ class _AggregateCompiler:
                 tuple(table.ctx.params),
             )
             yield from table.picks
+            for group in table.value_picks.values():
+                yield from self.value_pick_statements(table, group)
 
 
 # -- metrics and segments in layers -------------------------------------------------------------
@@ -556,7 +629,7 @@ class _ValuesCompiler:
         table = self.aggregates.tables[metric.table]  # type: ignore[index]
         found = table.aggregates[(canonical(node), _where_key(metric))]
         if found.pick is not None:
-            picked = f"{quote(found.pick)}.v"
+            picked = f"{quote(found.pick)}.{found.picked}"
             return f"coalesce({picked}, 0)" if found.counts else picked
         column = f"{table.alias}.{found.column}"
         return f"coalesce({column}, 0)" if found.counts else column
@@ -616,13 +689,14 @@ class _ValuesCompiler:
                     f" LEFT JOIN {table.temp} AS {table.alias} "
                     f'ON {table.alias}.customer_id = c."id"'
                 )
-            for table in self.aggregates.tables.values():
-                for aggregate in table.aggregates.values():
-                    if aggregate.pick is not None:
-                        pick = quote(aggregate.pick)
-                        joins.append(
-                            f' LEFT JOIN temp.{pick} AS {pick} ON {pick}.customer_id = c."id"'
-                        )
+            picks = dict.fromkeys(
+                quote(aggregate.pick)
+                for table in self.aggregates.tables.values()
+                for aggregate in table.aggregates.values()
+                if aggregate.pick is not None
+            )
+            for pick in picks:
+                joins.append(f' LEFT JOIN temp.{pick} AS {pick} ON {pick}.customer_id = c."id"')
         for earlier in sorted({self.items[d].layer for m in members for d in m.deps} - {layer}):
             joins.append(
                 f" JOIN temp.{self.layer_table(earlier)} AS v{earlier} "

@@ -78,6 +78,9 @@ class Dialect:
     ONE_LAYER: ClassVar[bool] = False
     # first/last by `arg_min_null`/`arg_max_null` in the table's GROUP BY, not a helper table.
     PICKS_BY_ARG: ClassVar[bool] = False
+    # The modes and distinct counts of one value over one table in one statement
+    # (`compile._ValuePicks`, with `most_frequent_of`), not a statement each.
+    VALUE_PICKS_TOGETHER: ClassVar[bool] = False
 
     def placeholder(self, number: int, value: Any) -> str:
         return f"?{number}"
@@ -143,6 +146,11 @@ class Dialect:
             "SELECT customer_id, v FROM (SELECT customer_id, v, row_number() OVER "
             f"(PARTITION BY customer_id ORDER BY n DESC, v ASC) AS r FROM ({counted})) WHERE r = 1"
         )
+
+    def most_frequent_of(self, value: str, times: str) -> str:
+        """The aggregate of rows (`value`, `times`: how often a customer has it) that is the
+        most frequent value with `times` above 0, ties to the smallest (`VALUE_PICKS_TOGETHER`)."""
+        raise NotImplementedError
 
     def stored_epoch(self, column_sql: str) -> str:
         """A `datetime` column of a table the shop loads, as epoch seconds: text read by

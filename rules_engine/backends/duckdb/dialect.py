@@ -50,6 +50,7 @@ class DuckDBDialect(Dialect):
     DISTINCT_APART = True
     ONE_LAYER = True
     PICKS_BY_ARG = True
+    VALUE_PICKS_TOGETHER = True
 
     def placeholder(self, number: int, value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -88,6 +89,9 @@ class DuckDBDialect(Dialect):
             "SELECT customer_id, arg_min(v, {'n': -n, 'v': v}) AS v "
             f"FROM ({counted}) GROUP BY customer_id"
         )
+
+    def most_frequent_of(self, value: str, times: str) -> str:
+        return f"arg_min({value}, {{'n': -{times}, 'v': {value}}}) FILTER (WHERE {times} > 0)"
 
     def stored_epoch(self, column_sql: str) -> str:
         return f"CAST(epoch({column_sql}) AS BIGINT)"
