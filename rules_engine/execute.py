@@ -37,7 +37,7 @@ from .decide.records import (
 )
 from .rules.model import Offer, RuleSet
 from .sql import audience
-from .sql.compile import Statement, ValuesProgram, compile_values
+from .sql.compile import Statement, ValuesProgram, compile_values, decision_values
 from .sql.namespace import Namespace
 
 if TYPE_CHECKING:  # numpy loads only when a whole store is planned: explain starts without it
@@ -167,8 +167,8 @@ def plan(
     stages = Stages(progress)
     engine = engine_of(conn)
     dialect = engine.dialect
-    if program is None:
-        program = compile_values(rules, as_of, ns=ns, dialect=dialect)
+    if program is None:  # only what the decisions read (callers reading more bring theirs)
+        program = compile_values(rules, as_of, ns=ns, dialect=dialect, kept=decision_values(rules))
     elif program.ns != ns:
         raise ValueError(
             f"the values program is in namespace {program.ns.prefix!r}, not {namespace!r}"

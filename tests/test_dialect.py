@@ -58,12 +58,14 @@ def test_each_dialect_overrides_only_what_its_engine_spells_otherwise() -> None:
     }
     assert overridden(DuckDBDialect) == {
         "KEY_COLUMN",
-        "DISTINCT_APART",
+        "ONE_LAYER",
+        "PICKS_BY_ARG",
+        "VALUE_PICKS_TOGETHER",
         "TYPES",
         "FUNCTIONS",
         "placeholder",
         "parameter",
-        "most_frequent",
+        "most_frequent_of",
         "stored_epoch",
         "stored_not_dated_before",
         "stored_date",

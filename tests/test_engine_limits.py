@@ -37,8 +37,15 @@ def problems(path: Path) -> list[tuple[str, int]]:
 
 
 def plans(path: Path, shop: Path) -> str:
+    """The rules plan, and every value computes (a plan computes only what the decisions
+    read: `campaign metrics` runs the SQL of every metric)."""
     result = CliRunner().invoke(main, ["plan", str(path), "--db", str(shop), "--as-of", AS_OF])
     assert result.exit_code == 0, result.output
+    out = path.parent / "values.csv"
+    values = CliRunner().invoke(
+        main, ["metrics", str(path), "--db", str(shop), "--as-of", AS_OF, "--out", str(out)]
+    )
+    assert values.exit_code == 0, values.output
     return result.output
 
 
@@ -290,6 +297,7 @@ def with_points(shop: Path, tmp_path: Path, low: int, high: int) -> Path:
 
 
 POINTS = "store:\n  customers: {points: integer}\nmetrics:\n  more:\n    value: "
+READ = "segments:\n  more_than_none:\n    where: more > 0\n"  # so that a plan computes `more`
 
 
 @pytest.mark.parametrize(
@@ -329,7 +337,7 @@ def test_abs_of_the_smallest_whole_number_is_warned_and_named_at_plan(
     tmp_path: Path, shop: Path
 ) -> None:
     db = with_points(shop, tmp_path, 0, -MAX)
-    path = write(tmp_path, POINTS + "abs(points - 1)\n")
+    path = write(tmp_path, POINTS + "abs(points - 1)\n" + READ)
     assert [p.code for p in check([path], db=db).problems] == ["store-overflow"]
     planned = CliRunner().invoke(main, ["plan", str(path), "--db", str(db), "--as-of", AS_OF])
     assert planned.exit_code == 1  # SQLite refuses abs() of -2**63
@@ -398,7 +406,7 @@ def test_validate_db_warns_where_a_sum_of_the_stores_values_can_go_beyond_64_bit
     assert "orders rows a customer" in (found[0].hint or "")
 
 
-@pytest.mark.parametrize("text", [STORED, POINTS + "points + 100\n"])
+@pytest.mark.parametrize("text", [STORED, POINTS + "points + 100\n" + READ])
 def test_on_a_duckdb_store_64_bits_overflowed_is_said_not_a_store_fault(
     tmp_path: Path, shop: Path, text: str
 ) -> None:

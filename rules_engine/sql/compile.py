@@ -19,8 +19,8 @@ SQL: identifiers are quoted names from the checked rules and the store, values a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from ..expr.functions import Where, lookup
 from ..expr.nodes import Call, Name, Node, walk
 from ..expr.nodes import Literal as LiteralNode
 from ..expr.sqlgen import CallHook, SqlContext, compile_expression, quote
-from ..rules.model import Metric, RuleSet
+from ..rules.model import Expression, Metric, RuleSet
 from ..rules.order import dependencies, dependency_order
 from ..times import epoch_seconds
 from .dialect import Dialect
@@ -245,8 +245,6 @@ class _AggregateCompiler:
             found = self.value_pick(table, node, where, column)
         elif node.func in AGGREGATES_BY_PICK:
             found = self.pick(table, node, where, column)
-        elif node.func == "count_distinct" and self.dialect.DISTINCT_APART:
-            found = self.distinct(table, node, where, column)
         else:
             found = _Aggregate(column, self.aggregate_sql(table, node, where.sql), node.type or "")
             found.counts = node.func in ("count", "count_distinct")
@@ -400,25 +398,6 @@ class _AggregateCompiler:
             Statement("metrics", label, sql, tuple(ctx.params)),
         ]
 
-    def distinct(self, table: _TablePlan, node: Call, where: _Where, column: str) -> _Aggregate:
-        """count_distinct in a statement of its own (`Dialect.DISTINCT_APART`): the distinct
-        pairs of customer and value, counted."""
-        name, ctx = self.helper(table)
-        value = compile_expression(node.args[0], ctx)
-        condition = self.dialect.TRUE
-        if where.node is not None:
-            condition = compile_expression(where.node, ctx)
-        sql = (
-            f"INSERT INTO temp.{quote(name)} (customer_id, v) "
-            f"SELECT customer_id, count(*) FROM (SELECT DISTINCT t.customer_id AS customer_id, "
-            f"{value} AS v {self.source(table)} WHERE ({condition}) AND ({value}) IS NOT NULL"
-            f"{self.only_customer(ctx, 't')}) GROUP BY customer_id"
-        )
-        table.picks += self.helper_statements(
-            name, "integer", f"{node.func}() over {table.table}", sql, ctx
-        )
-        return _Aggregate(column, pick=name, counts=True)
-
     def source(self, table: _TablePlan) -> str:
         return f"FROM {quote(table.table)} AS t{self.customer_join(table)}"
 
@@ -494,10 +473,14 @@ class _ValuesCompiler:
         population: bool,
         ns: Namespace,
         dialect: Dialect,
+        kept: Collection[str] | None = None,
     ) -> None:
         self.rules, self.as_of, self.customer, self.ns = rules, as_of, customer, ns
         self.dialect = dialect
         self.population = population or customer is None
+        every = frozenset([*rules.metrics, *rules.segments])
+        self.kept = every if kept is None else (frozenset(kept) | rules.segments.keys()) & every
+        self.written: frozenset[str] | set[str] = every
         self.offset = calendar_offset(rules, as_of)
         self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer, ns, dialect)
         self.items: dict[str, _Item] = {}
@@ -506,25 +489,46 @@ class _ValuesCompiler:
     # -- planning --------------------------------------------------------------------------
 
     def build(self) -> ValuesProgram:
-        for metric in self.rules.metrics.values():
-            if metric.table is not None:
-                self.aggregates.plan(metric)
         self.items = {item.name: item for item in self.ordered_items()}
+        needed = self.needed()
+        for metric in self.rules.metrics.values():
+            if metric.table is not None and metric.id in needed:
+                self.aggregates.plan(metric)
+        self.items = {name: item for name, item in self.items.items() if name in needed}
         self.assign_layers()
+        self.written = self.kept | {
+            d
+            for item in self.items.values()
+            for d in item.deps
+            if self.items[d].layer != item.layer
+        }
         statements = [*self.aggregates.statements(), *self.layer_statements()]
         columns = tuple(
-            ValueColumn(item.name, item.kind, item.type) for item in self.items_in_rule_order()
+            ValueColumn(item.name, item.kind, item.type)
+            for item in self.items_in_rule_order()
+            if item.name in self.written
         )
         drop = f"DROP VIEW IF EXISTS {self.ns.customer_values}"
         statements.append(Statement("setup", "drop view", drop))
         statements.append(self.view(columns))
         statements += self.aggregates.drops()  # layer 0 has read them: give the memory back
-        layers = {item.name: item.layer for item in self.items.values()}
+        layers = {c.name: self.items[c.name].layer for c in columns}
         return ValuesProgram(tuple(statements), columns, layers, self.ns)
+
+    def needed(self) -> set[str]:
+        """The rules kept and every rule they use, however deep."""
+        found: set[str] = set()
+        todo = list(self.kept)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo += self.items[name].deps
+        return found
 
     def items_in_rule_order(self) -> list[_Item]:
         order = [*self.rules.metrics, *self.rules.segments]
-        return [self.items[name] for name in order]
+        return [self.items[name] for name in order if name in self.items]
 
     def ordered_items(self) -> list[_Item]:
         found: dict[str, _Item] = {}
@@ -658,6 +662,11 @@ class _ValuesCompiler:
         return hooks
 
     def layer(self, layer: int, members: list[_Item]) -> Iterator[Statement]:
+        """The layer's table: its rules that are kept or that later layers use (`written`);
+        the others only where a query nested around them reads them."""
+        written = [item for item in members if item.name in self.written]
+        if not written and layer:
+            return  # layer 0 always: the view reads every customer from it
         names = customer_names(self.rules)
         names.update({i.name: f"v{i.layer}.{quote(i.name)}" for i in self.items.values()})
         ready = frozenset(self.items)
@@ -679,7 +688,8 @@ class _ValuesCompiler:
                 ctx.names = _Carrying(names, carried, {n for n, d in depth.items() if d < k})
             sql = self.item_sql(item, ctx)
             ctx.names = names
-            levels[k].append(f"{sql} AS {quote(item.name)}")
+            if k or len(levels) > 1 or item.name in self.written:
+                levels[k].append(f"{sql} AS {quote(item.name)}")
         levels[0] += [f"{names[name]} AS {column}" for name, column in carried.items()]
         selects = levels[0]
         joins = []
@@ -705,7 +715,7 @@ class _ValuesCompiler:
         only = f' WHERE c."id" = {ctx.bind(self.customer)}' if self.customer is not None else ""
         name = self.layer_table(layer)
         column_list = "".join(
-            f", {self.dialect.column(quote(item.name), _stored_type(item))}" for item in members
+            f", {self.dialect.column(quote(item.name), _stored_type(item))}" for item in written
         )
         columns = "".join(f", {s}" for s in selects)
         select = f'c."id"{columns}'
@@ -718,7 +728,7 @@ class _ValuesCompiler:
             query = f'SELECT c."id" AS customer_id{columns} FROM {source}{keep}'
             for level in levels[1:]:
                 query = f"SELECT d.*, {', '.join(level)} FROM ({query}) AS d{keep}"
-            select = "d.customer_id" + "".join(f", d.{quote(item.name)}" for item in members)
+            select = "d.customer_id" + "".join(f", d.{quote(item.name)}" for item in written)
             source = f"({query}) AS d"
         yield Statement("setup", f"layer {layer}: drop", f"DROP TABLE IF EXISTS temp.{name}")
         yield Statement(
@@ -726,10 +736,10 @@ class _ValuesCompiler:
             f"layer {layer}: create",
             f"CREATE TEMP TABLE {name} ({self.dialect.KEY_COLUMN}{column_list})",
         )
-        metrics_only = all(item.kind == "metric" for item in members)
+        metrics_only = all(item.kind == "metric" for item in written)
         yield Statement(
             "metrics" if metrics_only else "segments",
-            f"layer {layer}: " + _counted(members),
+            f"layer {layer}: " + _counted(written),
             f"INSERT INTO temp.{name} SELECT {select} FROM {source}",
             tuple(ctx.params),
         )
@@ -749,7 +759,7 @@ class _ValuesCompiler:
         """Every layer has a row for every customer, so a LEFT JOIN finds what a join would;
         SQLite leaves out a LEFT JOIN on a key whose columns a query does not read, so a
         statement reading two layers through the view joins two, not all of them."""
-        layers = sorted({item.layer for item in self.items.values()} | {0})
+        layers = sorted({self.items[col.name].layer for col in columns} | {0})
         selects = "".join(
             f", v{self.items[col.name].layer}.{quote(col.name)} AS {quote(col.name)}"
             for col in columns
@@ -822,8 +832,34 @@ def compile_values(
     population: bool = True,
     ns: Namespace = DEFAULT,
     dialect: Dialect = SQLITE,
+    kept: Collection[str] | None = None,
 ) -> ValuesProgram:
     """The statements that build `customer_values` for every customer (or just `customer`,
     for explain; then population ranks are computed only when `population` is set), its
-    tables named in `ns`, its SQL in `dialect`."""
-    return _ValuesCompiler(rules, as_of, customer, population, ns, dialect).build()
+    tables named in `ns`, its SQL in `dialect`. With `kept`, `customer_values` holds only
+    those metrics and segments (and every segment: plans count them), and only what they use
+    is computed (`decision_values`: what a plan reads)."""
+    return _ValuesCompiler(rules, as_of, customer, population, ns, dialect, kept).build()
+
+
+def decision_values(rules: RuleSet) -> frozenset[str]:
+    """The metrics and segments that offers, channels and the calendar read: every name in
+    any of their expressions (however deep in the model it sits)."""
+    computed = rules.metrics.keys() | rules.segments.keys()
+    found: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Expression):
+            found.update(n.name for n in walk(value.node) if isinstance(n, Name))
+        elif is_dataclass(value) and not isinstance(value, type):
+            for f in fields(value):
+                visit(getattr(value, f.name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, tuple | list):
+            for item in value:
+                visit(item)
+
+    visit((rules.offers, rules.channels, rules.calendar))
+    return frozenset(found & computed)

@@ -70,16 +70,15 @@ class Dialect:
     FALSE: ClassVar[str] = "FALSE"
     # A join whose tables are read in the order written, where the engine lets us choose.
     JOIN_IN_ORDER: ClassVar[str] = "JOIN"
-    # count_distinct in a statement of its own, not in its table's GROUP BY: DuckDB's
-    # distinct aggregates with a filter cost more there than one more pass over the table.
-    DISTINCT_APART: ClassVar[bool] = False
     # Every metric and segment in one statement, those that use others in queries nested
     # around theirs, instead of a table per depth (`compile.assign_layers`).
     ONE_LAYER: ClassVar[bool] = False
     # first/last by `arg_min_null`/`arg_max_null` in the table's GROUP BY, not a helper table.
     PICKS_BY_ARG: ClassVar[bool] = False
-    # The modes and distinct counts of one value over one table in one statement
-    # (`compile._ValuePicks`, with `most_frequent_of`), not a statement each.
+    # The modes and distinct counts of one value over one table in one statement of their
+    # own (`compile._ValuePicks`, with `most_frequent_of`): DuckDB's distinct aggregates with
+    # a filter cost more in the table's GROUP BY than a pass over the pairs of customer and
+    # value, and one such pass serves them all.
     VALUE_PICKS_TOGETHER: ClassVar[bool] = False
 
     def placeholder(self, number: int, value: Any) -> str:

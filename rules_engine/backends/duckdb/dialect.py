@@ -47,7 +47,6 @@ class DuckDBDialect(Dialect):
     }
 
     KEY_COLUMN = "customer_id BIGINT"  # written once, joined by hash: no index to keep
-    DISTINCT_APART = True
     ONE_LAYER = True
     PICKS_BY_ARG = True
     VALUE_PICKS_TOGETHER = True
@@ -81,13 +80,6 @@ class DuckDBDialect(Dialect):
         return (
             f"(CASE WHEN {x} LIKE '{_CANONICAL}' AND {x} >= '0001' THEN {canonical} "
             f"ELSE {_spelled_epoch(x)} END)"
-        )
-
-    def most_frequent(self, counted: str) -> str:
-        """One pass: the smallest (-n, v) of each customer (a window sorts every partition)."""
-        return (
-            "SELECT customer_id, arg_min(v, {'n': -n, 'v': v}) AS v "
-            f"FROM ({counted}) GROUP BY customer_id"
         )
 
     def most_frequent_of(self, value: str, times: str) -> str:
