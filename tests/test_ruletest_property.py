@@ -22,6 +22,7 @@ from rules_engine.execute import plan
 from rules_engine.rules.check import check
 from rules_engine.rules.model import RuleSet
 from rules_engine.ruletest import run_tests
+from rules_engine.sql.compile import compile_values
 from rules_engine.times import utc_text
 
 EXAMPLES = int(os.environ.get("RULETEST_EXAMPLES", "12"))
@@ -155,7 +156,8 @@ def expectations(path: Path, rules: RuleSet, as_of: datetime) -> list[dict[str, 
     """What `plan` decides on the store at `path`, written as a test's expectations: every
     customer's segments and metrics, every audit row, and `offer: null` for no action."""
     with store.closing_read_only(path) as conn:
-        decided = plan(conn, rules, as_of)
+        every = compile_values(rules, as_of)  # a plan alone computes what it decides by
+        decided = plan(conn, rules, as_of, program=every)
         cursor = conn.execute("SELECT * FROM temp.customer_values ORDER BY customer_id")
         names = [d[0] for d in cursor.description]
         values = [dict(zip(names, row, strict=True)) for row in cursor]
