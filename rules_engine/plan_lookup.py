@@ -6,7 +6,7 @@ plan file in one layout (`report.render.write_json`): the top-level keys sorted,
 of its own indented by one space; each row of a list starting on a line `  {` and ending on a
 line `  }`; the audit and action rows sorted by customer id. JSON text holds no raw line break,
 so those lines are found by their bytes, and the customer's rows by bisecting the two lists in
-the mapped file: some thirty small reads, whatever the file's size.
+the mapped file: some fifty small reads, whatever the file's size.
 
 A file in any other layout (re-indented by a tool, say) is read whole instead, and anything
 that is not a plan file is refused, both by `apply.read_plan_file`, as `run --plan` refuses it.
@@ -81,14 +81,15 @@ def _customer_document(path: Path, customer_id: int) -> dict[str, Any]:
             raise _OtherLayout
         # The keys in file order: actions, as_of, audit, channels, customers, exits,
         # fingerprint, format, ... Each is looked for from the end, before the next one, so
-        # only the short lists between them are searched (not the long action and audit lists).
+        # only the short lists between them are searched, not the long action and audit
+        # lists; the audit key, after the action list, is found by bisecting for the first
+        # audit row (`_audit_key`).
         fmt = _key(mm, "format", len(mm))
         fingerprint = _key(mm, "fingerprint", fmt)
         customers = _key(mm, "customers", fingerprint)
-        audit = _key(mm, "audit", customers)
-        actions = mm.find(b'\n "actions": ', 0, audit)
-        if actions < 0:
-            raise _OtherLayout
+        channels = _key(mm, "channels", customers)
+        actions = _found(mm.find(b'\n "actions": ', 0, channels))
+        audit = _audit_key(mm, actions, channels)
         return {
             "format": _scalar(mm, fmt),
             "fingerprint": json.loads(_value(mm, fingerprint, fmt).rstrip(b",")),
@@ -105,6 +106,22 @@ def _key(mm: mmap.mmap, name: str, before: int) -> int:
     if at < 0:
         raise _OtherLayout
     return at
+
+
+def _audit_key(mm: mmap.mmap, actions: int, channels: int) -> int:
+    """Where the audit key starts, between the action list's key at `actions` and the channel
+    list's at `channels`: the rows between them are the action rows, then the audit rows
+    (which alone have an `outcome`), so the last action row is found by bisecting, and the
+    key is the next one after it."""
+    low, high = actions, channels
+    while low < high:  # the first offset whose next row is an audit row (or none is left)
+        middle = (low + high) // 2
+        row = _next_row(mm, middle, channels)
+        if row is None or "outcome" in row[1]:
+            high = middle
+        else:
+            low = middle + 1
+    return _found(mm.find(b'\n "audit": ', low, channels))
 
 
 def _value(mm: mmap.mmap, key: int, end: int) -> bytes:
