@@ -12,7 +12,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -671,23 +671,26 @@ def explain_command(
     from .report.render import explanation_json, explanation_text
     from .rules.overflow import beyond_64_bits
 
-    if plan_path is not None:
-        checked, found = _explain_plan_file(
-            rules, db_path, plan_path, customer_id, as_of, population, offer_id, show_addresses
-        )
-    else:
-        moment, checked = _checked_at(rules, db_path, as_of)
-        if offer_id is not None:
-            _known_offer(checked, offer_id)
-        with _library_errors(db_path, checked):
-            found = explain_store(
-                db_path,
-                checked,
-                moment,
-                customer_id,
-                population=population,
-                show_addresses=show_addresses,
+    with ExitStack() as held:
+        with _library_errors(db_path):
+            held.enter_context(store.kept_open(db_path))
+        if plan_path is not None:
+            checked, found = _explain_plan_file(
+                rules, db_path, plan_path, customer_id, as_of, population, offer_id, show_addresses
             )
+        else:
+            moment, checked = _checked_at(rules, db_path, as_of)
+            if offer_id is not None:
+                _known_offer(checked, offer_id)
+            with _library_errors(db_path, checked):
+                found = explain_store(
+                    db_path,
+                    checked,
+                    moment,
+                    customer_id,
+                    population=population,
+                    show_addresses=show_addresses,
+                )
     if offer_id is not None:
         from .report.render import offer_explanation_json, offer_explanation_text
 

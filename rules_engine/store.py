@@ -393,6 +393,29 @@ def closing_any(path: str | Path) -> Iterator[AnyConnection]:
         yield conn
 
 
+@contextmanager
+def kept_open(path: str | Path) -> Iterator[None]:
+    """A DuckDB store kept open read-only for the block, so that a command's several reads of
+    it (its tables checked, its schema, then the reading itself) open the file once: DuckDB
+    keeps one database per file and process while a connection to it is open, and each
+    further open takes a millisecond instead of reading the file's catalogue again (some 50 ms
+    on a million customers). Anything else (a SQLite store, a path that is not a store) is
+    left to the reads, which open it and report what is wrong with it."""
+    from . import storeformat
+
+    try:
+        duckdb = storeformat.is_duckdb(path)
+    except StoreError:
+        duckdb = False
+    if not duckdb:
+        yield
+        return
+    from .backends.duckdb.store import closing
+
+    with closing(path, wait=LOCK_WAIT.get()):
+        yield
+
+
 def missing_canonical(conn: AnyConnection) -> dict[str, list[str]]:
     """Canonical tables and columns the database lacks ({table: [] } for a missing table)."""
     present = table_columns(conn)
