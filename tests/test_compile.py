@@ -22,11 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules_engine.backends import engine_of
-from rules_engine.backends.readers import read_candidates
+from rules_engine.backends.readers import audience_offers, read_candidates
 from rules_engine.backends.sqlite.functions import register
 from rules_engine.decide.allocate_arrays import REASONS
 from rules_engine.execute import offers_in_play
 from rules_engine.expr.evaluate import Environment, evaluate
+from rules_engine.reference.explain import in_cooldown
 from rules_engine.reference.oracle import (
     channel_blocked,
     engine_form,
@@ -298,6 +299,13 @@ def check_channels_and_audiences(
                 offer.exclude is not None and evaluate(offer.exclude.node, env) is True
             )
             assert (cid in members[offer.id]) == inside, (cid, offer.id)
+        # explain reads the customer's audiences in one statement, the same as each offer's
+        assert audience_offers(conn, offers, cid) == {o.id for o in offers if cid in members[o.id]}
+        # and their cooldowns from their contacts and actions, as SQL finds them
+        cooling = in_cooldown(conn, offers, cid, AS_OF)
+        for offer in offers:
+            for c in (c for c in candidates[offer.id] if c.customer_id == cid):
+                assert c.cooldown == (offer.id in cooling), (cid, offer.id)
 
 
 def test_generated_sql_never_scans_a_joined_table_per_customer(

@@ -173,6 +173,21 @@ def candidates_of(
         yield Candidate(row[0], rank, row[3], bool(row[2]), blocked)
 
 
+def audience_offers(
+    conn: Any, offers: Sequence[Offer], customer_id: int, ns: Namespace = DEFAULT
+) -> set[str]:
+    """The offers among whose candidates `candidates_of` finds `customer_id`, read in one
+    statement for every offer (explain: one customer, instead of one statement per offer)."""
+    rows = conn.execute(
+        f"SELECT DISTINCT m.offer FROM temp.{ns.members} AS m "
+        f"JOIN temp.{ns.candidates} AS k ON k.customer_id = m.customer_id "
+        f"JOIN temp.{ns.channel_state} AS s ON s.customer_id = m.customer_id "
+        "WHERE m.customer_id = ?",
+        (customer_id,),
+    ).fetchall()
+    return {offers[int(offer)].id for (offer,) in rows}
+
+
 def history_statements(
     conn: Any,
     rules: RuleSet,

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from ..addresses import HIDDEN, address_columns, address_metrics, mentions
 from ..backends import backend_for, dialect_of
-from ..backends.readers import channel_lifecycle, read_candidates, read_history, read_totals
+from ..backends.readers import audience_offers, channel_lifecycle, read_history, read_totals
 from ..decide.allocate import allocate
 from ..decide.records import Candidate, Decision
 from ..errors import InputError
@@ -382,13 +382,14 @@ def _offers(
     """Each offer in allocation order: in play, audience, exclude, cooldown, then the
     decision, as the whole allocation makes it (and why it took the whole store), or as
     `planned` holds it."""
-    sql_in = {offer_id for offer_id, found in read_candidates(conn, rules, offers).items() if found}
+    sql_in = audience_offers(conn, offers, customer.id)
+    cooling = in_cooldown(conn, offers, customer.id, as_of)
     candidates: dict[str, list[Candidate]] = {}
     facts: dict[str, tuple[bool, bool, bool]] = {}
     for offer in offers:
         member = evaluate(offer.audience.node, env) is True
         excluded = offer.exclude is not None and evaluate(offer.exclude.node, env) is True
-        cooldown = _in_cooldown(conn, offer.id, offer.cooldown, customer.id, as_of)
+        cooldown = offer.id in cooling
         facts[offer.id] = (member and not excluded, excluded, cooldown)
         if member and not excluded:
             rank = evaluate(offer.rank.node, env) if offer.rank is not None else None
@@ -506,23 +507,27 @@ def _shared(rules: RuleSet, offers: Sequence[Offer], population: bool) -> str | 
     return "; ".join(found) if found else None
 
 
-def _in_cooldown(
-    conn: Any, offer_id: str, cooldown: Any, customer_id: int, as_of: datetime
-) -> bool:
-    if cooldown is None:
-        return False
-    start = as_of - cooldown
+def in_cooldown(conn: Any, offers: Sequence[Offer], customer_id: int, as_of: datetime) -> set[str]:
+    """The offers the customer is in the cooldown of: contacted within it, or an action
+    planned for after its start (the customer's contacts and actions read once for all)."""
     sent = conn.execute(
-        'SELECT "sent_at" FROM "contacts" WHERE "customer_id" = ? AND "offer_id" = ?',
-        (customer_id, offer_id),
+        'SELECT "offer_id", "sent_at" FROM "contacts" WHERE "customer_id" = ?', (customer_id,)
     ).fetchall()
-    if any((t := _instant(at)) is not None and start < t <= as_of for (at,) in sent):
-        return True
     planned = conn.execute(
-        'SELECT "send_at" FROM "actions" WHERE "customer_id" = ? AND "offer_id" = ?',
-        (customer_id, offer_id),
+        'SELECT "offer_id", "send_at" FROM "actions" WHERE "customer_id" = ?', (customer_id,)
     ).fetchall()
-    return any((t := _instant(at)) is not None and t > start for (at,) in planned)
+    found = set()
+    for offer in offers:
+        if offer.cooldown is None:
+            continue
+        start = as_of - offer.cooldown
+        times = [_instant(at) for offer_id, at in sent if offer_id == offer.id]
+        later = [_instant(at) for offer_id, at in planned if offer_id == offer.id]
+        if any(t is not None and start < t <= as_of for t in times) or any(
+            t is not None and t > start for t in later
+        ):
+            found.add(offer.id)
+    return found
 
 
 def _committed(conn: Any, customer_id: int, as_of: datetime) -> list[dict[str, Any]]:
