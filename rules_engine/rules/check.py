@@ -18,7 +18,7 @@ from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, sorted_problems
 from ..storeformat import is_duckdb
 from ..times import instant_of
-from . import provenance
+from . import known_valid, provenance
 from .accept import apply_acceptances
 from .limits import check_declared, check_values
 from .load import Document, discover, full_width_hint, load_bytes, load_paths
@@ -166,13 +166,22 @@ def _check_documents(
 ) -> CheckResult:
     good: list[Document] = []
     broken: list[Document] = []
-    shapes = Shapes()
+    shapes: Shapes | None = None  # made for the first file not known valid
+    valid, newly_valid = known_valid.known(), []
     for doc in documents:
-        found = [p for p in check_document(doc, shapes) if p.is_error] + check_values(doc)
+        key = known_valid.key_of(doc.raw or doc.text.encode())
+        invalid: list[Problem] = []
+        if key not in valid:
+            shapes = shapes or Shapes()
+            invalid = [p for p in check_document(doc, shapes) if p.is_error]
+            newly_valid += [key] if not invalid else []
+        found = invalid + check_values(doc)
         problems += found + check_declared(doc, schema)
         kept, dropped = split_broken(doc, found)
         good.append(kept)
         broken.append(dropped)
+    if newly_valid:
+        known_valid.remember(newly_valid)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
     more += problems_beside_schema_errors(documents, good, problems, schema, as_of)
     more += integer_overflows(e for _, e in rule_expressions(rules))

@@ -16,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem, Span
 from ..store import StoreSchema
 from .load import Document, JsonPath
 from .resolve import resolve
 from .schema import SCHEMA, _compiled, check_document
+
+if TYPE_CHECKING:  # loaded only to mend a file with schema errors
+    from jsonschema import Draft202012Validator
 
 # Values for required keys, by the schema's name of the object that requires them: each is
 # valid and names nothing, so it raises no problem of its own.
@@ -261,6 +262,8 @@ _VALIDATORS: dict[int, Draft202012Validator] = {}
 
 def _valid(node: dict[str, Any], value: object) -> bool:
     """Whether `value` passes the schema node (its alternatives and conditions too)."""
+    from jsonschema import Draft202012Validator
+
     checker = _VALIDATORS.get(id(node))
     if checker is None:
         checker = _VALIDATORS[id(node)] = Draft202012Validator(_compiled(node, SCHEMA["$defs"]))

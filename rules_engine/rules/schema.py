@@ -15,15 +15,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PROBLEM_CODES, Problem, Span, did_you_mean
 
 SCHEMA_FILE = Path(__file__).with_name("rules.schema.json")
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+if TYPE_CHECKING:  # jsonschema is loaded when a file is validated (`known_valid`: not always)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 CODES = PROBLEM_CODES["schema"]
 
@@ -102,6 +103,8 @@ def validator() -> Draft202012Validator:
     """One validator for the process, over a copy of the schema with `$ref`s inlined and
     annotations dropped: the same rules, but no reference lookups or idle keywords while
     validating (reference lookups were a third of the schema stage on large rule sets)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(_compiled(SCHEMA, SCHEMA.get("$defs", {})))
 
 
@@ -342,6 +345,8 @@ def _closest(errors: list[ValidationError]) -> ValidationError | None:
     """The branch meant for this kind of value: "ten" for a percentage is a malformed "10%",
     not a wrong type for the fraction branch, so type mismatches count only when all are."""
     fitting = [e for e in errors if e.validator != "type"]
+    from jsonschema.exceptions import best_match
+
     best: ValidationError | None = best_match(fitting or errors)
     return best
 
@@ -507,7 +512,7 @@ def _features(schema: object) -> _Features | None:
     bounds: dict[tuple[str, float], None] = {}
     texts: set[str] = set()
     numbers_exact = False
-    keywords = Draft202012Validator.VALIDATORS
+    keywords = _keywords()
     todo = [schema]
     while todo:
         node = todo.pop()
@@ -553,6 +558,13 @@ def _features(schema: object) -> _Features | None:
     )
 
 
+def _keywords() -> dict[str, Any]:
+    """The keywords jsonschema's validator knows."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator.VALIDATORS
+
+
 @lru_cache(maxsize=1)
 def _rule_sections() -> tuple[_Features | None, dict[str, Any]]:
     """The sections that are maps of rules, each with a validator for one `{id: rule}`.
@@ -563,16 +575,12 @@ def _rule_sections() -> tuple[_Features | None, dict[str, Any]]:
     """
     compiled: dict[str, Any] = validator().schema  # type: ignore[assignment]
     features = _features(compiled)
-    top = {k for k in compiled if k in Draft202012Validator.VALIDATORS}
+    top = {k for k in compiled if k in _keywords()}
     if features is None or not top <= {"type", "properties", "additionalProperties", "required"}:
         return None, {}
     sections = {}
     for name, sub in compiled.get("properties", {}).items():
-        own = (
-            {k for k in sub if k in Draft202012Validator.VALIDATORS}
-            if isinstance(sub, dict)
-            else {}
-        )
+        own = {k for k in sub if k in _keywords()} if isinstance(sub, dict) else {}
         if (
             own == _RULE_MAP
             and sub["type"] == "object"
@@ -671,7 +679,13 @@ _BOUND_FAILS = {  # the comparisons jsonschema makes, in its words: the value fa
     "exclusiveMinimum": lambda x, limit: x <= limit,
     "exclusiveMaximum": lambda x, limit: x >= limit,
 }
-_UNIQUE = Draft202012Validator({"uniqueItems": True})
+
+
+@lru_cache(maxsize=1)
+def _unique_items() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({"uniqueItems": True})
 
 
 def _unique(items: list[Any]) -> bool:
@@ -679,4 +693,4 @@ def _unique(items: list[Any]) -> bool:
         return True
     if all(type(item) is str for item in items):
         return len(set(items)) == len(items)
-    return _UNIQUE.is_valid(items)
+    return bool(_unique_items().is_valid(items))
