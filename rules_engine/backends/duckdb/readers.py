@@ -56,10 +56,13 @@ def read_audiences(
     found = _columns(
         conn,
         f"SELECT {', '.join(selects)} FROM temp.{ns.candidates} AS k "
-        f"LEFT JOIN temp.{ns.channel_state} AS s ON s.customer_id = k.customer_id "
-        "ORDER BY k.customer_id",
+        f"LEFT JOIN temp.{ns.channel_state} AS s ON s.customer_id = k.customer_id",
         params,
     )
+    # customers ascending: sorted here, where only the ids are compared (DuckDB would sort
+    # every column of the rows)
+    ascending = np.argsort(found["id"], kind="stable")
+    found = {name: values[ascending] for name, values in found.items()}
     blocked = {c.channel: found[f"c{i}"].astype(np.int8) for i, c in enumerate(channels)}
     result = Audiences(
         found["id"].astype(np.int64), found["zone"].astype(np.int32), zone_names, blocked
