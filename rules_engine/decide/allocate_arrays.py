@@ -572,19 +572,32 @@ class ArrayAllocator:
         costs: Sequence[Sequence[float]],
         reasons: np.ndarray,
     ) -> np.ndarray:
-        """Capacity, max_actions and budget, in allocation order; the positions booked."""
+        """Capacity, max_actions and budget, in allocation order; the positions booked. One
+        candidate at a time while a limit can still change who is booked; the candidates
+        after the last booking max_actions allows are refused at once, and an offer no limit
+        holds back books every candidate at once."""
         totals = self.totals.setdefault(offer.id, OfferTotals())
         used = self.capacity_used
+        channels, times = chosen[open_], timings[open_]
+        variant_of = (variants[open_] + 1).tolist()
+        capacity = [self.channels[name].capacity_per_day for name in self.channel_names]
+        capped = any(capacity[c] is not None for c in set(channels.tolist()))
+        if not capped and offer.max_actions is None and offer.budget is None:
+            for (channel, timing), count in self._pairs(channels, times):
+                used[(self.channel_names[channel], self._timing_day[timing])] += count
+            totals.actions += len(open_)
+            for channel, variant in zip(channels.tolist(), variant_of, strict=True):
+                totals.spend += costs[channel][variant]
+            return open_.astype(np.int64)
         booked = []
         codes = (REASON_CODE["capacity"], REASON_CODE["max_actions"], REASON_CODE["budget"])
         prices = offer_costs(offer)
-        for i, channel, timing, variant in zip(
-            open_.tolist(),
-            chosen[open_].tolist(),
-            timings[open_].tolist(),
-            (variants[open_] + 1).tolist(),
-            strict=True,
+        for k, (i, channel, timing, variant) in enumerate(
+            zip(open_.tolist(), channels.tolist(), times.tolist(), variant_of, strict=True)
         ):
+            if offer.max_actions is not None and totals.actions >= offer.max_actions:
+                self._refuse_after_max_actions(open_[k:], channels[k:], times[k:], reasons)
+                break
             name = self.channel_names[channel]
             spec = self.channels[name]
             day = (name, self._timing_day[timing])
@@ -602,6 +615,32 @@ class ArrayAllocator:
                 totals.spend += costs[channel][variant]
                 booked.append(i)
         return np.array(booked, dtype=np.int64)
+
+    def _refuse_after_max_actions(
+        self, positions: np.ndarray, channels: np.ndarray, times: np.ndarray, reasons: np.ndarray
+    ) -> None:
+        """Once max_actions is reached nothing more is booked, so what each candidate left
+        is refused for depends only on its channel and day: capacity where that is full
+        (it is checked first), else max_actions."""
+        reasons[positions] = REASON_CODE["max_actions"]
+        for (channel, timing), _ in self._pairs(channels, times):
+            name = self.channel_names[channel]
+            limit = self.channels[name].capacity_per_day
+            if limit is not None and self.capacity_used[(name, self._timing_day[timing])] >= limit:
+                full = (channels == channel) & (times == timing)
+                reasons[positions[full]] = REASON_CODE["capacity"]
+
+    @staticmethod
+    def _pairs(channels: np.ndarray, times: np.ndarray) -> list[tuple[tuple[int, int], int]]:
+        """Each (channel, send time) of the candidates once, with how many have it."""
+        if not len(channels):
+            return []
+        pairs, counts = np.unique(
+            np.stack([channels.astype(np.int64), times.astype(np.int64)], axis=1),
+            axis=0,
+            return_counts=True,
+        )
+        return [((c, t), n) for (c, t), n in zip(pairs.tolist(), counts.tolist(), strict=True)]
 
     def _book(self, offer: Offer, who: np.ndarray, chosen: np.ndarray, epochs: np.ndarray) -> None:
         if offer.group is not None and len(who):
