@@ -583,7 +583,8 @@ class ArrayAllocator:
         capacity = [self.channels[name].capacity_per_day for name in self.channel_names]
         capped = any(capacity[c] is not None for c in set(channels.tolist()))
         if not capped and offer.max_actions is None and offer.budget is None:
-            for (channel, timing), count in self._pairs(channels, times):
+            pairs, _, counts = self._pairs(channels, times)
+            for (channel, timing), count in zip(pairs, counts, strict=True):
                 used[(self.channel_names[channel], self._timing_day[timing])] += count
             totals.actions += len(open_)
             for channel, variant in zip(channels.tolist(), variant_of, strict=True):
@@ -622,25 +623,26 @@ class ArrayAllocator:
         """Once max_actions is reached nothing more is booked, so what each candidate left
         is refused for depends only on its channel and day: capacity where that is full
         (it is checked first), else max_actions."""
-        reasons[positions] = REASON_CODE["max_actions"]
-        for (channel, timing), _ in self._pairs(channels, times):
+        pairs, inverse, _ = self._pairs(channels, times)
+        codes = np.full(len(pairs), REASON_CODE["max_actions"], np.int8)
+        for at, (channel, timing) in enumerate(pairs):
             name = self.channel_names[channel]
             limit = self.channels[name].capacity_per_day
             if limit is not None and self.capacity_used[(name, self._timing_day[timing])] >= limit:
-                full = (channels == channel) & (times == timing)
-                reasons[positions[full]] = REASON_CODE["capacity"]
+                codes[at] = REASON_CODE["capacity"]
+        reasons[positions] = codes[inverse]
 
     @staticmethod
-    def _pairs(channels: np.ndarray, times: np.ndarray) -> list[tuple[tuple[int, int], int]]:
-        """Each (channel, send time) of the candidates once, with how many have it."""
-        if not len(channels):
-            return []
-        pairs, counts = np.unique(
-            np.stack([channels.astype(np.int64), times.astype(np.int64)], axis=1),
-            axis=0,
-            return_counts=True,
-        )
-        return [((c, t), n) for (c, t), n in zip(pairs.tolist(), counts.tolist(), strict=True)]
+    def _pairs(
+        channels: np.ndarray, times: np.ndarray
+    ) -> tuple[list[tuple[int, int]], np.ndarray, list[int]]:
+        """Each (channel, send time) of the candidates once, which of them each candidate
+        has, and how many have each."""
+        span = int(times.max()) + 2 if len(times) else 1  # send times from -1 (none)
+        keys = channels.astype(np.int64) * span + (times.astype(np.int64) + 1)
+        found, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        pairs = [(key // span, key % span - 1) for key in found.tolist()]
+        return pairs, inverse, counts.tolist()
 
     def _book(self, offer: Offer, who: np.ndarray, chosen: np.ndarray, epochs: np.ndarray) -> None:
         if offer.group is not None and len(who):
