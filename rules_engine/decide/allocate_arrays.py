@@ -63,14 +63,22 @@ class Audiences:
         customer id) and who of them is in its cooldown, from what SQL found per customer:
         offer i's membership is bit `i % 60` of `words[i // 60]`, its rank `ranks[rank_of[i]]`
         (`unknown` where missing); `cooling` holds `(offer position, customer id)` rows."""
+        # cooling customers by position in `customer_ids` (ascending), those not in it left out
+        where = np.searchsorted(self.customer_ids, cooling[:, 1])
+        inside = where < len(self.customer_ids)
+        inside[inside] = self.customer_ids[where[inside]] == cooling[inside, 1]
+        cooling_offer, cooling_at = cooling[inside, 0], where[inside]
+        cooled = np.zeros(len(self.customer_ids), bool)
         for i, o in enumerate(offers):
-            who = np.flatnonzero((words[i // 60] >> (i % 60)) & 1)
+            who = np.flatnonzero((words[i // 60] >> (i % 60)) & 1)  # ascending
             at = rank_of[i]
-            if at is not None:
-                who = who[np.lexsort((who, -ranks[at][who], unknown[at][who]))]
-            self.members[o.id] = order = who
-            cooling_now = cooling[cooling[:, 0] == i, 1]
-            self.cooldown[o.id] = np.isin(self.customer_ids[order], cooling_now)
+            if at is not None:  # lexsort is stable: equal ranks stay in customer order
+                who = who[np.lexsort((-ranks[at][who], unknown[at][who]))]
+            self.members[o.id] = who
+            now = cooling_at[cooling_offer == i]
+            cooled[now] = True
+            self.cooldown[o.id] = cooled[who]
+            cooled[now] = False
 
 
 @dataclass
