@@ -47,25 +47,33 @@ def key_of(path: str | Path, columns: dict[str, Any]) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _keys() -> list[str]:
+def remembered(name: str) -> list[str]:
+    """The keys a cache file of the user's cache folder holds, oldest first (none where it
+    cannot be read)."""
     try:
-        found = json.loads((folder() / FILE).read_text(encoding="utf-8"))
+        found = json.loads((folder() / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     return [k for k in found if isinstance(k, str)] if isinstance(found, list) else []
 
 
-def was_clean(key: str) -> bool:
-    return key in _keys()
-
-
-def remember_clean(key: str) -> None:
-    keys = [*[k for k in _keys() if k != key][-(KEPT - 1) :], key]
-    target = folder() / FILE
+def remember(name: str, keys: list[str], kept: int) -> None:
+    """Add `keys` to the cache file (the latest `kept` stay), replaced whole so a reader never
+    sees half of it; where it cannot be written, nothing is remembered."""
+    keys = [*[k for k in remembered(name) if k not in keys], *keys][-kept:]
+    target = folder() / name
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f"{FILE}.{os.getpid()}")
+        staging = target.with_name(f"{name}.{os.getpid()}")
         staging.write_text(json.dumps(keys), encoding="utf-8")
         os.replace(staging, target)
     except OSError:
         pass
+
+
+def was_clean(key: str) -> bool:
+    return key in remembered(FILE)
+
+
+def remember_clean(key: str) -> None:
+    remember(FILE, [key], KEPT)

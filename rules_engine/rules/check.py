@@ -181,7 +181,7 @@ def _check_documents(
         good.append(kept)
         broken.append(dropped)
     if newly_valid:
-        known_valid.remember(newly_valid)
+        known_valid.remember_valid(newly_valid)
     rules, more = resolve(good, schema, as_of=as_of, broken=broken)
     more += problems_beside_schema_errors(documents, good, problems, schema, as_of)
     more += integer_overflows(e for _, e in rule_expressions(rules))

@@ -12,11 +12,9 @@ the rules; where it cannot be read or written, every check simply runs jsonschem
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from functools import lru_cache
 
-from ..checked_stores import folder
+from ..checked_stores import remember, remembered
 from .schema import schema_text
 
 FILE = "valid-rule-files.json"
@@ -38,26 +36,9 @@ def _salt() -> bytes:
 
 def known() -> set[str]:
     """The keys of the files remembered valid."""
-    try:
-        found = json.loads((folder() / FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return {k for k in found if isinstance(k, str)} if isinstance(found, list) else set()
+    return set(remembered(FILE))
 
 
-def remember(keys: list[str]) -> None:
+def remember_valid(keys: list[str]) -> None:
     """Remember these files valid too (the latest `KEPT` are kept)."""
-    try:
-        found = json.loads((folder() / FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        found = []
-    earlier = found if isinstance(found, list) else []
-    kept = [*[k for k in earlier if isinstance(k, str) and k not in keys], *keys][-KEPT:]
-    target = folder() / FILE
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f"{FILE}.{os.getpid()}")
-        staging.write_text(json.dumps(kept), encoding="utf-8")
-        os.replace(staging, target)
-    except OSError:
-        pass
+    remember(FILE, keys, KEPT)
