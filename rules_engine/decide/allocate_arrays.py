@@ -599,7 +599,6 @@ class ArrayAllocator:
                 totals.spend += costs[channel][variant]
             return open_.astype(np.int64)
         booked = []
-        codes = (REASON_CODE["capacity"], REASON_CODE["max_actions"], REASON_CODE["budget"])
         prices = offer_costs(offer)
         for k, (i, channel, timing, variant) in enumerate(
             zip(open_.tolist(), channels.tolist(), times.tolist(), variant_of, strict=True)
@@ -611,13 +610,11 @@ class ArrayAllocator:
             spec = self.channels[name]
             day = (name, self._timing_day[timing])
             if spec.capacity_per_day is not None and used[day] >= spec.capacity_per_day:
-                reasons[i] = codes[0]
-            elif offer.max_actions is not None and totals.actions >= offer.max_actions:
-                reasons[i] = codes[1]
+                reasons[i] = REASON_CODE["capacity"]
             elif offer.budget is not None and not offer.budget.fits(
                 totals.spend, spec.cost + prices[variant]
             ):
-                reasons[i] = codes[2]
+                reasons[i] = REASON_CODE["budget"]
             else:
                 used[day] += 1
                 totals.actions += 1

@@ -480,7 +480,7 @@ class _ValuesCompiler:
         self.population = population or customer is None
         every = frozenset([*rules.metrics, *rules.segments])
         self.kept = every if kept is None else (frozenset(kept) | rules.segments.keys()) & every
-        self.written: frozenset[str] | set[str] = every
+        self.written: set[str] = set()  # the rules a layer table holds (`build`)
         self.offset = calendar_offset(rules, as_of)
         self.aggregates = _AggregateCompiler(rules, as_of, self.offset, customer, ns, dialect)
         self.items: dict[str, _Item] = {}
@@ -496,7 +496,7 @@ class _ValuesCompiler:
                 self.aggregates.plan(metric)
         self.items = {name: item for name, item in self.items.items() if name in needed}
         self.assign_layers()
-        self.written = self.kept | {
+        self.written = set(self.kept) | {
             d
             for item in self.items.values()
             for d in item.deps
@@ -688,7 +688,7 @@ class _ValuesCompiler:
                 ctx.names = _Carrying(names, carried, {n for n, d in depth.items() if d < k})
             sql = self.item_sql(item, ctx)
             ctx.names = names
-            if k or len(levels) > 1 or item.name in self.written:
+            if len(levels) > 1 or item.name in self.written:  # nested: read further out
                 levels[k].append(f"{sql} AS {quote(item.name)}")
         levels[0] += [f"{names[name]} AS {column}" for name, column in carried.items()]
         selects = levels[0]
