@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +22,7 @@ from typing import IO, Any
 from .backends import backend_for
 from .backends.sqlite.fingerprint import Fingerprint, changes, engine_version
 from .backends.writer import RunResult, commit_once, write_planned_rows
+from .decide.records import PERIOD_NAMES, LifecycleState
 from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
 from .report.render import write_plan_json
@@ -47,6 +48,28 @@ class PlanFile:
     actions: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     exits: list[dict[str, Any]]
+    channels: list[dict[str, Any]] | None = field(default=None)  # None: the file has none
+
+    def lifecycle(self) -> dict[str, LifecycleState] | None:
+        """The channels' lifecycle states as the plan decided them, so `explain --plan` need
+        not read the channel stats again (its fingerprint proves they are the same); None
+        when the file holds no channel list."""
+        if self.channels is None:
+            return None
+        states = {}
+        for row in self.channels:
+            life = row.get("lifecycle")
+            if life is not None:
+                numbers = {name: life.get(name) for name in PERIOD_NAMES}
+                states[row["id"]] = LifecycleState(
+                    row["id"],
+                    life["state"],
+                    dict(life["gates"]),
+                    numbers,
+                    life.get("period"),
+                    int(life.get("periods", 0)),
+                )
+        return states
 
     def counts(self) -> dict[str, int]:
         """The run's counts, as `run` records them."""
@@ -122,12 +145,21 @@ def plan_file_of(path: Path, document: Any) -> PlanFile:
             list(document["actions"]),
             list(document["audit"]),
             list(document["exits"]),
+            _channels(document.get("channels")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError(
             f"{path}: not a plan file with a fingerprint; write one with "
             "`campaign plan --db STORE --out PLAN.json` (a `--json` file has no fingerprint)"
         ) from None
+
+
+def _channels(found: Any) -> list[dict[str, Any]] | None:
+    if found is None:
+        return None
+    if not isinstance(found, list) or not all(isinstance(row, dict) for row in found):
+        raise TypeError("channels")
+    return list(found)
 
 
 def refusal(

@@ -94,6 +94,7 @@ def _customer_document(path: Path, customer_id: int) -> dict[str, Any]:
             "format": _scalar(mm, fmt),
             "fingerprint": json.loads(_value(mm, fingerprint, fmt).rstrip(b",")),
             "customers": _scalar(mm, customers),
+            "channels": json.loads(_value(mm, channels, customers).rstrip(b",")),
             "actions": _rows_of(mm, actions, audit, customer_id),
             "audit": _rows_of(mm, audit, customers, customer_id),
             "exits": [],

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from rules_engine.apply import plan_file_json, plan_with_fingerprint, read_plan_file
 from rules_engine.backends.duckdb import fingerprint
 from rules_engine.cli import main
+from rules_engine.errors import InputError
 from rules_engine.execute import Plan
 from rules_engine.plan_lookup import customer_part
 from rules_engine.reference.explain import explain_store
@@ -28,6 +29,7 @@ from rules_engine.reference.explain_plan import explain_plan_file
 from rules_engine.rules.check import load_rules
 from rules_engine.rules.model import RuleSet
 from rules_engine.storecopy import copy_store
+from rules_engine.times import parse_instant
 from tests.test_explain_plan import shops
 from tests.test_plan import AS_OF, BASE, store_with
 
@@ -391,3 +393,48 @@ def test_a_duckdb_store_keeping_its_times_as_text_is_refused_as_plan_refuses_it(
         "contacts.sent_at keeps its times as text",
         f"convert them once with `campaign init-store {old}`",
     )
+
+
+# -- the channels' lifecycle, as the plan file holds it -------------------------------------------
+
+DEMO_AS_OF = parse_instant("2026-11-20T10:00:00+08:00")
+DEMO_RULES = Path(__file__).resolve().parents[1] / "rules"
+
+
+@pytest.mark.parametrize("demo_store", ["small_demo", "small_duck_demo"])
+def test_explain_plan_takes_the_channels_lifecycle_from_the_plan_file(
+    demo_store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The demo's channels are in several lifecycle states (weibo in exit): explain --plan
+    takes each from the plan file, without reading the channel stats again, and shows what
+    plain explain shows."""
+    db: Path = request.getfixturevalue(demo_store)
+    rules = load_rules([DEMO_RULES], db=db, as_of=DEMO_AS_OF)
+    planned, fingerprint = plan_with_fingerprint(db, rules, DEMO_AS_OF)
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(plan_file_json(planned, fingerprint), encoding="utf-8")
+    for cid in (1, 42, 1999):
+        part = customer_part(plan_path, cid)
+        assert part.lifecycle() == planned.lifecycle
+        assert part.lifecycle() == read_plan_file(plan_path).lifecycle()
+        explained = explain_plan_file(db, rules, part, cid)
+        plain = explain_store(db, rules, DEMO_AS_OF, cid)
+        assert explained.channels == plain.channels
+    assert planned.lifecycle["weibo"].state == "exit"
+    shown = {c.id: c.lifecycle for c in explained.channels if c.id in planned.lifecycle}
+    assert shown and shown == {c: planned.lifecycle[c].state for c in shown}
+
+
+def test_a_plan_file_without_its_channel_list_reads_the_lifecycle_from_the_store(
+    shop: tuple[Path, Path, Path],
+) -> None:
+    _, _, plan_path = shop
+    document = json.loads(plan_path.read_text(encoding="utf-8"))
+    assert read_plan_file(plan_path).lifecycle() == {}
+    del document["channels"]
+    plan_path.write_text(json.dumps(document), encoding="utf-8")
+    assert read_plan_file(plan_path).lifecycle() is None
+    document["channels"] = "not a list"
+    plan_path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(InputError, match="not a plan file"):
+        read_plan_file(plan_path)

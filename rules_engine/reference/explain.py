@@ -27,7 +27,7 @@ from ..addresses import HIDDEN, address_columns, address_metrics, mentions
 from ..backends import backend_for, dialect_of
 from ..backends.readers import audience_offers, channel_lifecycle, read_history, read_totals
 from ..decide.allocate import allocate
-from ..decide.records import Candidate, Decision
+from ..decide.records import Candidate, Decision, LifecycleState
 from ..errors import InputError
 from ..execute import offers_in_play, plan
 from ..expr.evaluate import Environment, Value, as_type, evaluate
@@ -183,9 +183,11 @@ def explain(
     *,
     population: bool = False,
     planned: Sequence[Decision] | None = None,
+    lifecycle: Mapping[str, LifecycleState] | None = None,
 ) -> Explanation:
     """One customer explained on `conn`; the offers decided as `plan` decides them, or, given
-    `planned`, as a saved plan decided them (the customer's decisions in a plan file)."""
+    `planned`, as a saved plan decided them (the customer's decisions in a plan file), with
+    the channels' `lifecycle` states that plan found (read from the store when not given)."""
     found = read_customers(conn, rules, [customer_id])
     if not found:
         raise InputError(f"customer {customer_id} is not in the store")
@@ -198,7 +200,8 @@ def explain(
     env = Environment(values, as_of, rules.calendar.timezone)
     result.values = _value_lines(rules, values, sql_values, env)
     dialect = dialect_of(conn)
-    lifecycle = channel_lifecycle(conn, rules, as_of, dialect)
+    if lifecycle is None:
+        lifecycle = channel_lifecycle(conn, rules, as_of, dialect)
     in_exit = [c for c, state in lifecycle.items() if state.state == "exit"]
     offers = offers_in_play(rules, as_of)
     _run(conn, audience.candidate_statements(rules, offers, as_of, customer_id, dialect=dialect))
