@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -48,28 +48,10 @@ class PlanFile:
     actions: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     exits: list[dict[str, Any]]
-    channels: list[dict[str, Any]] | None = field(default=None)  # None: the file has none
-
-    def lifecycle(self) -> dict[str, LifecycleState] | None:
-        """The channels' lifecycle states as the plan decided them, so `explain --plan` need
-        not read the channel stats again (its fingerprint proves they are the same); None
-        when the file holds no channel list."""
-        if self.channels is None:
-            return None
-        states = {}
-        for row in self.channels:
-            life = row.get("lifecycle")
-            if life is not None:
-                numbers = {name: life.get(name) for name in PERIOD_NAMES}
-                states[row["id"]] = LifecycleState(
-                    row["id"],
-                    life["state"],
-                    dict(life["gates"]),
-                    numbers,
-                    life.get("period"),
-                    int(life.get("periods", 0)),
-                )
-        return states
+    # the channels' lifecycle states as the plan decided them, so `explain --plan` need not
+    # read the channel stats again (the fingerprint proves they are the same); None when the
+    # file holds no channel list
+    lifecycle: dict[str, LifecycleState] | None = None
 
     def counts(self) -> dict[str, int]:
         """The run's counts, as `run` records them."""
@@ -145,7 +127,7 @@ def plan_file_of(path: Path, document: Any) -> PlanFile:
             list(document["actions"]),
             list(document["audit"]),
             list(document["exits"]),
-            _channels(document.get("channels")),
+            _lifecycle_of(document.get("channels")),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError(
@@ -154,12 +136,27 @@ def plan_file_of(path: Path, document: Any) -> PlanFile:
         ) from None
 
 
-def _channels(found: Any) -> list[dict[str, Any]] | None:
-    if found is None:
+def _lifecycle_of(channels: Any) -> dict[str, LifecycleState] | None:
+    """The lifecycle states in a plan file's channel list (`report.render._channel_json`);
+    a TypeError or KeyError when it is not one."""
+    if channels is None:
         return None
-    if not isinstance(found, list) or not all(isinstance(row, dict) for row in found):
+    if not isinstance(channels, list):
         raise TypeError("channels")
-    return list(found)
+    states = {}
+    for row in channels:
+        life = row["lifecycle"]
+        if life is not None:
+            numbers = {name: life.get(name) for name in PERIOD_NAMES}
+            states[row["id"]] = LifecycleState(
+                row["id"],
+                str(life["state"]),
+                dict(life["gates"]),
+                numbers,
+                life.get("period"),
+                int(life.get("periods", 0)),
+            )
+    return states
 
 
 def refusal(

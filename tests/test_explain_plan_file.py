@@ -415,8 +415,8 @@ def test_explain_plan_takes_the_channels_lifecycle_from_the_plan_file(
     plan_path.write_text(plan_file_json(planned, fingerprint), encoding="utf-8")
     for cid in (1, 42, 1999):
         part = customer_part(plan_path, cid)
-        assert part.lifecycle() == planned.lifecycle
-        assert part.lifecycle() == read_plan_file(plan_path).lifecycle()
+        assert part.lifecycle == planned.lifecycle
+        assert part.lifecycle == read_plan_file(plan_path).lifecycle
         explained = explain_plan_file(db, rules, part, cid)
         plain = explain_store(db, rules, DEMO_AS_OF, cid)
         assert explained.channels == plain.channels
@@ -430,11 +430,12 @@ def test_a_plan_file_without_its_channel_list_reads_the_lifecycle_from_the_store
 ) -> None:
     _, _, plan_path = shop
     document = json.loads(plan_path.read_text(encoding="utf-8"))
-    assert read_plan_file(plan_path).lifecycle() == {}
+    assert read_plan_file(plan_path).lifecycle == {}
     del document["channels"]
     plan_path.write_text(json.dumps(document), encoding="utf-8")
-    assert read_plan_file(plan_path).lifecycle() is None
-    document["channels"] = "not a list"
-    plan_path.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(InputError, match="not a plan file"):
-        read_plan_file(plan_path)
+    assert read_plan_file(plan_path).lifecycle is None
+    for broken in ("not a list", ["not a row"], [{"id": "email", "lifecycle": {"gates": {}}}]):
+        document["channels"] = broken
+        plan_path.write_text(json.dumps(document), encoding="utf-8")
+        with pytest.raises(InputError, match="not a plan file"):
+            read_plan_file(plan_path)

@@ -68,7 +68,7 @@ def explain_plan_file(
             customer_id,
             population=population,
             planned=[d for d in decisions(part) if d.customer_id == customer_id],
-            lifecycle=part.lifecycle(),
+            lifecycle=part.lifecycle,
         )
     found = replace(found, plan_file=str(part.path))
     return found if show_addresses else masked(found, rules)
