@@ -332,7 +332,7 @@ def test_the_same_key_twice_at_once_commits_once(
 ) -> None:
     started = start_waiting(spawn, holding, [run_args(shop, KEY), run_args(shop, KEY)])
     results = [process.finish() for process in started]
-    assert [r.returncode for r in results] == [0, 0]
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     assert sorted("already committed" in r.stdout for r in results) == [False, True]
     assert content(shop) == content(reference[0])
 
