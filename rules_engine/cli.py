@@ -301,13 +301,14 @@ def _checked_rules(
     """The rule set checked against the store's schema; every problem shown, then exit. The
     store must have every canonical table first: the engine reads them all (and a run,
     `writing`, writes the columns only it needs)."""
-    from .report.render import TextReporter
     from .rules.check import DEFAULT_RULES, check
 
     with _library_errors(db_path):
         store.ensure_complete(db_path, writing=writing)
         result = check(rules or DEFAULT_RULES, db=db_path, as_of=as_of, **options)
     if result.errors:
+        from .report.render import TextReporter
+
         sources = {doc.path: doc.text for doc in result.documents}
         errors = result.errors
         click.echo(TextReporter().render(errors, sources, len(result.documents)), err=True)
@@ -679,7 +680,7 @@ def explain_command(
                 rules, db_path, plan_path, customer_id, as_of, population, offer_id, show_addresses
             )
         else:
-            moment, checked = _checked_at(rules, db_path, as_of)
+            moment, checked = _checked_at(rules, db_path, as_of, remember=True)
             if offer_id is not None:
                 _known_offer(checked, offer_id)
             with _library_errors(db_path, checked):
@@ -749,7 +750,7 @@ def _explain_plan_file(
     with _library_errors():
         part = customer_part(plan_path, customer_id)
     given = _plan_as_of(part, as_of)
-    checked = _checked_rules(rules, db_path, given, scan_store=False)
+    checked = _checked_rules(rules, db_path, given, scan_store=False, remember=True)
     if offer_id is not None:
         _known_offer(checked, offer_id)
     with _library_errors(db_path, checked):

@@ -35,8 +35,8 @@ from .errors import CampaignError, InputError
 from .execute import Plan, Progress, plan
 from .expr.sqlgen import quote
 from .rules.check import CheckResult, check, check_sources
+from .rules.files import discover
 from .rules.git import digest_of, rules_at
-from .rules.load import discover
 from .rules.model import RuleSet
 from .sql.compile import Statement, ValuesProgram, compile_values
 from .times import instant_of

@@ -316,7 +316,7 @@ def test_explain_plan_neither_scans_nor_plans_the_store(
         raise AssertionError("the whole store was read")
 
     monkeypatch.setattr("rules_engine.store_values.bad_columns", refuse)
-    monkeypatch.setattr("rules_engine.rules.check.store_overflows", refuse)
+    monkeypatch.setattr("rules_engine.rules.overflow.store_overflows", refuse)
     monkeypatch.setattr("rules_engine.reference.explain.plan", refuse)
     found = explain(rules, db, 2, "--plan", plan_path)
     assert found.exit_code == 0 and "suppressed: budget" in found.stdout

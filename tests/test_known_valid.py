@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from rules_engine.rules import check as check_module
 from rules_engine.rules import known_valid
+from rules_engine.rules import schema as schema_module
 from rules_engine.rules.check import check
 
 ROOT = Path(__file__).parents[1]
@@ -28,13 +28,13 @@ def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _walked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The files the schema check walks from now on."""
     walked: list[str] = []
-    real = check_module.check_document
+    real = schema_module.check_document
 
     def counting(doc: Any, shapes: Any = None) -> Any:
         walked.append(Path(doc.path).name)
         return real(doc, shapes)
 
-    monkeypatch.setattr(check_module, "check_document", counting)
+    monkeypatch.setattr(schema_module, "check_document", counting)
     return walked
 
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules_engine.errors import InputError
-from rules_engine.rules.load import CODES, discover, load_file, load_paths, load_text
+from rules_engine.rules.files import discover
+from rules_engine.rules.load import CODES, load_file, load_paths, load_text
 
 
 def assert_problems(text: str, *expected: tuple[str, int, int]) -> None:

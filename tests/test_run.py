@@ -32,7 +32,7 @@ import pytest
 from rules_engine import demo
 from rules_engine.backends.sqlite import audit
 from rules_engine.rules.check import check
-from rules_engine.rules.load import discover
+from rules_engine.rules.files import discover
 from rules_engine.rules.model import RuleSet
 from rules_engine.times import parse_as_of
 

@@ -12,22 +12,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import store, store_values
 from ..backends import backend_for
 from ..errors import InputError, Problem, RulesInvalid, sorted_problems
 from ..storeformat import is_duckdb
 from ..times import instant_of
-from . import known_valid, provenance
-from .accept import apply_acceptances
-from .limits import check_declared, check_values
-from .load import Document, discover, full_width_hint, load_bytes, load_paths
-from .mend import problems_beside_schema_errors
+from . import provenance, remembered
+from .files import discover
 from .model import RuleSet
-from .overflow import integer_overflows, rule_expressions, store_overflows
-from .resolve import resolve
-from .schema import Shapes, check_document
-from .siblings import with_sibling_hints
+
+if TYPE_CHECKING:
+    from .load import Document
+
+# The stages of checking (load, schema, resolve, ...) are imported when rules are checked,
+# not when a remembered rule set is used (`remembered`): they and the YAML parser are a
+# tenth of a second of an explanation's start.
 
 DEFAULT_RULES = ("rules",)
 
@@ -60,6 +61,7 @@ def check(
     as_of: datetime | date | None = None,
     git: bool = False,
     scan_store: bool = True,
+    remember: bool = False,
 ) -> CheckResult:
     """Check rule files or directories; with `db`, against that store's real schema and,
     once the rules are good, the store's values against their types (`store_values`) and
@@ -67,7 +69,9 @@ def check(
     needs no reading of the store's rows (explain --plan: a plan file's fingerprint proves
     the store is one a plan has checked). With
     `git`, the commit the loaded bytes are at is recorded too (`RuleSet.git_commit`, for
-    `run`).
+    `run`). With `remember` (and not `git`), a rule set an earlier clean check of the same
+    files, schema and as-of made is used instead of checking again (`remembered`); it comes
+    without `documents`.
 
     Raises `InputError` only for input that cannot be read at all (a missing path, a missing
     store); everything wrong inside the rules comes back as problems.
@@ -80,24 +84,39 @@ def check(
             "plan: give the folder of your rule files"
         )
     schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
-    with _collector_paused():
-        result = _check_files(files, schema, as_of)
+    key = remembered.key_of(files, schema, as_of) if remember and not git else None
+    known = remembered.recall(key) if key is not None else None
+    if known is not None:
+        result = CheckResult(known[0], accepted=known[1])
+    else:
+        with _collector_paused():
+            result = _check_files(files, schema, as_of)
+        if key is not None and not result.problems:
+            remembered.keep(key, result.rules, result.accepted)
     if db is not None and not result.errors:
         # A DuckDB store's check reads no rows (its columns are typed): it is always made.
         scans = scan_store or is_duckdb(db)
         found = store_values.problems(db, result.rules) if scans else []
-        found += store_overflows(result.rules, db) if scan_store else []
+        if scan_store:
+            from .overflow import store_overflows
+
+            found += store_overflows(result.rules, db)
         result.problems = sorted_problems(result.problems + found) if found else result.problems
     if git:
         loaded = [(doc.path, doc.raw) for doc in result.documents]
         result.rules = replace(result.rules, git_commit=provenance.git_commit_of(loaded))
-    result.problems = with_sibling_hints(result.problems, paths, files)
-    result.problems = _with_full_width_hints(result.problems, result.documents)
+    if result.problems:
+        from .siblings import with_sibling_hints
+
+        result.problems = with_sibling_hints(result.problems, paths, files)
+        result.problems = _with_full_width_hints(result.problems, result.documents)
     return result
 
 
 def _with_full_width_hints(problems: list[Problem], documents: list[Document]) -> list[Problem]:
     """A problem without a hint on a line with full-width punctuation gets one naming it."""
+    from .load import full_width_hint
+
     texts = {doc.path: doc.text.splitlines() for doc in documents}
     hinted = []
     for problem in problems:
@@ -139,6 +158,8 @@ def check_sources(
 ) -> CheckResult:
     """`check` over rule files already read, as (name, content) pairs: the rules at a Git
     commit, say. Problems name the files by these names."""
+    from .load import load_bytes
+
     schema = backend_for(db).schema(db) if db is not None else store.canonical_schema()
     documents: list[Document] = []
     problems: list[Problem] = []
@@ -154,6 +175,8 @@ def check_sources(
 def _check_files(
     files: Sequence[Path], schema: store.StoreSchema, as_of: datetime | date | None
 ) -> CheckResult:
+    from .load import load_paths
+
     documents, problems = load_paths(files)
     return _check_documents(documents, problems, schema, as_of)
 
@@ -164,16 +187,24 @@ def _check_documents(
     schema: store.StoreSchema,
     as_of: datetime | date | None,
 ) -> CheckResult:
+    from . import known_valid
+    from . import schema as schema_check
+    from .accept import apply_acceptances
+    from .limits import check_declared, check_values
+    from .mend import problems_beside_schema_errors
+    from .overflow import integer_overflows, rule_expressions
+    from .resolve import resolve
+
     good: list[Document] = []
     broken: list[Document] = []
-    shapes: Shapes | None = None  # made for the first file not known valid
+    shapes: schema_check.Shapes | None = None  # made for the first file not known valid
     valid, newly_valid = known_valid.known(), []
     for doc in documents:
         key = known_valid.key_of(doc.raw or doc.text.encode())
         invalid: list[Problem] = []
         if key not in valid:
-            shapes = shapes or Shapes()
-            invalid = [p for p in check_document(doc, shapes) if p.is_error]
+            shapes = shapes or schema_check.Shapes()
+            invalid = [p for p in schema_check.check_document(doc, shapes) if p.is_error]
             newly_valid += [key] if not invalid else []
         found = invalid + check_values(doc)
         problems += found + check_declared(doc, schema)
