@@ -1173,5 +1173,31 @@ def _with_examples() -> None:
 
 _with_examples()
 
+
+def run() -> NoReturn:
+    """The `campaign` program: `main`, then straight out of the process once its output is
+    flushed. Every store, file and temporary folder is closed by then (each in a `with`), so
+    tearing the interpreter down (freeing the rule set, the modules, DuckDB) would only cost
+    time: some 40 ms, a tenth of an explanation. Output to a closed pipe (`| head`) ends the
+    program quietly, with exit status 1."""
+    import os
+
+    try:
+        main()
+        code: int = 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:  # sys.exit("message"): Python would print it
+            print(done.code, file=sys.stderr)
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a closed pipe, or a stream closed already
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
