@@ -264,7 +264,7 @@ def _text_times(path: str | Path, rules: RuleSet) -> list[Problem]:
 
     read = columns_read(rules)
     wanted = {t: {c: k for c, k in rules.schema.columns(t).items() if c in read[t]} for t in read}
-    with closing(path) as duck:
+    with closing(path, wait=store.LOCK_WAIT.get()) as duck:  # a run may hold it a moment
         found = text_times(duck, wanted)
     return [
         Problem(

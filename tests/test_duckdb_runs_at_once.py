@@ -431,3 +431,65 @@ def test_the_same_run_on_both_formats_writes_the_same_rows_and_says_the_same(
         assert_clean_failure(result, 1)
         assert f"as run {writer.run_id_for('parity')}" in result.stderr
     assert engine_rows(paths[1]) == engine_rows(paths[0])
+
+
+def test_every_open_of_a_duckdb_store_waits_for_another_process(tmp_path: Path) -> None:
+    """A command opens its store several times (its tables, its schema, its values, then the
+    reading or the run itself); another process can take the file between two opens, so each
+    open waits for it (`--wait`), not only the first. Stated over the source: every
+    `closing`/`connect` of the DuckDB store module is given a `wait`, but the copy into a
+    file of the copy's own making."""
+    import ast
+
+    own = {("storecopy.py", "connect")}  # writes the `.copying` file it has just made
+    lacking = []
+    for path in sorted((REPO / "rules_engine").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("duckdb.store")
+            for alias in node.names
+            if alias.name in ("closing", "connect")
+        }
+        if path.parent.name == "duckdb" and path.name == "store.py":
+            names = {"closing", "connect"}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            waits = any(k.arg == "wait" for k in node.keywords)
+            if node.func.id in names and (path.name, node.func.id) not in own and not waits:
+                lacking.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert lacking == []
+
+
+def test_the_store_values_check_waits_for_a_store_another_process_holds(
+    shop: Path, rules: RuleSet
+) -> None:
+    """The race behind a second run that failed at once: it had opened the store to check it,
+    the first run took the file, and the check of the store's values opened it without
+    waiting."""
+    from rules_engine import store_values
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', "
+            "flush=True); time.sleep(1.5); c.close()",
+            str(shop),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        waits = store.LOCK_WAIT.set(30.0)
+        started = time.monotonic()
+        try:
+            assert store_values.problems(shop, rules) == []
+        finally:
+            store.LOCK_WAIT.reset(waits)
+        assert time.monotonic() - started >= 0.5  # it waited for the holder
+    finally:
+        holder.communicate(timeout=30)

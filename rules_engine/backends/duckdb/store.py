@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 
 from ...errors import StoreError
-from ...store import CANONICAL_TABLES, LOCK_NOTICE, RuleType, TableSpec
+from ...store import CANONICAL_TABLES, LOCK_NOTICE, LOCK_WAIT, RuleType, TableSpec
 
 TYPES: dict[RuleType, str] = {
     "integer": "BIGINT",
@@ -141,7 +141,7 @@ def init_store(path: str | Path) -> list[str]:
     """Create the canonical tables in a new or existing DuckDB file, or add missing columns,
     and type the times and dates that a store made before they were typed keeps as text."""
     created: list[str] = []
-    with closing(path, read_only=False) as conn:
+    with closing(path, read_only=False, wait=LOCK_WAIT.get()) as conn:
         present = table_columns(conn)
         conn.execute("BEGIN TRANSACTION")
         for spec in CANONICAL_TABLES:
