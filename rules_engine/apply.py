@@ -17,17 +17,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .backends import backend_for
 from .backends.sqlite.fingerprint import Fingerprint, changes, engine_version
-from .backends.writer import RunResult, commit_once, write_planned_rows
 from .decide.records import PERIOD_NAMES, LifecycleState
 from .errors import CampaignError, InputError
-from .execute import Plan, Progress, plan
-from .report.render import write_plan_json
 from .rules.model import RuleSet
 from .times import parse_instant, utc_text
+
+if TYPE_CHECKING:  # what plans and writes runs is loaded by what uses it, not by reading a file
+    from .backends.writer import RunResult
+    from .execute import Plan, Progress
 
 PLAN_FORMAT = "campaign-plan/1"
 
@@ -76,6 +77,8 @@ def plan_with_fingerprint(
     """`campaign plan --out`: the plan, and the fingerprint of what it was decided from, taken
     before deciding on the same read-only connection (a write during planning makes the plan
     stale, as it should)."""
+    from .execute import plan
+
     backend = backend_for(path)
     with backend.planning(path, cache_mb) as conn:
         fingerprint = Fingerprint(
@@ -97,6 +100,8 @@ def plan_file_json(planned: Plan, fingerprint: Fingerprint) -> str:
 def write_plan_file(out: IO[str], planned: Plan, fingerprint: Fingerprint) -> None:
     """`plan_file_json` written to `out` row by row."""
     extra = {"fingerprint": fingerprint.to_dict()}
+    from .report.render import write_plan_json
+
     write_plan_json(out, planned, digest=fingerprint.rules_digest, extra=extra)
 
 
@@ -197,6 +202,8 @@ def apply_plan(
     the as-of (when given), the engine or the store differ from the plan's fingerprint; a key
     that already committed with the same rules and as-of changes nothing, and one that
     committed with others is refused (`RunKeyConflict`)."""
+    from .backends.writer import commit_once, write_planned_rows
+
     moment = planned.fingerprint.as_of if as_of is None else utc_text(as_of)
     with backend_for(path).session(path, wait) as session:
 

@@ -11,17 +11,18 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ..backends.writer import action_row, audit_row
 from ..decide.records import REASON_ORDER
 from ..errors import Problem, printable
 from ..execute import Plan
 from ..reference.explain import Explanation, OfferLine, Trace, describe
 from ..rules.model import RuleSet
 from ..times import both_zones, parse_instant, utc_text
-from .summary import ChannelSummary, OfferSummary
-from .view import PlanView, plan_view
+
+if TYPE_CHECKING:  # the plan's summaries are made only for a plan's report, not for explain
+    from .summary import ChannelSummary, OfferSummary
+    from .view import PlanView
 
 Sources = Mapping[str, str]  # file path → its text, to quote the offending line
 
@@ -162,9 +163,15 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _view(plan: Plan, digest: str) -> PlanView:
+    from .view import plan_view
+
+    return plan_view(plan, digest=digest)
+
+
 def plan_text(plan: Plan, *, digest: str) -> str:
     """The plan as people read it: segments, offers, suppressions, channels."""
-    return render_plan_text(plan_view(plan, digest=digest))
+    return render_plan_text(_view(plan, digest))
 
 
 def render_plan_text(view: PlanView) -> str:
@@ -295,13 +302,15 @@ def _same_as_of(view: PlanView) -> list[str]:
 def plan_document(plan: Plan, *, digest: str) -> dict[str, Any]:
     """The whole plan for machines (docs/plan-format.md); the same inputs give the same bytes."""
     return {
-        **summary_document(plan_view(plan, digest=digest)),
+        **summary_document(_view(plan, digest)),
         **{key: list(rows) for key, rows in plan_rows(plan).items()},
     }
 
 
 def plan_rows(plan: Plan) -> dict[str, Iterator[dict[str, Any]]]:
     """The plan JSON's row lists (exits, actions, audit), each made row by row as read."""
+    from ..backends.writer import action_row, audit_row
+
     rules = plan.rules
     exits = (
         {
@@ -348,7 +357,7 @@ def write_plan_json(
     """`plan_json` written to `out` as it is made, with the `extra` keys (a plan file's
     fingerprint): at a million customers the audit rows as one document and one string took
     2 GB more than the plan itself."""
-    small = {**summary_document(plan_view(plan, digest=digest)), **(extra or {})}
+    small = {**summary_document(_view(plan, digest)), **(extra or {})}
     write_json(out, small, plan_rows(plan))
     out.write("\n")
 
