@@ -34,3 +34,37 @@ def test_a_closed_pipe_ends_the_program_quietly() -> None:
     _, errors = process.communicate(timeout=120)
     assert process.returncode == 1
     assert b"Traceback" not in errors and b"Exception ignored" not in errors
+
+
+def _collector_at_exit(args: list[str]) -> str:
+    """Whether the garbage collector was on when the program left, for `campaign ARGS`."""
+    code = (
+        "import gc, os, sys\n"
+        "from rules_engine import cli\n"
+        "leave = os._exit\n"
+        "def said(status):\n"
+        "    print('collector', gc.isenabled(), file=sys.stderr, flush=True)\n"
+        "    leave(status)\n"
+        "os._exit = said\n"
+        f"sys.argv = ['campaign', *{args!r}]\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_only_explain_from_a_plan_file_runs_without_the_garbage_collector(
+    small_demo: Path, tmp_path: Path
+) -> None:
+    """Short explanations skip the collector's passes over the modules they import; every
+    command that may run long (planning, deciding the whole store) collects as usual."""
+    as_of = ["--as-of", "2026-11-20T10:00:00+08:00"]
+    plan_file = tmp_path / "plan.json"
+    plan = ["plan", "rules", "--db", str(small_demo), *as_of, "--quiet", "--out", str(plan_file)]
+    planned = subprocess.run([*PROGRAM, *plan], capture_output=True, cwd=ROOT)
+    assert planned.returncode == 0, planned.stderr
+    explain = ["explain", "rules", "--db", str(small_demo), "7", *as_of]
+    assert _collector_at_exit(["validate", "rules"]) == "collector True"
+    assert _collector_at_exit(explain) == "collector True"
+    assert _collector_at_exit([*explain, "--plan", str(plan_file)]) == "collector False"
