@@ -231,10 +231,11 @@ def _call(node: Call, ctx: SqlContext) -> Sql:
 
 
 def _floor_div(seconds: str, unit: int, dialect: Dialect) -> str:
-    """floor(seconds / unit) for integer seconds, negative ones included."""
-    positive = dialect.int_div(f"({seconds})", str(unit))
-    negative = dialect.int_div(f"(-({seconds}) + {unit - 1})", str(unit))
-    return f"(CASE WHEN ({seconds}) >= 0 THEN {positive} ELSE -({negative}) END)"
+    """floor(seconds / unit) for integer seconds, negative ones included: the quotient toward
+    zero, one less where a negative remainder shows it was rounded up. `seconds` is written
+    twice (the SQL of a date difference is long, and a metric nests several)."""
+    quotient = dialect.int_div(f"({seconds})", str(unit))
+    return f"({quotient} - (CASE WHEN ({seconds}) % {unit} < 0 THEN 1 ELSE 0 END))"
 
 
 def _since(unit: int) -> Callable[[list[Sql], SqlContext, Call], str]:
@@ -266,6 +267,17 @@ INT64 = 9223372036854775808.0
 
 def _round(args: list[Sql], ctx: SqlContext, node: Call) -> str:
     x, dialect = args[0].text, ctx.dialect
+    if len(args) == 1 and args[0].type == "real":
+        # The arithmetic below with `x` written five times, not seven (it may be long, and
+        # nested in other rounding): the bounds on |x| as a real (abs() of the smallest
+        # integer, which SQLite may hold in a real column, is an error), the sign a factor.
+        size = f"abs({dialect.real_number(x)})"
+        magnitude = dialect.truncate(f"abs({x}) + 0.5")
+        return (
+            f"(CASE WHEN {size} <= {EXACT} "
+            f"THEN {magnitude} * (CASE WHEN {x} < 0 THEN -1 ELSE 1 END) "
+            f"WHEN {size} < {INT64} THEN {dialect.truncate(x)} END)"
+        )
     if len(args) == 1:
         magnitude = dialect.truncate(f"abs({x}) + 0.5")
         return (
