@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +36,12 @@ def small_duck_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("small_duck_demo") / "demo.duckdb"
     build_demo_store(path, customers=2_000, seed=1, progress=False)
     return path
+
+
+@pytest.fixture
+def copied_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example rules, and a cache folder of this test's own (what is remembered
+    about them starts empty)."""
+    monkeypatch.setenv("CAMPAIGN_CACHE_DIR", str(tmp_path / "cache"))
+    shutil.copytree(Path(__file__).parents[1] / "rules", tmp_path / "rules")
+    return tmp_path / "rules"

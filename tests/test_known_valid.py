@@ -4,7 +4,6 @@ them again does not walk them with jsonschema; anything else is checked every ti
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,8 @@ ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
-def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the example rules, and a cache folder of this test's own."""
-    monkeypatch.setenv("CAMPAIGN_CACHE_DIR", str(tmp_path / "cache"))
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    return tmp_path / "rules"
+def rules(copied_rules: Path) -> Path:
+    return copied_rules
 
 
 def _walked(monkeypatch: pytest.MonkeyPatch) -> list[str]:

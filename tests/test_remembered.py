@@ -24,14 +24,6 @@ ROOT = Path(__file__).parents[1]
 AS_OF = "2026-11-20T10:00:00+08:00"
 
 
-@pytest.fixture
-def rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the example rules, and a cache folder of this test's own."""
-    monkeypatch.setenv("CAMPAIGN_CACHE_DIR", str(tmp_path / "cache"))
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    return tmp_path / "rules"
-
-
 def _checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per time the rule files are loaded and checked from now on."""
     checked: list[int] = []
@@ -45,30 +37,35 @@ def _checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return checked
 
 
-def _kept(rules: Path) -> list[Path]:
-    return sorted((rules.parent / "cache" / remembered.FOLDER).glob("*.pickle"))
+def _kept(copied_rules: Path) -> list[Path]:
+    return sorted((copied_rules.parent / "cache" / remembered.FOLDER).glob("*.pickle"))
 
 
 def test_a_clean_check_is_remembered_and_used_again(
-    rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
+    copied_rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked = _checks(monkeypatch)
     moment = datetime.fromisoformat(AS_OF)
-    first = check([rules], db=small_demo, as_of=moment, remember=True)
-    assert not first.problems and first.accepted and len(checked) == 1 and len(_kept(rules)) == 1
-    again = check([rules], db=small_demo, as_of=moment, remember=True)
+    first = check([copied_rules], db=small_demo, as_of=moment, remember=True)
+    assert (
+        not first.problems
+        and first.accepted
+        and len(checked) == 1
+        and len(_kept(copied_rules)) == 1
+    )
+    again = check([copied_rules], db=small_demo, as_of=moment, remember=True)
     assert len(checked) == 1  # not loaded again
     assert again.rules == first.rules and again.accepted == first.accepted
     assert again.rules.digest == first.rules.digest and not again.problems
-    check([rules], db=small_demo, as_of=moment)  # without `remember`: checked, as always
+    check([copied_rules], db=small_demo, as_of=moment)  # without `remember`: checked, as always
     assert len(checked) == 2
 
 
 def test_explain_says_the_same_from_a_remembered_check(
-    rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
+    copied_rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner = CliRunner()
-    command = ["explain", str(rules), "--db", str(small_demo), "7", "--as-of", AS_OF]
+    command = ["explain", str(copied_rules), "--db", str(small_demo), "7", "--as-of", AS_OF]
     first = runner.invoke(main, command)
     checked = _checks(monkeypatch)
     again = runner.invoke(main, command)
@@ -81,14 +78,18 @@ def test_explain_says_the_same_from_a_remembered_check(
     ["a rule file", "the as-of", "the store's schema", "the engine"],
 )
 def test_any_change_checks_again(
-    rules: Path, small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+    copied_rules: Path,
+    small_demo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
 ) -> None:
     moment = datetime.fromisoformat(AS_OF)
-    check([rules], db=small_demo, as_of=moment, remember=True)
+    check([copied_rules], db=small_demo, as_of=moment, remember=True)
     checked = _checks(monkeypatch)
     db = small_demo
     if change == "a rule file":
-        channels = rules / "channels.yaml"
+        channels = copied_rules / "channels.yaml"
         channels.write_text(channels.read_text(encoding="utf-8") + "\n# a comment\n")
     elif change == "the as-of":
         moment = datetime.fromisoformat("2026-11-21T10:00:00+08:00")
@@ -102,23 +103,23 @@ def test_any_change_checks_again(
         remembered._engine.cache_clear()
         monkeypatch.setattr(remembered, "ENGINE", tmp_path)  # other engine files
     try:
-        result = check([rules], db=db, as_of=moment, remember=True)
+        result = check([copied_rules], db=db, as_of=moment, remember=True)
     finally:
         remembered._engine.cache_clear()
     assert checked == [1] and not result.errors
-    assert len(_kept(rules)) == 2
+    assert len(_kept(copied_rules)) == 2
 
 
 def test_rules_with_problems_are_checked_and_reported_every_time(
-    rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
+    copied_rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    channels = rules / "channels.yaml"
+    channels = copied_rules / "channels.yaml"
     channels.write_text(channels.read_text(encoding="utf-8") + "\nbogus_section: 1\n")
     checked = _checks(monkeypatch)
     for _ in range(2):
-        result = check([rules], db=small_demo, remember=True)
+        result = check([copied_rules], db=small_demo, remember=True)
         assert [p.code for p in result.errors] == ["schema-unknown-key"]
-    assert len(checked) == 2 and _kept(rules) == []
+    assert len(checked) == 2 and _kept(copied_rules) == []
 
 
 @pytest.mark.parametrize(
@@ -127,37 +128,37 @@ def test_rules_with_problems_are_checked_and_reported_every_time(
     ids=["bytes", "another object", "not a rule set"],
 )
 def test_a_damaged_memory_is_ignored_and_replaced(
-    rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes
+    copied_rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes
 ) -> None:
-    first = check([rules], db=small_demo, remember=True)
-    (kept,) = _kept(rules)
+    first = check([copied_rules], db=small_demo, remember=True)
+    (kept,) = _kept(copied_rules)
     kept.write_bytes(damage)
     checked = _checks(monkeypatch)
-    again = check([rules], db=small_demo, remember=True)
+    again = check([copied_rules], db=small_demo, remember=True)
     assert checked == [1] and again.rules == first.rules
     assert pickle.loads(kept.read_bytes())[0] == first.rules
 
 
 def test_only_the_latest_are_kept(
-    rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
+    copied_rules: Path, small_demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(remembered, "KEPT", 2)
     for day in (20, 21, 22):
         moment = datetime.fromisoformat(f"2026-11-{day}T10:00:00+08:00")
-        check([rules], db=small_demo, as_of=moment, remember=True)
-    assert len(_kept(rules)) == 2
+        check([copied_rules], db=small_demo, as_of=moment, remember=True)
+    assert len(_kept(copied_rules)) == 2
     checked = _checks(monkeypatch)
-    check([rules], db=small_demo, as_of=datetime.fromisoformat(AS_OF), remember=True)
+    check([copied_rules], db=small_demo, as_of=datetime.fromisoformat(AS_OF), remember=True)
     assert checked == [1]  # the oldest was dropped
 
 
 def test_an_unwritable_cache_folder_checks_every_time(
-    rules: Path, small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    copied_rules: Path, small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the folder would be")
     monkeypatch.setenv("CAMPAIGN_CACHE_DIR", str(blocked))
     checked = _checks(monkeypatch)
     for _ in range(2):
-        assert not check([rules], db=small_demo, remember=True).errors
+        assert not check([copied_rules], db=small_demo, remember=True).errors
     assert checked == [1, 1] and os.path.isfile(blocked)
