@@ -671,6 +671,7 @@ def explain_command(
       campaign explain rules/ --db shop.db 42 --offer vip_winback
       campaign explain rules/ --db shop.db 42 --plan plan.json   # why this plan gives 42 that
     """
+    opened = store.kept_open_soon(db_path)  # while what explains is imported
     from .reference.explain import explain_store
     from .report.render import explanation_json, explanation_text
     from .rules.overflow import beyond_64_bits
@@ -679,7 +680,7 @@ def explain_command(
         gc.enable()  # deciding the whole store: see `run`
     with ExitStack() as held:
         with _library_errors(db_path):
-            held.enter_context(store.kept_open(db_path))
+            held.enter_context(opened)
         if plan_path is not None:
             checked, found = _explain_plan_file(
                 rules, db_path, plan_path, customer_id, as_of, population, offer_id, show_addresses

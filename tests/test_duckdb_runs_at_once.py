@@ -360,11 +360,17 @@ def test_a_plan_started_during_a_run_waits_and_sees_its_actions(
     )
 
 
-@pytest.mark.parametrize("command", ["run", "plan"])
+@pytest.mark.parametrize("command", ["run", "plan", "explain"])
 def test_a_store_held_past_the_wait_fails_cleanly(
     command: str, shop: Path, holding: duckdb.DuckDBPyConnection, before: dict[str, Any]
 ) -> None:
-    args = run_args(shop, "impatient") if command == "run" else ["plan", "--db", str(shop)]
+    """explain opens its store on a thread of its own while it imports what it explains with
+    (`store.kept_open_soon`); the wait and its failure are the same."""
+    args = {
+        "run": run_args(shop, "impatient"),
+        "plan": ["plan", "--db", str(shop)],
+        "explain": ["explain", "rules", "--db", str(shop), "1", "--as-of", AS_OF],
+    }[command]
     started = time.monotonic()
     result = campaign([*args, "--wait", "0.5"])
     assert_clean_failure(result, 1)
@@ -493,3 +499,30 @@ def test_the_store_values_check_waits_for_a_store_another_process_holds(
         assert time.monotonic() - started >= 0.5  # it waited for the holder
     finally:
         holder.communicate(timeout=30)
+
+
+def _writable_elsewhere(path: Path) -> bool:
+    """Whether another process can open the DuckDB file for writing now."""
+    code = (
+        "import duckdb, sys\n"
+        "try:\n    duckdb.connect(sys.argv[1]).close()\n"
+        "except duckdb.IOException:\n    sys.exit(3)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code, str(path)]).returncode == 0
+
+
+def test_a_store_opened_soon_is_held_for_the_block_and_let_go_after(
+    shop: Path, tmp_path: Path
+) -> None:
+    """`kept_open_soon` opens the store on a thread while the caller goes on; entering the
+    block waits for it, the store stays held (read-only) for the block and is let go after; a
+    path that is no DuckDB store is left to the reads, as `kept_open` leaves it."""
+    opened = store.kept_open_soon(shop)
+    with opened:
+        assert not _writable_elsewhere(shop)
+    assert _writable_elsewhere(shop)
+    with store.kept_open_soon(tmp_path / "missing.duckdb"), store.kept_open_soon(tmp_path):
+        pass
+    with pytest.raises(RuntimeError, match="inside"), store.kept_open_soon(shop):
+        raise RuntimeError("inside the block")
+    assert _writable_elsewhere(shop)  # let go when the block fails too
