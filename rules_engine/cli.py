@@ -1184,7 +1184,7 @@ def run() -> NoReturn:
     """The `campaign` program: `main`, then straight out of the process once its output is
     flushed. Every store, file and temporary folder is closed by then (each in a `with`), so
     tearing the interpreter down (freeing the rule set, the modules, DuckDB) would only cost
-    time: some 40 ms, a tenth of an explanation. Output to a closed pipe (`| head`) ends the
+    time: about 50 ms, a tenth of an explanation. Output to a closed pipe (`| head`) ends the
     program quietly, with exit status 1.
 
     The cyclic garbage collector starts off: a command's start imports some 200 modules and
