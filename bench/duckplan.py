@@ -186,15 +186,22 @@ def explain_again(db: Path, plan_file: Path) -> tuple[dict[str, Any], dict[str, 
     run; the median of `EXPLAIN_RUNS` runs, with their range."""
     folder = CACHE / "explain-cache"
     shutil.rmtree(folder, ignore_errors=True)
+    given = os.environ.get("CAMPAIGN_CACHE_DIR")
     os.environ["CAMPAIGN_CACHE_DIR"] = str(folder)
-    first = explain_once(db, plan_file)
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(ROOT / "rules_engine")],
-        check=True,
-        env=environment,
-    )
-    runs = sorted((explain_once(db, plan_file) for _ in range(EXPLAIN_RUNS)), key=_wall)
+    try:
+        first = explain_once(db, plan_file)
+        environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(ROOT / "rules_engine")],
+            check=True,
+            env=environment,
+        )
+        runs = sorted((explain_once(db, plan_file) for _ in range(EXPLAIN_RUNS)), key=_wall)
+    finally:
+        if given is None:
+            del os.environ["CAMPAIGN_CACHE_DIR"]
+        else:
+            os.environ["CAMPAIGN_CACHE_DIR"] = given
     median = dict(runs[len(runs) // 2])
     median["walls"] = [r["wall"] for r in runs]
     return first, median
