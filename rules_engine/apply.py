@@ -99,9 +99,9 @@ def plan_file_json(planned: Plan, fingerprint: Fingerprint) -> str:
 
 def write_plan_file(out: IO[str], planned: Plan, fingerprint: Fingerprint) -> None:
     """`plan_file_json` written to `out` row by row."""
-    extra = {"fingerprint": fingerprint.to_dict()}
     from .report.render import write_plan_json
 
+    extra = {"fingerprint": fingerprint.to_dict()}
     write_plan_json(out, planned, digest=fingerprint.rules_digest, extra=extra)
 
 

@@ -61,14 +61,21 @@ def remember(name: str, keys: list[str], kept: int) -> None:
     """Add `keys` to the cache file (the latest `kept` stay), replaced whole so a reader never
     sees half of it; where it cannot be written, nothing is remembered."""
     keys = [*[k for k in remembered(name) if k not in keys], *keys][-kept:]
-    target = folder() / name
+    write_whole(folder() / name, json.dumps(keys).encode())
+
+
+def write_whole(target: Path, data: bytes) -> bool:
+    """Write a file of the cache folder through a file of its own, then rename it into place,
+    so a reader sees the old file or the new one, never half of it; False where it cannot be
+    written (nothing is remembered then)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f"{name}.{os.getpid()}")
-        staging.write_text(json.dumps(keys), encoding="utf-8")
+        staging = target.with_name(f"{target.name}.{os.getpid()}.part")
+        staging.write_bytes(data)
         os.replace(staging, target)
     except OSError:
-        pass
+        return False
+    return True
 
 
 def was_clean(key: str) -> bool:

@@ -28,7 +28,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from ..checked_stores import folder
+from ..checked_stores import folder, write_whole
 from ..errors import Problem
 from ..store import StoreSchema
 from .model import RuleSet
@@ -84,16 +84,12 @@ def keep(key: str, rules: RuleSet, accepted: list[Problem]) -> None:
         data = pickle.dumps((rules, accepted), protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f"{key}.{os.getpid()}.part")
-        staging.write_bytes(data)
-        os.replace(staging, target)
-        kept = sorted(target.parent.glob("*.pickle"), key=_used, reverse=True)
-        for old in kept[KEPT:]:
+    if not write_whole(target, data):
+        return
+    kept = sorted(target.parent.glob("*.pickle"), key=_used, reverse=True)
+    for old in kept[KEPT:]:
+        with contextlib.suppress(OSError):
             old.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def _folder() -> Path:
